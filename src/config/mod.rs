@@ -1,0 +1,282 @@
+//! Configuration: the YAML schema, its validation, and token sources.
+//!
+//! Owns the checked types the rest of the program uses ([`Config`],
+//! [`Account`], [`Policy`], [`Targets`], [`Selector`], [`TokenSource`]) and
+//! the path from file bytes to them. Must never: hold a token value (only
+//! where it comes from), print one, or let the engine see raw serde structs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use secrecy::SecretString;
+
+use crate::policy::{KeepRules, Schedule};
+
+mod load;
+pub use load::{ConfigError, Diagnostic, Loaded, load, parse_str};
+
+/// A checked configuration file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Accounts, in file order; names are unique.
+    pub accounts: Vec<Account>,
+}
+
+/// The cloud behind an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProviderKind {
+    /// DigitalOcean API v2.
+    DigitalOcean,
+    /// Vultr API v2.
+    Vultr,
+    /// Hetzner Cloud API v1.
+    Hetzner,
+}
+
+impl ProviderKind {
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DigitalOcean => "digitalocean",
+            Self::Vultr => "vultr",
+            Self::Hetzner => "hetzner",
+        }
+    }
+
+    /// The provider's public API base URL, used when `api_url` is not set.
+    pub fn default_api_url(self) -> &'static str {
+        match self {
+            Self::DigitalOcean => "https://api.digitalocean.com",
+            Self::Vultr => "https://api.vultr.com/v2",
+            Self::Hetzner => "https://api.hetzner.cloud/v1",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One provider account (DigitalOcean team, Vultr account, Hetzner project).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// Unique name, `[a-z0-9][a-z0-9-]*`; part of every marker.
+    pub name: String,
+    /// Which cloud.
+    pub provider: ProviderKind,
+    /// Where the token comes from (never the token itself).
+    pub token: TokenSource,
+    /// API base URL: `api_url` from the file, or the provider's default.
+    pub api_url: String,
+    /// Policies, in file order; names unique within the account.
+    pub policies: Vec<Policy>,
+    /// Opt-in: let retention delete snapshots of this account whose resource
+    /// or policy no longer exists (default false: orphans are kept and reported).
+    pub prune_orphans: bool,
+}
+
+/// One snapshot policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Stable id, `[a-z0-9][a-z0-9-]*`; part of every marker.
+    pub name: String,
+    /// Which resources.
+    pub targets: Targets,
+    /// How often.
+    pub schedule: Schedule,
+    /// Time zone for cron slots and calendar buckets (default UTC).
+    pub timezone: Tz,
+    /// How long to keep.
+    pub keep: KeepRules,
+    /// At most this many deletions per resource per run (default 10).
+    pub max_deletes_per_run: u32,
+    /// Extra tags put on each snapshot (DigitalOcean only; empty elsewhere).
+    pub snapshot_tags: Vec<String>,
+}
+
+/// The kind of resource a policy snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TargetKind {
+    /// DigitalOcean droplet.
+    Droplet,
+    /// DigitalOcean block storage volume.
+    Volume,
+    /// Vultr instance.
+    Instance,
+    /// Hetzner Cloud server.
+    Server,
+}
+
+impl TargetKind {
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Droplet => "droplet",
+            Self::Volume => "volume",
+            Self::Instance => "instance",
+            Self::Server => "server",
+        }
+    }
+
+    /// The provider that has this kind.
+    pub fn provider(self) -> ProviderKind {
+        match self {
+            Self::Droplet | Self::Volume => ProviderKind::DigitalOcean,
+            Self::Instance => ProviderKind::Vultr,
+            Self::Server => ProviderKind::Hetzner,
+        }
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which resources of one kind a policy covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Targets {
+    /// Resource kind.
+    pub kind: TargetKind,
+    /// Resources matching this are included...
+    pub include: Selector,
+    /// ...unless they match this.
+    pub exclude: Option<Selector>,
+}
+
+/// A resource selector. A resource matches when any one given criterion
+/// matches (`all`, an id, a name glob, a tag, or every label pair).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Selector {
+    /// Every resource of the kind.
+    pub all: bool,
+    /// Exact provider ids.
+    pub ids: Vec<String>,
+    /// Name globs (`web-*`).
+    pub names: Vec<String>,
+    /// Tags (DigitalOcean, Vultr).
+    pub tags: Vec<String>,
+    /// Labels (Hetzner): all pairs must match.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What a selector looks at on a resource.
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceFacts<'a> {
+    /// Provider id.
+    pub id: &'a str,
+    /// Name (DigitalOcean name, Vultr label, Hetzner name).
+    pub name: &'a str,
+    /// Tags.
+    pub tags: &'a [String],
+    /// Labels.
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+impl Targets {
+    /// True when the resource is included and not excluded.
+    pub fn matches(&self, r: ResourceFacts<'_>) -> bool {
+        self.include.matches(r) && !self.exclude.as_ref().is_some_and(|x| x.matches(r))
+    }
+}
+
+impl Selector {
+    /// True when any criterion of the selector matches the resource.
+    pub fn matches(&self, r: ResourceFacts<'_>) -> bool {
+        self.all
+            || self.ids.iter().any(|id| id == r.id)
+            || self.names.iter().any(|g| glob_matches(g, r.name))
+            || self.tags.iter().any(|t| r.tags.contains(t))
+            || (!self.labels.is_empty()
+                && self.labels.iter().all(|(k, v)| r.labels.get(k) == Some(v)))
+    }
+}
+
+fn glob_matches(glob: &str, name: &str) -> bool {
+    globset::Glob::new(glob).is_ok_and(|g| g.compile_matcher().is_match(name))
+}
+
+/// Where an account's token comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// An environment variable's name.
+    Env(String),
+    /// A file holding the token (surrounding white space is trimmed).
+    File(PathBuf),
+    /// A systemd credential name, read from `$CREDENTIALS_DIRECTORY/NAME`.
+    Credential(String),
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "env:{name}"),
+            Self::File(path) => write!(f, "file:{}", path.display()),
+            Self::Credential(name) => write!(f, "credential:{name}"),
+        }
+    }
+}
+
+/// Reading a token failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The variable is unset or empty.
+    #[error("token environment variable {0} is not set or empty")]
+    EnvMissing(String),
+    /// The file could not be read.
+    #[error("cannot read token file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is empty.
+    #[error("token file {0} is empty")]
+    FileEmpty(PathBuf),
+    /// `$CREDENTIALS_DIRECTORY` is not set (not running under systemd with LoadCredential=).
+    #[error(
+        "token credential {0} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=), which is not set"
+    )]
+    NoCredentialsDirectory(String),
+}
+
+impl TokenSource {
+    /// Read the token. The value only ever lives in a `SecretString`.
+    ///
+    /// # Errors
+    /// [`TokenError`] naming the source (never the value) when it cannot be read.
+    pub fn read(&self) -> Result<SecretString, TokenError> {
+        match self {
+            Self::Env(name) => match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_string())),
+                _ => Err(TokenError::EnvMissing(name.clone())),
+            },
+            Self::File(path) => read_token_file(path),
+            Self::Credential(name) => {
+                let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
+                    .ok_or_else(|| TokenError::NoCredentialsDirectory(name.clone()))?;
+                read_token_file(&Path::new(&dir).join(name))
+            }
+        }
+    }
+}
+
+fn read_token_file(path: &Path) -> Result<SecretString, TokenError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TokenError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(TokenError::FileEmpty(path.to_path_buf()));
+    }
+    Ok(SecretString::from(token.to_string()))
+}

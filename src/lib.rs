@@ -1,0 +1,16 @@
+//! snapkeeper: scheduled snapshots and retention for DigitalOcean, Vultr and
+//! Hetzner Cloud, driven by one YAML file.
+//!
+//! Owns the module tree. Data flows one way: `config` -> `daemon` (supervisor)
+//! -> `engine` (one account's cycle) -> `policy` decides, `provider` acts ->
+//! report -> logs. `sim` is a stand-in for the providers' HTTP APIs that the
+//! product itself never depends on, except through `sim` and `demo`.
+//!
+//! Must never: hold a token value outside `secrecy::SecretString`, or read the
+//! wall clock anywhere but through [`clock::Clock`].
+
+pub mod clock;
+pub mod config;
+pub mod exit;
+pub mod policy;
+pub mod sim;

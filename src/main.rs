@@ -1,0 +1,223 @@
+//! The `snapkeeper` binary: parses the command line and hands off to the
+//! library. Must never: hold logic a test cannot reach through the library,
+//! or print a token.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use snapkeeper::{config, exit, sim};
+
+/// Scheduled snapshots and retention for DigitalOcean, Vultr and Hetzner Cloud.
+#[derive(Debug, Parser)]
+#[command(name = "snapkeeper", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "SNAPKEEPER_CONFIG",
+        default_value = "/etc/snapkeeper/config.yaml"
+    )]
+    config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: one loop per account, reload on change, stop on SIGTERM.
+    Run {
+        /// Run one full cycle for every account, then exit (0, 1 or 2).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the configuration file and print every problem found.
+    Check {
+        /// Also read every account's token (without printing it).
+        #[arg(long)]
+        resolve_secrets: bool,
+    },
+    /// Show what would be created and deleted now, touching nothing.
+    Plan {
+        /// Plan as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a snapshot now.
+    Snapshot {
+        /// The account name.
+        account: String,
+        /// The resource id or name.
+        resource: String,
+        /// The snapshot name (manual snapshots).
+        #[arg(long)]
+        name: Option<String>,
+        /// Make it a managed snapshot of this policy.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Wait until the snapshot is complete.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List snapshots.
+    List {
+        /// Only this account.
+        account: Option<String>,
+        /// Only snapshots of this resource (id or name).
+        #[arg(long)]
+        resource: Option<String>,
+        /// Show manual (unmanaged) snapshots too.
+        #[arg(long)]
+        all: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply retention now, with the daemon's floors and caps.
+    Prune {
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Show what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show what each account holds.
+    Inventory {
+        /// Only this account.
+        account: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the built-in provider simulator.
+    Sim {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: SocketAddr,
+        /// Seed file (YAML); the built-in demo seed when absent.
+        #[arg(long)]
+        seed: Option<PathBuf>,
+    },
+    /// Run the daemon against the built-in simulator for about a minute.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check { resolve_secrets } => check(&cli.global.config, resolve_secrets),
+        Command::Sim { listen, seed } => run_async(async move {
+            match sim::run(listen, seed.as_deref(), shutdown_signal()).await {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::NOTHING_DONE
+                }
+            }
+        }),
+        other => {
+            let name = format!("{other:?}");
+            let name = name.split([' ', '{']).next().unwrap_or("").to_lowercase();
+            eprintln!("snapkeeper {name}: not built yet (coming in a later release)");
+            exit::NOTHING_DONE
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn run_async(fut: impl std::future::Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::NOTHING_DONE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    match term {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn check(path: &Path, resolve_secrets: bool) -> u8 {
+    let loaded = match config::load(path) {
+        Ok(loaded) => loaded,
+        Err(config::ConfigError::Invalid { errors, .. }) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!(
+                "{}: {} found, nothing changed",
+                path.display(),
+                if errors.len() == 1 {
+                    "1 error".to_string()
+                } else {
+                    format!("{} errors", errors.len())
+                }
+            );
+            return exit::CONFIG;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::CONFIG;
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut failed = false;
+    if resolve_secrets {
+        for account in &loaded.config.accounts {
+            if let Err(e) = account.token.read() {
+                eprintln!("error: account {}: {e}", account.name);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return exit::CONFIG;
+    }
+    let policies: usize = loaded
+        .config
+        .accounts
+        .iter()
+        .map(|a| a.policies.len())
+        .sum();
+    println!(
+        "ok: {} accounts, {} policies",
+        loaded.config.accounts.len(),
+        policies
+    );
+    exit::OK
+}

@@ -1,0 +1,4 @@
+//! Integration tests: the real `snapkeeper` binary, and the simulator, on
+//! loopback, with a temp directory per test. One test binary (see Cargo.toml).
+
+mod harness;
