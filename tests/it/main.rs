@@ -1,4 +1,6 @@
 //! Integration tests: the real `snapkeeper` binary, and the simulator, on
 //! loopback, with a temp directory per test. One test binary (see Cargo.toml).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod harness;
