@@ -6,11 +6,22 @@
 //! Format: `snapkeeper:<account>:<policy>:<resource id>:<YYYYMMDDTHHMMSSZ>`,
 //! for example `snapkeeper:do-main:six-hourly:3164444:20261123T060000Z`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// The fixed first field of every marker.
 pub const PREFIX: &str = "snapkeeper";
 const TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+
+/// Label key (Hetzner) holding the account name.
+pub const LABEL_ACCOUNT: &str = "snapkeeper/account";
+/// Label key (Hetzner) holding the policy name.
+pub const LABEL_POLICY: &str = "snapkeeper/policy";
+/// Label key (Hetzner) holding the resource id.
+pub const LABEL_RESOURCE: &str = "snapkeeper/resource";
+/// Label key (Hetzner) holding the creation time (`YYYYMMDDTHHMMSSZ`).
+pub const LABEL_CREATED: &str = "snapkeeper/created";
 
 /// Who made a snapshot, for which policy and resource, and when (UTC).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,6 +46,33 @@ impl Marker {
             self.resource_id,
             self.created.format(TIME_FORMAT)
         )
+    }
+
+    /// The marker as provider labels (Hetzner), for server-side filtering with
+    /// `label_selector=snapkeeper/account=<account>`.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        [
+            (LABEL_ACCOUNT, self.account.clone()),
+            (LABEL_POLICY, self.policy.clone()),
+            (LABEL_RESOURCE, self.resource_id.clone()),
+            (LABEL_CREATED, self.created.format(TIME_FORMAT).to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Read a marker back from labels; `None` unless all four are present and
+    /// valid. Callers that also have the description should require both to agree.
+    pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<Marker> {
+        let text = format!(
+            "{PREFIX}:{}:{}:{}:{}",
+            labels.get(LABEL_ACCOUNT)?,
+            labels.get(LABEL_POLICY)?,
+            labels.get(LABEL_RESOURCE)?,
+            labels.get(LABEL_CREATED)?
+        );
+        Marker::parse(&text)
     }
 
     /// Parse a whole string as a marker; anything else is `None` (not ours).
