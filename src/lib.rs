@@ -13,4 +13,5 @@ pub mod clock;
 pub mod config;
 pub mod exit;
 pub mod policy;
+pub mod provider;
 pub mod sim;
