@@ -11,6 +11,8 @@
 
 pub mod clock;
 pub mod config;
+pub mod daemon;
+pub mod engine;
 pub mod exit;
 pub mod policy;
 pub mod provider;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use snapkeeper::daemon::logging::{self, LogFormat};
+use snapkeeper::daemon::{self, DaemonError, DaemonOptions};
 use snapkeeper::{config, exit, sim};
 
 /// Scheduled snapshots and retention for DigitalOcean, Vultr and Hetzner Cloud.
@@ -29,6 +31,9 @@ struct Global {
         default_value = "/etc/snapkeeper/config.yaml"
     )]
     config: PathBuf,
+    /// Where logs go: auto (journald under systemd, else stderr), text, json, journald.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,8 +126,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check { resolve_secrets } => check(&cli.global.config, resolve_secrets),
+        Command::Run { once } => {
+            logging::init(cli.global.log_format);
+            let path = cli.global.config.clone();
+            run_async(async move { run(&path, once).await })
+        }
         Command::Sim { listen, seed } => run_async(async move {
-            match sim::run(listen, seed.as_deref(), shutdown_signal()).await {
+            let shutdown = match shutdown_signals() {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: cannot install signal handlers: {e}");
+                    return exit::NOTHING_DONE;
+                }
+            };
+            match sim::run(listen, seed.as_deref(), shutdown).await {
                 Ok(()) => exit::OK,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -140,6 +157,60 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+async fn run(path: &Path, once: bool) -> u8 {
+    let opts = DaemonOptions::default();
+    if once {
+        let loaded = match config::load(path) {
+            Ok(l) => l,
+            Err(e) => return config_failed(path, &e),
+        };
+        return daemon::run_once(&loaded.config, &opts).await.0;
+    }
+    // SIGTERM and SIGINT are registered here, before the daemon says READY=1.
+    let shutdown = match shutdown_signals() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return exit::NOTHING_DONE;
+        }
+    };
+    match daemon::run(path, opts, shutdown).await {
+        Ok(()) => exit::OK,
+        Err(DaemonError::Config(e)) => config_failed(path, &e),
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::NOTHING_DONE
+        }
+    }
+}
+
+/// Print a config error the way `check` does and return exit code 78.
+fn config_failed(path: &Path, e: &config::ConfigError) -> u8 {
+    match e {
+        config::ConfigError::Invalid { errors, .. } => {
+            for d in errors {
+                eprintln!("error: {d}");
+            }
+            eprintln!("{}: {e}", path.display());
+        }
+        other => eprintln!("error: {other}"),
+    }
+    exit::CONFIG
+}
+
+/// SIGTERM or SIGINT, registered now; resolves when either arrives.
+fn shutdown_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
 fn run_async(fut: impl std::future::Future<Output = u8>) -> u8 {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -149,23 +220,6 @@ fn run_async(fut: impl std::future::Future<Output = u8>) -> u8 {
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             exit::NOTHING_DONE
-        }
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    match term {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

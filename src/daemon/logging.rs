@@ -1,0 +1,76 @@
+//! Logging setup: journald when its socket exists, else stderr (text or JSON).
+//!
+//! Owns the tracing subscriber. Must never: log a token (tokens never reach a
+//! field: they live in `SecretString`), or fail the daemon because journald
+//! is missing.
+
+use std::path::Path;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Where and how to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// journald when its socket exists, else human-readable stderr.
+    #[default]
+    Auto,
+    /// Human-readable lines on stderr.
+    Text,
+    /// One JSON object per line on stderr.
+    Json,
+    /// journald only.
+    Journald,
+}
+
+const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// Install the global subscriber. `RUST_LOG` overrides the default level
+/// (`info`). Returns which sink was chosen, for a first log line.
+pub fn init(format: LogFormat) -> &'static str {
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let want_journald = match format {
+        LogFormat::Journald => true,
+        LogFormat::Auto => {
+            Path::new(JOURNALD_SOCKET).exists() && std::env::var_os("JOURNAL_STREAM").is_some()
+        }
+        LogFormat::Text | LogFormat::Json => false,
+    };
+    if want_journald && let Ok(layer) = tracing_journald::layer() {
+        let layer = layer.with_syslog_identifier("snapkeeper".to_string());
+        if tracing_subscriber::registry()
+            .with(filter())
+            .with(layer)
+            .try_init()
+            .is_ok()
+        {
+            return "journald";
+        }
+    }
+    let result = if format == LogFormat::Json {
+        tracing_subscriber::registry()
+            .with(filter())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init()
+    } else {
+        tracing_subscriber::registry()
+            .with(filter())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::env::var_os("NO_COLOR").is_none()),
+            )
+            .try_init()
+    };
+    let _ = result;
+    if format == LogFormat::Json {
+        "json"
+    } else {
+        "stderr"
+    }
+}

@@ -1,0 +1,512 @@
+//! The daemon: a supervisor with one task per account, hot reload, graceful
+//! shutdown, systemd notifications and logging setup.
+//!
+//! Owns the task tree (a root `CancellationToken`, a `TaskTracker`, a child
+//! token and a `watch` channel per account), the one reload path (file
+//! watcher and SIGHUP both send [`Control::Reload`]), and shutdown with a
+//! deadline below systemd's `TimeoutStopSec`.
+//!
+//! Must never: stop because a reload is invalid (the last good config keeps
+//! running), restart an account whose checked config did not change, or
+//! cancel work anywhere but at the engine's safe points.
+
+pub mod logging;
+pub mod reload;
+pub mod systemd;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::clock::Clock;
+use crate::config::{self, Account};
+use crate::engine::{self, CycleReport, EngineOptions};
+use crate::provider::{self, Provider};
+pub use reload::{AccountDiff, ReloadOutcome, Reloader, diff};
+pub use watch::ReloadCause;
+
+/// Messages to the supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Re-read the config file.
+    Reload(ReloadCause),
+    /// Stop.
+    Shutdown,
+}
+
+/// Errors that stop the daemon from starting. Once running, nothing stops it
+/// but a shutdown request.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The config file is missing or invalid at start.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A signal handler could not be installed.
+    #[error("cannot install the {signal} handler: {source}")]
+    Signal {
+        /// Which signal.
+        signal: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Knobs for the daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The one wall clock.
+    pub clock: Clock,
+    /// Per-cycle engine options (`started` is set per account loop).
+    pub engine: EngineOptions,
+    /// Shortest pause between cycles after trouble (doubles with each failed
+    /// cycle, up to 16 times this).
+    pub retry_delay: Duration,
+    /// Longest sleep before re-checking schedules (guards against clock jumps).
+    pub max_sleep: Duration,
+    /// How long shutdown waits for account tasks to reach a safe point.
+    /// Keep it below the unit's `TimeoutStopSec` (30 s).
+    pub shutdown_grace: Duration,
+    /// Watch the config file for changes.
+    pub watch_file: bool,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        Self {
+            clock: Clock::system(),
+            engine: EngineOptions::default(),
+            retry_delay: Duration::from_secs(60),
+            max_sleep: Duration::from_secs(3600),
+            shutdown_grace: Duration::from_secs(20),
+            watch_file: true,
+        }
+    }
+}
+
+/// What the supervisor knows about each account loop, for `STATUS=` lines
+/// and the watchdog.
+#[derive(Debug, Default)]
+struct Board {
+    next: BTreeMap<String, Option<(DateTime<Utc>, String)>>,
+    cycles: u64,
+}
+
+type SharedBoard = Arc<Mutex<Board>>;
+
+fn board(b: &SharedBoard) -> std::sync::MutexGuard<'_, Board> {
+    b.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct AccountTask {
+    cancel: CancellationToken,
+    config: tokio::sync::watch::Sender<Account>,
+}
+
+struct Supervisor {
+    opts: DaemonOptions,
+    root: CancellationToken,
+    tracker: TaskTracker,
+    tasks: BTreeMap<String, AccountTask>,
+    board: SharedBoard,
+    notifier: systemd::Notifier,
+}
+
+impl Supervisor {
+    fn spawn(&mut self, account: Account) {
+        let name = account.name.clone();
+        let cancel = self.root.child_token();
+        let (tx, rx) = tokio::sync::watch::channel(account);
+        let span = info_span!("account", account = %name);
+        self.tracker.spawn(
+            account_loop(rx, self.opts.clone(), cancel.clone(), self.board.clone())
+                .instrument(span),
+        );
+        self.tasks.insert(name, AccountTask { cancel, config: tx });
+    }
+
+    fn stop(&mut self, name: &str) {
+        if let Some(task) = self.tasks.remove(name) {
+            task.cancel.cancel();
+        }
+        board(&self.board).next.remove(name);
+    }
+
+    fn apply(&mut self, diff: &AccountDiff, accounts: &[Account]) {
+        for name in &diff.removed {
+            info!(account = %name, "account removed: stopping its loop at the next safe point");
+            self.stop(name);
+        }
+        for name in &diff.changed {
+            if let (Some(task), Some(account)) = (
+                self.tasks.get(name),
+                accounts.iter().find(|a| &a.name == name),
+            ) {
+                info!(account = %name, "account changed: new settings apply at the next safe point");
+                let _ = task.config.send(account.clone());
+            }
+        }
+        for name in &diff.added {
+            if let Some(account) = accounts.iter().find(|a| &a.name == name) {
+                info!(account = %name, "account added: starting its loop");
+                self.spawn(account.clone());
+            }
+        }
+    }
+
+    fn status(&self) -> String {
+        let b = board(&self.board);
+        let n = self.tasks.len();
+        let accounts = if n == 1 {
+            "1 account".to_string()
+        } else {
+            format!("{n} accounts")
+        };
+        let next = b
+            .next
+            .iter()
+            .filter_map(|(a, v)| v.as_ref().map(|(t, what)| (*t, a, what)))
+            .min_by_key(|(t, _, _)| *t);
+        match next {
+            Some((t, account, what)) => {
+                let wait = (t - self.opts.clock.now()).max(chrono::Duration::zero());
+                format!(
+                    "{accounts}, next snapshot {account}/{what} in {}",
+                    short_duration(wait)
+                )
+            }
+            None => format!("{accounts}, {} cycles done", b.cycles),
+        }
+    }
+}
+
+/// `2h13m`, `45s`, `3d4h`.
+pub fn short_duration(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    let (days, hours, mins, secs) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if days > 0 {
+        format!("{days}d{hours}h")
+    } else if hours > 0 {
+        format!("{hours}h{mins:02}m")
+    } else if mins > 0 {
+        format!("{mins}m{secs:02}s")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// Run the daemon until `shutdown` resolves (SIGTERM/SIGINT in `main`) or a
+/// [`Control::Shutdown`] arrives. SIGHUP is registered here, once, before
+/// `READY=1`.
+///
+/// # Errors
+/// [`DaemonError`] only at start (invalid config, no signal handler).
+pub async fn run(
+    config_path: &Path,
+    opts: DaemonOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let notifier = systemd::Notifier::from_env();
+    let bytes = std::fs::read(config_path).map_err(|source| config::ConfigError::Read {
+        path: config_path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let loaded = config::parse_str(&text, config_path)?;
+    for w in &loaded.warnings {
+        warn!(warning = %w, "config warning");
+    }
+    let mut reloader = Reloader::new(config_path, bytes, loaded.config);
+
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(
+        |source| DaemonError::Signal {
+            signal: "SIGHUP",
+            source,
+        },
+    )?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut watcher = start_watcher(config_path, &opts, tx.clone());
+
+    let mut sup = Supervisor {
+        opts: opts.clone(),
+        root: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        tasks: BTreeMap::new(),
+        board: Arc::new(Mutex::new(Board::default())),
+        notifier,
+    };
+    for account in reloader.current().accounts.clone() {
+        sup.spawn(account);
+    }
+    info!(
+        accounts = sup.tasks.len(),
+        config = %config_path.display(),
+        "snapkeeper started"
+    );
+    sup.notifier.ready(&sup.status());
+
+    let watchdog = sup.notifier.watchdog_interval();
+    let mut tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(30)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut watcher_retry = tokio::time::interval(Duration::from_secs(30));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = hup.recv() => reload_now(&mut sup, &mut reloader, ReloadCause::Sighup),
+            msg = rx.recv() => match msg {
+                Some(Control::Reload(cause)) => reload_now(&mut sup, &mut reloader, cause),
+                Some(Control::Shutdown) | None => break,
+            },
+            _ = tick.tick() => {
+                // Healthy means: this loop turns and no account task has died.
+                if watchdog.is_some() && sup.tasks.values().all(|t| !t.cancel.is_cancelled()) {
+                    sup.notifier.watchdog();
+                }
+                sup.notifier.status(&sup.status());
+            }
+            _ = watcher_retry.tick(), if watcher.is_none() && opts.watch_file => {
+                watcher = start_watcher(config_path, &opts, tx.clone());
+                if watcher.is_some() {
+                    // Changes may have been missed while the watcher was down.
+                    reload_now(&mut sup, &mut reloader, ReloadCause::FileChanged);
+                }
+            }
+        }
+    }
+
+    info!("stopping: no new work; in-flight snapshots are confirmed or left for the next start");
+    sup.notifier.stopping("stopping");
+    sup.root.cancel();
+    sup.tracker.close();
+    if tokio::time::timeout(opts.shutdown_grace, sup.tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            grace_s = opts.shutdown_grace.as_secs(),
+            "account loops did not stop in time; exiting anyway (the provider holds all state)"
+        );
+    }
+    info!("stopped");
+    Ok(())
+}
+
+fn start_watcher(
+    path: &Path,
+    opts: &DaemonOptions,
+    tx: mpsc::UnboundedSender<Control>,
+) -> Option<watch::ConfigWatcher> {
+    if !opts.watch_file {
+        return None;
+    }
+    match watch::watch(path, tx) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!(error = %e, "config file watcher not running; SIGHUP still reloads, will retry");
+            None
+        }
+    }
+}
+
+fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause) {
+    sup.notifier.reloading();
+    match reloader.reload() {
+        ReloadOutcome::Unchanged => debug!(cause = cause.as_str(), "config unchanged"),
+        ReloadOutcome::Rejected(errors) => {
+            for e in &errors {
+                error!(error = %e, "config error");
+            }
+            error!(
+                cause = cause.as_str(),
+                errors = errors.len(),
+                "config reload rejected: the running config stays in force"
+            );
+            sup.notifier
+                .status(&format!("reload rejected: {} errors", errors.len()));
+        }
+        ReloadOutcome::Applied { diff, warnings } => {
+            for w in &warnings {
+                warn!(warning = %w, "config warning");
+            }
+            info!(cause = cause.as_str(), changes = %diff.summary(), "config reloaded");
+            let accounts = reloader.current().accounts.clone();
+            sup.apply(&diff, &accounts);
+        }
+    }
+    sup.notifier.ready(&sup.status());
+}
+
+/// Connect an account's client: read its token, build the provider.
+fn connect(account: &Account) -> Result<Box<dyn Provider>, String> {
+    let token = account.token.read().map_err(|e| e.to_string())?;
+    provider::connect(account, token).map_err(|e| e.to_string())
+}
+
+/// One account's loop (mini-redis's expiry loop): run a cycle, work out the
+/// next due time, then sleep until then, a config change, or cancellation.
+async fn account_loop(
+    mut rx: tokio::sync::watch::Receiver<Account>,
+    opts: DaemonOptions,
+    cancel: CancellationToken,
+    board_: SharedBoard,
+) {
+    let clock = opts.clock.clone();
+    let mut account = rx.borrow_and_update().clone();
+    let mut engine_opts = EngineOptions {
+        started: clock.now(),
+        ..opts.engine.clone()
+    };
+    let mut client: Option<Box<dyn Provider>> = None;
+    let mut bad_cycles: u32 = 0;
+    while !cancel.is_cancelled() {
+        let mut next_wake =
+            clock.now() + chrono::Duration::from_std(opts.max_sleep).unwrap_or_default();
+        if client.is_none() {
+            match connect(&account) {
+                Ok(c) => client = Some(c),
+                Err(e) => error!(error = %e, "cannot start the account"),
+            }
+        }
+        if let Some(c) = client.as_deref() {
+            let report = engine::run_cycle(&account, c, &clock, &engine_opts, &cancel).await;
+            log_cycle(&report);
+            let mut b = board(&board_);
+            b.cycles += 1;
+            let next = report.next_due().map(|(t, r)| (t, r.resource_name.clone()));
+            if let Some((t, _)) = &next {
+                next_wake = next_wake.min(*t);
+            }
+            b.next.insert(account.name.clone(), next);
+            if report.failures() > 0 {
+                bad_cycles = bad_cycles.saturating_add(1);
+            } else {
+                bad_cycles = 0;
+            }
+        } else {
+            bad_cycles = bad_cycles.saturating_add(1);
+        }
+        let now = clock.now();
+        if bad_cycles > 0 {
+            let backoff = opts.retry_delay * 2u32.saturating_pow(bad_cycles.min(4) - 1);
+            next_wake =
+                next_wake.min(now + chrono::Duration::from_std(backoff).unwrap_or_default());
+        }
+        // Something due now but not taken (in progress, busy): look again
+        // after the retry delay, never in a tight loop.
+        let floor = now + chrono::Duration::from_std(opts.retry_delay).unwrap_or_default();
+        if next_wake <= now {
+            next_wake = floor;
+        }
+        let sleep = (next_wake - now).to_std().unwrap_or_default();
+        debug!(sleep_s = sleep.as_secs(), next = %next_wake, "sleeping until next due time");
+        tokio::select! {
+            () = tokio::time::sleep(sleep) => {}
+            () = cancel.cancelled() => break,
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                account = rx.borrow_and_update().clone();
+                client = None;
+                engine_opts.started = clock.now();
+                bad_cycles = 0;
+                info!("account config changed: running with the new settings");
+            }
+        }
+    }
+    debug!("account loop stopped");
+}
+
+fn log_cycle(report: &CycleReport) {
+    let (created, deleted, failed) = report.counts();
+    let orphans: usize = report.orphans.iter().map(|o| o.snapshots.len()).sum();
+    if failed > 0 {
+        warn!(
+            created,
+            deleted,
+            failed,
+            orphans,
+            resources = report.resources.len(),
+            "cycle finished with failures"
+        );
+    } else {
+        info!(
+            created,
+            deleted,
+            orphans,
+            resources = report.resources.len(),
+            "cycle finished"
+        );
+    }
+}
+
+/// `run --once`: one cycle for every account (concurrently), then an exit
+/// code: 0 all good, 1 some failed, 2 nothing could be done.
+pub async fn run_once(config: &config::Config, opts: &DaemonOptions) -> (u8, Vec<CycleReport>) {
+    let cancel = CancellationToken::new();
+    let engine_opts = EngineOptions {
+        started: opts.clock.now(),
+        ..opts.engine.clone()
+    };
+    let runs = config.accounts.iter().map(|account| {
+        let cancel = cancel.clone();
+        let engine_opts = engine_opts.clone();
+        let clock = opts.clock.clone();
+        async move {
+            let span = info_span!("account", account = %account.name);
+            async {
+                match connect(account) {
+                    Ok(c) => {
+                        let r =
+                            engine::run_cycle(account, c.as_ref(), &clock, &engine_opts, &cancel)
+                                .await;
+                        log_cycle(&r);
+                        Ok(r)
+                    }
+                    Err(e) => {
+                        error!(error = %e, "cannot start the account");
+                        Err(e)
+                    }
+                }
+            }
+            .instrument(span)
+            .await
+        }
+    });
+    let results = futures_util::future::join_all(runs).await;
+    let mut reports = Vec::new();
+    let (mut ok, mut bad) = (0usize, 0usize);
+    for r in results {
+        match r {
+            Ok(report) => {
+                match report.exit_code() {
+                    0 => ok += 1,
+                    1 => {
+                        ok += 1;
+                        bad += 1;
+                    }
+                    _ => bad += 1,
+                }
+                reports.push(report);
+            }
+            Err(_) => bad += 1,
+        }
+    }
+    let code = if bad == 0 {
+        crate::exit::OK
+    } else if ok > 0 {
+        crate::exit::PARTIAL
+    } else {
+        crate::exit::NOTHING_DONE
+    };
+    (code, reports)
+}

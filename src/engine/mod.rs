@@ -1,0 +1,665 @@
+//! One account's cycle: list targets -> list managed snapshots -> decide
+//! (policy) -> create -> wait -> prune, returning a report.
+//!
+//! Owns the order of operations and the safety rules that need provider state
+//! (no prune after a failed, busy or unconfirmed create, or after an
+//! incomplete listing; orphans kept unless the account opts in; protected
+//! snapshots skipped). The same code serves `run` and, with `dry_run`, `plan`
+//! and `prune --dry-run`, so a plan is exactly what a run would do.
+//!
+//! Must never: know a provider's API details (it sees only the `Provider`
+//! trait), decide retention itself (that is `policy::decide`), delete a
+//! snapshot without our marker, or read the wall clock except through `Clock`.
+
+pub mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::clock::Clock;
+use crate::config::{Account, Policy, TargetKind};
+use crate::policy::{self, Action, KeepRules, Marker, SnapState, SnapshotInfo};
+use crate::provider::{
+    self, ErrorKind, ListScope, Pending, Progress, Provider, Resource, Snapshot, SnapshotName,
+};
+
+pub use report::{
+    CreateStatus, CycleReport, DeleteStatus, OrphanGroup, OrphanReason, PruneStatus,
+    ResourceReport, SnapshotLine,
+};
+
+/// Knobs for one cycle.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// When the account's loop started: a cron policy's first slot is the
+    /// first one after this (unless `start: now`).
+    pub started: DateTime<Utc>,
+    /// Make no writes; report what would be done.
+    pub dry_run: bool,
+    /// Create no snapshots (used by `prune`).
+    pub skip_create: bool,
+    /// Resources worked on at once within the account.
+    pub concurrency: usize,
+    /// How often to try again when the resource is busy (DigitalOcean 422,
+    /// Hetzner 423) before leaving it to the next cycle.
+    pub busy_retries: u32,
+    /// Pause between busy retries.
+    pub busy_delay: Duration,
+    /// Polling of pending snapshots.
+    pub wait: WaitOptions,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            started: DateTime::<Utc>::MIN_UTC,
+            dry_run: false,
+            skip_create: false,
+            concurrency: 4,
+            busy_retries: 3,
+            busy_delay: Duration::from_secs(30),
+            wait: WaitOptions::default(),
+        }
+    }
+}
+
+/// How to poll a pending snapshot: growing intervals up to a deadline sized
+/// to the disk, then "unknown" (never "failed").
+#[derive(Debug, Clone)]
+pub struct WaitOptions {
+    /// First pause between polls.
+    pub first_interval: Duration,
+    /// Longest pause between polls.
+    pub max_interval: Duration,
+    /// Deadline floor.
+    pub base_deadline: Duration,
+    /// Deadline per GB of disk.
+    pub per_gb: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        Self {
+            first_interval: Duration::from_secs(5),
+            max_interval: Duration::from_secs(60),
+            base_deadline: Duration::from_secs(10 * 60),
+            per_gb: Duration::from_secs(3 * 60),
+        }
+    }
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitResult {
+    /// The snapshot is complete.
+    Complete {
+        /// Its id.
+        snapshot_id: String,
+    },
+    /// The provider says it failed.
+    Failed {
+        /// The provider's words.
+        reason: String,
+    },
+    /// Deadline passed or the wait was cancelled: look again next cycle.
+    Unknown {
+        /// Why it is unknown.
+        why: String,
+    },
+}
+
+/// Poll `pending` with growing intervals until done, failed, the deadline, or
+/// cancellation. Transient poll errors are tolerated until the deadline.
+pub async fn wait_for(
+    provider: &dyn Provider,
+    pending: &Pending,
+    opts: &WaitOptions,
+    cancel: &CancellationToken,
+) -> WaitResult {
+    let gb = u32::try_from(pending.disk_gb).unwrap_or(u32::MAX);
+    let deadline = opts.base_deadline + opts.per_gb.saturating_mul(gb);
+    let start = tokio::time::Instant::now();
+    let mut interval = opts.first_interval;
+    let mut last_log = start;
+    loop {
+        match provider.poll(pending).await {
+            Ok(Progress::Done { snapshot_id }) => return WaitResult::Complete { snapshot_id },
+            Ok(Progress::Failed { reason }) => return WaitResult::Failed { reason },
+            Ok(Progress::Running { percent }) => {
+                // Long waits are normal: say so now and then, not every poll.
+                if last_log.elapsed() >= Duration::from_secs(60) || percent.is_some_and(|p| p > 0) {
+                    info!(
+                        elapsed_s = start.elapsed().as_secs(),
+                        percent = percent.map(u64::from),
+                        "snapshot in progress"
+                    );
+                    last_log = tokio::time::Instant::now();
+                }
+            }
+            Err(e) if e.is_retryable() => warn!(error = %e, "poll failed, will poll again"),
+            Err(e) => {
+                return WaitResult::Unknown {
+                    why: format!("polling failed: {e}"),
+                };
+            }
+        }
+        let elapsed = start.elapsed();
+        if elapsed >= deadline {
+            return WaitResult::Unknown {
+                why: format!(
+                    "not complete after {}s (deadline for {} GB)",
+                    elapsed.as_secs(),
+                    pending.disk_gb
+                ),
+            };
+        }
+        let pause = interval.min(deadline - elapsed);
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = cancel.cancelled() => {
+                return WaitResult::Unknown { why: "stopped while waiting".to_string() };
+            }
+        }
+        interval = (interval * 2).min(opts.max_interval);
+    }
+}
+
+/// The kinds an account of this provider can hold snapshots of.
+fn provider_kinds(account: &Account) -> Vec<TargetKind> {
+    [
+        TargetKind::Droplet,
+        TargetKind::Volume,
+        TargetKind::Instance,
+        TargetKind::Server,
+    ]
+    .into_iter()
+    .filter(|k| k.provider() == account.provider)
+    .collect()
+}
+
+/// What one listing pass found for one kind.
+struct KindState {
+    resources: Result<Vec<Resource>, provider::Error>,
+    snapshots: Result<Vec<Snapshot>, provider::Error>,
+}
+
+/// One unit of work: one policy on one resource.
+struct Work<'a> {
+    policy: &'a Policy,
+    resource: &'a Resource,
+    group: Vec<&'a Snapshot>,
+}
+
+/// Run one cycle for `account`. Never panics on provider trouble: every
+/// failure lands in the report.
+pub async fn run_cycle(
+    account: &Account,
+    provider: &dyn Provider,
+    clock: &Clock,
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+) -> CycleReport {
+    let now = clock.now();
+    let mut report = CycleReport::new(&account.name, now, opts.dry_run);
+
+    // 1. Listings, once per kind: resources and this account's managed snapshots.
+    let mut kinds: BTreeMap<TargetKind, KindState> = BTreeMap::new();
+    for kind in provider_kinds(account) {
+        let needed = account.policies.iter().any(|p| p.targets.kind == kind);
+        let resources = if needed {
+            provider.list_resources(kind).await
+        } else {
+            Ok(Vec::new())
+        };
+        let snapshots = provider
+            .list_snapshots(
+                kind,
+                ListScope::Managed {
+                    account: &account.name,
+                },
+            )
+            .await;
+        for (what, err) in [
+            ("resources", resources.as_ref().err()),
+            ("snapshots", snapshots.as_ref().err()),
+        ] {
+            if let Some(e) = err {
+                error!(kind = %kind, error = %e, "listing failed: no snapshot or prune for {what} of this kind this cycle");
+                report.errors.push(format!("list {kind} {what}: {e}"));
+            }
+        }
+        kinds.insert(
+            kind,
+            KindState {
+                resources,
+                snapshots,
+            },
+        );
+    }
+
+    // 2. Units of work: each policy on each resource it targets.
+    let mut works = Vec::new();
+    let mut targeted: BTreeSet<(String, String)> = BTreeSet::new();
+    for policy in &account.policies {
+        let Some(state) = kinds.get(&policy.targets.kind) else {
+            continue;
+        };
+        let (Ok(resources), Ok(snapshots)) = (&state.resources, &state.snapshots) else {
+            report.skipped_policies.push(policy.name.clone());
+            continue;
+        };
+        for resource in resources
+            .iter()
+            .filter(|r| policy.targets.matches(r.facts()))
+        {
+            targeted.insert((policy.name.clone(), resource.id.clone()));
+            let group = snapshots
+                .iter()
+                .filter(|s| {
+                    s.marker.as_ref().is_some_and(|m| {
+                        m.account == account.name
+                            && m.policy == policy.name
+                            && m.resource_id == resource.id
+                    })
+                })
+                .collect();
+            works.push(Work {
+                policy,
+                resource,
+                group,
+            });
+        }
+    }
+
+    // 3. Do the work, a few resources at a time.
+    // The futures are built eagerly (not in a lazy `map`), which keeps the
+    // stream's type free of higher-ranked lifetimes so the cycle stays `Send`.
+    let futures: Vec<_> = works
+        .into_iter()
+        .map(|w| {
+            let span = info_span!("resource", policy = %w.policy.name, resource = %w.resource.id, name = %w.resource.name);
+            work_on(account, provider, now, opts, cancel, w).instrument(span)
+        })
+        .collect();
+    let results: Vec<ResourceReport> = futures_util::stream::iter(futures)
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    report.resources = results;
+    report
+        .resources
+        .sort_by(|a, b| (&a.policy, &a.resource_id).cmp(&(&b.policy, &b.resource_id)));
+
+    // 4. Orphans: our snapshots that no current (policy, resource) pair claims.
+    report.orphans = orphans(account, &kinds, &targeted);
+    if account.prune_orphans && !cancel.is_cancelled() {
+        prune_orphans(account, provider, opts, cancel, &mut report).await;
+    } else {
+        for o in &report.orphans {
+            info!(
+                policy = %o.policy,
+                resource = %o.resource_id,
+                reason = %o.reason,
+                count = o.snapshots.len(),
+                "orphaned snapshots kept (set prune_orphans: true to let retention remove them)"
+            );
+        }
+    }
+    report.finished = Some(clock.now());
+    report
+}
+
+async fn work_on(
+    account: &Account,
+    provider: &dyn Provider,
+    now: DateTime<Utc>,
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+    w: Work<'_>,
+) -> ResourceReport {
+    let policy = w.policy;
+    let resource = w.resource;
+    let mut rep = ResourceReport::new(policy, resource);
+    if cancel.is_cancelled() {
+        rep.create = CreateStatus::Stopped;
+        rep.prune = PruneStatus::Skipped("stopping".to_string());
+        return rep;
+    }
+
+    // What is running on the resource now? DigitalOcean does not list
+    // in-progress droplet snapshots, so this is how a restart mid-snapshot
+    // avoids a duplicate.
+    let in_progress = match provider.in_progress(resource).await {
+        Ok(v) => v,
+        Err(e) => {
+            error!(error = %e, "cannot tell what is running on the resource");
+            rep.errors.push(e.to_string());
+            rep.create = CreateStatus::Error(e.to_string());
+            rep.prune = PruneStatus::Skipped("could not check for running snapshots".into());
+            return rep;
+        }
+    };
+
+    let newest_managed = w
+        .group
+        .iter()
+        .filter(|s| s.state != SnapState::Failed)
+        .filter_map(|s| s.marker.as_ref().map(|m| m.created))
+        .chain(in_progress.iter().filter_map(|p| {
+            p.marker
+                .as_ref()
+                .filter(|m| m.account == account.name && m.policy == policy.name)
+                .map(|m| m.created)
+        }))
+        .max();
+    rep.due = Some(policy::evaluate(
+        &policy.schedule,
+        policy.timezone,
+        newest_managed,
+        opts.started,
+        now,
+    ));
+    let due = rep.due.as_ref().is_some_and(|d| d.due);
+
+    let mut new_snapshot: Option<SnapshotInfo> = None;
+    if !due || opts.skip_create {
+        rep.create = CreateStatus::NotDue;
+    } else if let Some(p) = in_progress.first() {
+        info!(what = %p.what, "snapshot due, but one is already in progress: not starting another");
+        rep.create = CreateStatus::InProgress(p.what.clone());
+    } else {
+        let marker = Marker {
+            account: account.name.clone(),
+            policy: policy.name.clone(),
+            resource_id: resource.id.clone(),
+            created: now.trunc_subsecs(0),
+        };
+        if opts.dry_run {
+            rep.create = CreateStatus::WouldCreate(marker.encode());
+            new_snapshot = Some(SnapshotInfo {
+                id: "(new)".to_string(),
+                created: marker.created,
+                state: SnapState::Complete,
+                marker: Some(marker),
+            });
+        } else {
+            rep.create = create_and_wait(provider, resource, policy, &marker, opts, cancel).await;
+            if let CreateStatus::Created { snapshot_id } = &rep.create {
+                new_snapshot = Some(SnapshotInfo {
+                    id: snapshot_id.clone(),
+                    created: marker.created,
+                    state: SnapState::Complete,
+                    marker: Some(marker),
+                });
+            }
+        }
+    }
+
+    // Never prune on a bad day.
+    if let Some(why) = rep.create.blocks_prune() {
+        warn!(reason = %why, "no prune for this resource this cycle");
+        rep.prune = PruneStatus::Skipped(why);
+        rep.snapshots = w
+            .group
+            .iter()
+            .map(|s| SnapshotLine::kept_unjudged(s))
+            .collect();
+        return rep;
+    }
+    if cancel.is_cancelled() {
+        rep.prune = PruneStatus::Skipped("stopping".to_string());
+        return rep;
+    }
+
+    let mut infos: Vec<SnapshotInfo> = w.group.iter().map(|s| info_of(s)).collect();
+    infos.extend(new_snapshot);
+    prune_group(
+        provider,
+        &policy.keep,
+        policy.max_deletes_per_run,
+        policy.timezone,
+        &w.group,
+        &infos,
+        opts,
+        cancel,
+        &mut rep,
+    )
+    .await;
+    rep
+}
+
+async fn create_and_wait(
+    provider: &dyn Provider,
+    resource: &Resource,
+    policy: &Policy,
+    marker: &Marker,
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+) -> CreateStatus {
+    let name = SnapshotName::Managed(marker.clone());
+    let mut attempt = 0;
+    let pending = loop {
+        info!(name = %marker.encode(), "creating snapshot");
+        match provider
+            .create_snapshot(resource, &name, &policy.snapshot_tags)
+            .await
+        {
+            Ok(p) => break p,
+            Err(e) if e.kind == ErrorKind::Busy && attempt < opts.busy_retries => {
+                attempt += 1;
+                info!(attempt, error = %e, "resource busy, will try again later in this cycle");
+                tokio::select! {
+                    () = tokio::time::sleep(opts.busy_delay) => {}
+                    () = cancel.cancelled() => return CreateStatus::Stopped,
+                }
+            }
+            Err(e) if e.kind == ErrorKind::Busy => {
+                warn!(error = %e, "resource still busy, leaving it to the next cycle");
+                return CreateStatus::Busy(e.to_string());
+            }
+            Err(e) => {
+                error!(error = %e, "snapshot create failed");
+                return CreateStatus::Error(e.to_string());
+            }
+        }
+    };
+    info!(
+        action = pending.action_id.as_deref(),
+        snapshot = pending.snapshot_id.as_deref(),
+        disk_gb = pending.disk_gb,
+        "waiting for snapshot"
+    );
+    match wait_for(provider, &pending, &opts.wait, cancel).await {
+        WaitResult::Complete { snapshot_id } => {
+            info!(snapshot = %snapshot_id, "snapshot complete");
+            CreateStatus::Created { snapshot_id }
+        }
+        WaitResult::Failed { reason } => {
+            error!(reason = %reason, "snapshot failed");
+            CreateStatus::Failed(reason)
+        }
+        WaitResult::Unknown { why } => {
+            warn!(why = %why, "snapshot not confirmed; it will be looked at again next cycle, not retried");
+            CreateStatus::Unconfirmed(why)
+        }
+    }
+}
+
+fn info_of(s: &Snapshot) -> SnapshotInfo {
+    SnapshotInfo {
+        id: s.id.clone(),
+        created: s.marker.as_ref().map_or(s.created, |m| m.created),
+        state: s.state,
+        marker: s.marker.clone(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn prune_group(
+    provider: &dyn Provider,
+    keep: &KeepRules,
+    max_deletes: u32,
+    tz: chrono_tz::Tz,
+    group: &[&Snapshot],
+    infos: &[SnapshotInfo],
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+    rep: &mut ResourceReport,
+) {
+    let decisions = match policy::decide(keep, max_deletes, tz, infos) {
+        Ok(d) => d,
+        Err(e) => {
+            error!(error = %e, "retention refused to decide");
+            rep.prune = PruneStatus::Skipped(e.to_string());
+            return;
+        }
+    };
+    let mut deleted = 0;
+    for d in &decisions {
+        let info = infos.iter().find(|i| i.id == d.id);
+        let snapshot = group.iter().find(|s| s.id == d.id).copied();
+        let mut line = SnapshotLine::from_decision(d, info, snapshot);
+        if d.action == Action::Delete {
+            // Belt and braces: retention only ever sees our own group, but a
+            // snapshot without our marker is never deleted, whatever it says.
+            match snapshot {
+                Some(s) if s.marker.is_some() => {
+                    if opts.dry_run {
+                        line.delete = Some(DeleteStatus::WouldDelete);
+                    } else if cancel.is_cancelled() {
+                        line.delete = Some(DeleteStatus::NotAttempted("stopping".into()));
+                    } else if s.protected {
+                        info!(snapshot = %s.id, "snapshot is delete-protected at the provider: skipped");
+                        line.delete = Some(DeleteStatus::Protected);
+                    } else {
+                        line.delete = Some(delete_one(provider, s).await);
+                        if line.delete == Some(DeleteStatus::Deleted) {
+                            deleted += 1;
+                        }
+                    }
+                }
+                _ => {
+                    line.delete = Some(DeleteStatus::NotAttempted(
+                        "not a listed snapshot of ours".into(),
+                    ));
+                }
+            }
+        }
+        rep.snapshots.push(line);
+    }
+    rep.prune = PruneStatus::Done { deleted };
+}
+
+async fn delete_one(provider: &dyn Provider, s: &Snapshot) -> DeleteStatus {
+    info!(snapshot = %s.id, name = %s.name, "deleting snapshot");
+    match provider.delete_snapshot(s).await {
+        Ok(()) => {
+            info!(snapshot = %s.id, "deleted snapshot");
+            DeleteStatus::Deleted
+        }
+        Err(e) if e.kind == ErrorKind::Protected => {
+            info!(snapshot = %s.id, "snapshot is delete-protected at the provider: skipped");
+            DeleteStatus::Protected
+        }
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            debug!(snapshot = %s.id, "snapshot already gone");
+            DeleteStatus::Deleted
+        }
+        Err(e) => {
+            error!(snapshot = %s.id, error = %e, "delete failed");
+            DeleteStatus::Failed(e.to_string())
+        }
+    }
+}
+
+/// Managed snapshots of this account that no current (policy, resource) pair claims.
+fn orphans(
+    account: &Account,
+    kinds: &BTreeMap<TargetKind, KindState>,
+    targeted: &BTreeSet<(String, String)>,
+) -> Vec<OrphanGroup> {
+    let mut groups: BTreeMap<(String, String), OrphanGroup> = BTreeMap::new();
+    for (kind, state) in kinds {
+        let Ok(snapshots) = &state.snapshots else {
+            continue;
+        };
+        for s in snapshots {
+            let Some(m) = &s.marker else { continue };
+            if m.account != account.name
+                || targeted.contains(&(m.policy.clone(), m.resource_id.clone()))
+            {
+                continue;
+            }
+            let policy = account.policies.iter().find(|p| p.name == m.policy);
+            // Resources are listed for every kind a policy targets, so a
+            // policy of this kind implies the resource list is real.
+            let reason = match policy {
+                None => OrphanReason::PolicyRemoved,
+                Some(p) if p.targets.kind != *kind => OrphanReason::PolicyRemoved,
+                Some(_) => match &state.resources {
+                    Err(_) => continue,
+                    Ok(rs) if rs.iter().any(|r| r.id == m.resource_id) => {
+                        OrphanReason::NoLongerTargeted
+                    }
+                    Ok(_) => OrphanReason::ResourceGone,
+                },
+            };
+            groups
+                .entry((m.policy.clone(), m.resource_id.clone()))
+                .or_insert_with(|| OrphanGroup {
+                    policy: m.policy.clone(),
+                    resource_id: m.resource_id.clone(),
+                    kind: *kind,
+                    reason,
+                    snapshots: Vec::new(),
+                    deleted: Vec::new(),
+                })
+                .snapshots
+                .push(s.clone());
+        }
+    }
+    groups.into_values().collect()
+}
+
+/// Opt-in pruning of orphans: a group whose policy still exists follows that
+/// policy's retention; a group whose policy is gone keeps only its newest
+/// complete snapshot. Floors and the per-run cap apply as everywhere.
+async fn prune_orphans(
+    account: &Account,
+    provider: &dyn Provider,
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+    report: &mut CycleReport,
+) {
+    let fallback = KeepRules {
+        last: 1,
+        min_keep: 1,
+        ..KeepRules::default()
+    };
+    for o in &mut report.orphans {
+        let (keep, cap, tz) = match account.policies.iter().find(|p| p.name == o.policy) {
+            Some(p) => (p.keep.clone(), p.max_deletes_per_run, p.timezone),
+            None => (fallback.clone(), 10, chrono_tz::UTC),
+        };
+        let infos: Vec<SnapshotInfo> = o.snapshots.iter().map(info_of).collect();
+        let Ok(decisions) = policy::decide(&keep, cap, tz, &infos) else {
+            continue;
+        };
+        for d in decisions.iter().filter(|d| d.action == Action::Delete) {
+            let Some(s) = o.snapshots.iter().find(|s| s.id == d.id) else {
+                continue;
+            };
+            if opts.dry_run || cancel.is_cancelled() || s.protected || s.marker.is_none() {
+                continue;
+            }
+            if delete_one(provider, s).await == DeleteStatus::Deleted {
+                o.deleted.push(s.id.clone());
+            }
+        }
+    }
+}
