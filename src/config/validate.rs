@@ -229,11 +229,18 @@ impl Ctx<'_> {
             Some(v) => self.defaults(v),
             None => Defaults::default(),
         };
+        let missing = raw.accounts.is_none();
         let list = raw.accounts.unwrap_or_default();
-        if list.is_empty() {
+        if missing {
+            self.missing(
+                "",
+                "accounts",
+                "missing key `accounts`: list at least one account (name, provider, token, policies)",
+            );
+        } else if list.is_empty() {
             self.error(
                 "accounts",
-                "no accounts: list at least one account (name, provider, token, policies)",
+                "accounts is empty: list at least one account (name, provider, token, policies)",
             );
         }
         let mut accounts = Vec::new();
@@ -323,7 +330,7 @@ impl Ctx<'_> {
                     Err(e) => {
                         self.error(
                             &p,
-                            format!("{}; write 5 fields: minute hour day-of-month month day-of-week, e.g. \"30 3 * * *\"", e.to_string().trim_end_matches('.')),
+                            format!("{}; e.g. \"30 3 * * *\" is 03:30 every day", e.to_string().trim_end_matches('.')),
                         );
                         Some(None)
                     }
@@ -381,9 +388,15 @@ impl Ctx<'_> {
         let mut ok = true;
         let within = match &raw.within {
             Some(text) => {
-                let d = self.duration(text, &join(path, "within"));
-                ok &= d.is_some();
-                d
+                // Zero is allowed here: it means "rule not used", like 0 elsewhere.
+                let p = join(path, "within");
+                match humantime::parse_duration(text.trim()) {
+                    Ok(d) => Some(d),
+                    Err(_) => {
+                        ok = false;
+                        self.duration(text, &p)
+                    }
+                }
             }
             None => None,
         };
