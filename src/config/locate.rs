@@ -174,7 +174,7 @@ mod tests {
                 Some((5, 17)),
                 Some((5, 23)),
             ),
-            ("accounts[0].tags[1]", Some((6, 16)), Some((6, 16))),
+            ("accounts[0].tags[1]", Some((6, 15)), Some((6, 15))),
             ("accounts[1]", None, None),
         ];
         for (path, key, value) in cases {
