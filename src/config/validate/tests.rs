@@ -54,7 +54,7 @@ fn policy_rules_table() {
         ),
         (
             "      - { name: p, targets: { kind: droplet, all: true, exclude: { all: false } }, every: 6h, keep: { last: 1 } }\n",
-            &["6:73: accounts[0].policies[0].targets.exclude: exclude selects nothing: give `all: true`, `ids`, `names` or `tags`"],
+            &["6:66: accounts[0].policies[0].targets.exclude: exclude selects nothing: give `all: true`, `ids`, `names` or `tags`"],
         ),
     ];
     for (policy, want) in cases {
