@@ -330,7 +330,10 @@ impl Ctx<'_> {
                     Err(e) => {
                         self.error(
                             &p,
-                            format!("{}; e.g. \"30 3 * * *\" is 03:30 every day", e.to_string().trim_end_matches('.')),
+                            format!(
+                                "{}; e.g. \"30 3 * * *\" is 03:30 every day",
+                                e.to_string().trim_end_matches('.')
+                            ),
                         );
                         Some(None)
                     }
@@ -689,17 +692,17 @@ impl Ctx<'_> {
             }
         }
 
-        if let (Some(t), Some(s), Some(k), Some(tz)) = (&targets, &schedule, &keep, timezone) {
-            if t.kind == TargetKind::Volume {
-                let n = steady_state_count(s, tz, k);
-                if n > DO_VOLUME_SNAPSHOT_QUOTA {
-                    self.warn(
-                        path,
-                        format!(
-                            "keeps about {n} snapshots per volume in steady state, above digitalocean's limit of {DO_VOLUME_SNAPSHOT_QUOTA} per volume: new snapshots will fail once it is reached"
-                        ),
-                    );
-                }
+        if let (Some(t), Some(s), Some(k), Some(tz)) = (&targets, &schedule, &keep, timezone)
+            && t.kind == TargetKind::Volume
+        {
+            let n = steady_state_count(s, tz, k);
+            if n > DO_VOLUME_SNAPSHOT_QUOTA {
+                self.warn(
+                    path,
+                    format!(
+                        "keeps about {n} snapshots per volume in steady state, above digitalocean's limit of {DO_VOLUME_SNAPSHOT_QUOTA} per volume: new snapshots will fail once it is reached"
+                    ),
+                );
             }
         }
 
@@ -909,10 +912,10 @@ fn is_do_tag(tag: &str) -> bool {
 
 /// The parent of a key path: `a.b[2]` -> `a.b`, `a.b` -> `a`, `a` -> ``.
 fn parent(path: &str) -> String {
-    if path.ends_with(']') {
-        if let Some(i) = path.rfind('[') {
-            return path[..i].to_string();
-        }
+    if path.ends_with(']')
+        && let Some(i) = path.rfind('[')
+    {
+        return path[..i].to_string();
     }
     match path.rfind('.') {
         Some(i) => path[..i].to_string(),
@@ -990,10 +993,10 @@ pub(crate) fn check_api_url(url: &str) -> Result<(String, bool), String> {
     if host.is_empty() {
         return Err(format!("api_url `{url}` has no host"));
     }
-    if let Some(p) = port {
-        if p.parse::<u16>().is_err() {
-            return Err(format!("api_url `{url}` has an invalid port `{p}`"));
-        }
+    if let Some(p) = port
+        && p.parse::<u16>().is_err()
+    {
+        return Err(format!("api_url `{url}` has an invalid port `{p}`"));
     }
     if authority.starts_with('[') && host.parse::<Ipv6Addr>().is_err() {
         return Err(format!("api_url `{url}` has an invalid IPv6 host `{host}`"));

@@ -247,7 +247,11 @@ fn short_every_is_allowed_against_loopback_only() {
             "accounts:\n  - name: sim\n    provider: hetzner\n    token: {{ env: HCLOUD_TOKEN }}\n    api_url: {url}\n    policies:\n      - name: fast\n        targets: {{ kind: server, all: true }}\n        every: 10s\n        keep: {{ last: 3 }}\n"
         )
     };
-    for url in ["http://127.0.0.1:7070/", "http://localhost:1", "http://[::1]:80"] {
+    for url in [
+        "http://127.0.0.1:7070/",
+        "http://localhost:1",
+        "http://[::1]:80",
+    ] {
         dir.write("c.yaml", &text(url));
         let ran = check(dir.path(), "c.yaml", &[]);
         assert_eq!(ran.code, 0, "{url}: {}", ran.stderr);
@@ -255,7 +259,13 @@ fn short_every_is_allowed_against_loopback_only() {
     dir.write("c.yaml", &text("https://api.hetzner.cloud/v1"));
     let ran = check(dir.path(), "c.yaml", &[]);
     assert_eq!(ran.code, 78);
-    assert!(ran.stderr.contains("c.yaml:9:16: accounts[0].policies[0].every: every 10s is shorter than 1 minute"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(
+            "c.yaml:9:16: accounts[0].policies[0].every: every 10s is shorter than 1 minute"
+        ),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[test]
@@ -279,5 +289,10 @@ fn missing_file_is_a_config_error() {
     let dir = Dir::new();
     let ran = check(dir.path(), "nope.yaml", &[]);
     assert_eq!(ran.code, 78);
-    assert!(ran.stderr.starts_with("error: cannot read config file nope.yaml: "), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .starts_with("error: cannot read config file nope.yaml: "),
+        "{}",
+        ran.stderr
+    );
 }
