@@ -1019,7 +1019,8 @@ fn is_loopback(host: &str) -> bool {
 /// enough: the union of its keep rules over a synthetic, regular history.
 /// An estimate for the quota warning (calendar buckets in `tz`).
 pub(crate) fn steady_state_count(schedule: &Schedule, tz: Tz, keep: &KeepRules) -> u64 {
-    const CAP: usize = 200_000;
+    // Enough to tell "above the quota"; beyond it the count says "at least".
+    const CAP: usize = 20_000;
     const HOUR: u64 = 3600;
     let Some(anchor) = Utc.with_ymd_and_hms(2025, 6, 30, 0, 0, 0).single() else {
         return 0;
@@ -1033,22 +1034,26 @@ pub(crate) fn steady_state_count(schedule: &Schedule, tz: Tz, keep: &KeepRules) 
         step_guess.saturating_mul(keep.last),
         Duration::from_secs(HOUR * u64::from(keep.hourly)),
         Duration::from_secs(24 * HOUR * u64::from(keep.daily)),
-        Duration::from_secs(7 * 24 * HOUR * u64::from(keep.weekly + 1)),
-        Duration::from_secs(31 * 24 * HOUR * u64::from(keep.monthly + 1)),
-        Duration::from_secs(366 * 24 * HOUR * u64::from(keep.yearly + 1)),
+        Duration::from_secs(7 * 24 * HOUR * (u64::from(keep.weekly) + 1)),
+        Duration::from_secs(31 * 24 * HOUR * (u64::from(keep.monthly) + 1)),
+        Duration::from_secs(366 * 24 * HOUR * (u64::from(keep.yearly) + 1)),
     ];
-    let horizon = spans.into_iter().max().unwrap_or_default() + step_guess;
-    let Ok(horizon) = chrono::Duration::from_std(horizon) else {
-        return u64::MAX;
-    };
-    let oldest = anchor - horizon;
+    let horizon = spans
+        .into_iter()
+        .max()
+        .unwrap_or_default()
+        .saturating_add(step_guess);
+    let oldest = chrono::Duration::from_std(horizon)
+        .ok()
+        .and_then(|h| anchor.checked_sub_signed(h))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     // Newest first.
     let times: Vec<DateTime<Utc>> = match schedule {
         Schedule::Every(d) => {
             let Ok(step) = chrono::Duration::from_std(*d) else {
                 return 1;
             };
-            std::iter::successors(Some(anchor), |t| Some(*t - step))
+            std::iter::successors(Some(anchor), |t| t.checked_sub_signed(step))
                 .take_while(|t| *t >= oldest)
                 .take(CAP)
                 .collect()
@@ -1065,9 +1070,13 @@ pub(crate) fn steady_state_count(schedule: &Schedule, tz: Tz, keep: &KeepRules) 
         return 0;
     };
     let mut kept = vec![false; times.len()];
-    if let Some(w) = keep.within.and_then(|w| chrono::Duration::from_std(w).ok()) {
+    if let Some(w) = keep.within.filter(|w| !w.is_zero()) {
+        // A span beyond chrono's range keeps everything.
+        let from = chrono::Duration::from_std(w)
+            .ok()
+            .and_then(|w| newest.checked_sub_signed(w));
         for (i, t) in times.iter().enumerate() {
-            kept[i] |= *t >= newest - w;
+            kept[i] |= from.is_none_or(|from| *t >= from);
         }
     }
     for k in kept.iter_mut().take(keep.last as usize) {

@@ -217,6 +217,13 @@ fn steady_state_estimate_table() {
             3,
         ),
     ];
+    // Absurd spans stay bounded and do not overflow.
+    let huge = keep(|k| {
+        k.within = Some(Duration::from_secs(u64::MAX / 2));
+        k.yearly = u32::MAX
+    });
+    assert!(steady_state_count(&h(1), Tz::UTC, &huge) > DO_VOLUME_SNAPSHOT_QUOTA);
+    assert!(steady_state_count(&cron("* * * * *"), Tz::UTC, &huge) > DO_VOLUME_SNAPSHOT_QUOTA);
     for (s, k, want) in cases {
         assert_eq!(steady_state_count(&s, Tz::UTC, &k), want, "{s:?} {k:?}");
     }
