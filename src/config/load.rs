@@ -6,6 +6,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::Config;
+use super::locate::Locations;
+use super::validate::{tidy, validate};
 
 /// One located problem (error or warning) in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,16 +92,39 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 
 /// Check config text that came from `path`.
 ///
+/// A YAML syntax error stops there (the parser cannot go on); otherwise
+/// every schema error in the file is collected and returned at once.
+///
 /// # Errors
 /// [`ConfigError::Invalid`] with every problem found.
 pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
-    // Placeholder body, replaced by the configuration work.
-    let _ = text;
-    Ok(Loaded {
-        config: Config {
-            path: path.to_path_buf(),
-            accounts: Vec::new(),
-        },
-        warnings: Vec::new(),
-    })
+    let root: yaml_serde::Value = match yaml_serde::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let loc = e.location();
+            return Err(ConfigError::Invalid {
+                file: path.to_path_buf(),
+                errors: vec![Diagnostic {
+                    file: path.to_path_buf(),
+                    line: loc.as_ref().map(|l| l.line()),
+                    column: loc.as_ref().map(|l| l.column()),
+                    key: String::new(),
+                    message: format!("invalid yaml: {}", tidy(&e.to_string())),
+                }],
+            });
+        }
+    };
+    let locs = Locations::index(text);
+    let checked = validate(&root, &locs, path);
+    if checked.errors.is_empty() {
+        Ok(Loaded {
+            config: checked.config,
+            warnings: checked.warnings,
+        })
+    } else {
+        Err(ConfigError::Invalid {
+            file: path.to_path_buf(),
+            errors: checked.errors,
+        })
+    }
 }

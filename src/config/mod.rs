@@ -15,7 +15,11 @@ use secrecy::SecretString;
 use crate::policy::{KeepRules, Schedule};
 
 mod load;
+mod locate;
+mod raw;
+mod validate;
 pub use load::{ConfigError, Diagnostic, Loaded, load, parse_str};
+pub use validate::{DEFAULT_MAX_DELETES, DO_VOLUME_SNAPSHOT_QUOTA, MIN_EVERY};
 
 /// A checked configuration file.
 #[derive(Debug, Clone, PartialEq)]
@@ -266,6 +270,23 @@ impl TokenSource {
                 read_token_file(&Path::new(&dir).join(name))
             }
         }
+    }
+
+    /// The token file and its mode when it exists and group or others may
+    /// read or write it (mode & 0o077): a warning, not an error. Looks only at
+    /// the permission bits, never at the content. `None` for `env`, for a
+    /// missing file, and for a credential outside systemd.
+    pub fn loose_permissions(&self) -> Option<(PathBuf, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = match self {
+            Self::Env(_) => return None,
+            Self::File(path) => path.clone(),
+            Self::Credential(name) => {
+                Path::new(&std::env::var_os("CREDENTIALS_DIRECTORY")?).join(name)
+            }
+        };
+        let mode = std::fs::metadata(&path).ok()?.permissions().mode();
+        (mode & 0o077 != 0).then_some((path, mode))
     }
 }
 
