@@ -586,6 +586,20 @@ mod tests {
         }
 
         #[test]
+        fn prop_mutated_marker_parses_only_if_exact(
+            at in 0usize..54,
+            with in proptest::char::any(),
+        ) {
+            let mut chars: Vec<char> = sample().encode().chars().collect();
+            chars[at] = with;
+            let text: String = chars.into_iter().collect();
+            if let Some(m) = Marker::parse(&text) {
+                prop_assert_eq!(m.encode(), text.clone());
+                prop_assert!(m.validate().is_ok());
+            }
+        }
+
+        #[test]
         fn prop_decorated_marker_is_not_ours(
             before in "\\PC{0,8}",
             after in "\\PC{0,8}",

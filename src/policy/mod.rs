@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use marker::{GroupKey, Marker, MarkerError};
 pub use retention::{Action, Decision, Period, Reason, SnapState, SnapshotInfo, decide};
-pub use schedule::{DueState, evaluate, next_slot};
+pub use schedule::{DueState, evaluate, newest_managed, next_slot};
 
 /// Errors from the policy core (bad input that validation should have caught).
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

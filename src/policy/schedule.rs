@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
-use super::{CronSchedule, CronStart, Schedule, short_duration};
+use super::{CronSchedule, CronStart, GroupKey, Schedule, SnapState, SnapshotInfo, short_duration};
 
 /// Bound on the slots stepped over while looking for the next one (the
 /// repeated hour of an every-minute line is 60 of them).
@@ -178,6 +178,19 @@ fn evaluate_cron(
             },
         },
     }
+}
+
+/// The `newest` input of [`evaluate`]: the creation time of the newest
+/// snapshot carrying `group`'s marker that is complete or still in progress.
+/// Failed snapshots do not count, so a failed run is retried at the next
+/// evaluation; snapshots of other groups and unmarked ones never count.
+pub fn newest_managed(group: &GroupKey, snapshots: &[SnapshotInfo]) -> Option<DateTime<Utc>> {
+    snapshots
+        .iter()
+        .filter(|s| s.state != SnapState::Failed)
+        .filter(|s| s.marker.as_ref().is_some_and(|m| group.owns(m)))
+        .map(|s| s.created)
+        .max()
 }
 
 /// The first instant strictly after `after` at which a cron slot fires, in
@@ -545,6 +558,16 @@ mod tests {
                 "2026-12-01T00:00:00Z",
             ),
             (
+                "day-of-month or day-of-week",
+                cron("0 4 1 * 1"),
+                Tz::UTC,
+                Some("2026-11-30T04:00:00Z"),
+                "2026-11-01T00:00:00Z",
+                "2026-11-30T05:00:00Z",
+                false,
+                "2026-12-01T04:00:00Z",
+            ),
+            (
                 "leap day only",
                 cron("0 0 29 2 *"),
                 Tz::UTC,
@@ -725,6 +748,93 @@ mod tests {
             next_slot(&c, tz, utc("2026-11-01T06:10:00Z")),
             Some(utc("2026-11-02T06:30:00Z"))
         );
+    }
+
+    /// Why slots are computed on the wall clock here instead of with croner's
+    /// own `DateTime<Tz>` search: croner runs a non-fixed line (`0 * * * *`)
+    /// on both instants of the repeated hour, and drops a non-fixed line's
+    /// slots in the gap (`0,30 2 * * *` would not run that day at all).
+    #[test]
+    fn croner_alone_would_break_the_dst_rules() {
+        let tz = Tz::Europe__Berlin;
+        let hourly = CronSchedule::parse("0 * * * *", CronStart::NextSlot).unwrap();
+        let start = utc("2026-10-25T00:30:00Z").with_timezone(&tz);
+        let croner_next = hourly.cron.find_next_occurrence(&start, false).unwrap();
+        assert_eq!(croner_next.with_timezone(&Utc), utc("2026-10-25T01:00:00Z"));
+        assert_eq!(
+            next_slot(&hourly, tz, utc("2026-10-25T00:30:00Z")),
+            Some(utc("2026-10-25T02:00:00Z"))
+        );
+
+        let twice = CronSchedule::parse("0,30 2 * * *", CronStart::NextSlot).unwrap();
+        let start = utc("2026-03-28T23:00:00Z").with_timezone(&tz);
+        let croner_next = twice.cron.find_next_occurrence(&start, false).unwrap();
+        assert_eq!(croner_next.with_timezone(&Utc), utc("2026-03-30T00:00:00Z"));
+        assert_eq!(
+            next_slot(&twice, tz, utc("2026-03-28T23:00:00Z")),
+            Some(utc("2026-03-29T01:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn newest_managed_cases() {
+        let g = GroupKey {
+            account: "a".into(),
+            policy: "p".into(),
+            resource_id: "1".into(),
+        };
+        let snap = |id: &str, at: &str, state: SnapState, policy: Option<&str>| SnapshotInfo {
+            id: id.into(),
+            created: utc(at),
+            state,
+            marker: policy.map(|p| crate::policy::Marker {
+                account: "a".into(),
+                policy: p.into(),
+                resource_id: "1".into(),
+                created: utc(at),
+            }),
+        };
+        let cases = [
+            (vec![], None),
+            (
+                vec![snap("x", "2026-11-23T00:00:00Z", SnapState::Complete, None)],
+                None,
+            ),
+            (
+                vec![snap(
+                    "x",
+                    "2026-11-23T00:00:00Z",
+                    SnapState::Complete,
+                    Some("q"),
+                )],
+                None,
+            ),
+            (
+                vec![snap(
+                    "x",
+                    "2026-11-23T00:00:00Z",
+                    SnapState::Failed,
+                    Some("p"),
+                )],
+                None,
+            ),
+            (
+                vec![
+                    snap("x", "2026-11-22T00:00:00Z", SnapState::Complete, Some("p")),
+                    snap(
+                        "y",
+                        "2026-11-23T00:00:00Z",
+                        SnapState::InProgress,
+                        Some("p"),
+                    ),
+                    snap("z", "2026-11-24T00:00:00Z", SnapState::Failed, Some("p")),
+                ],
+                Some("2026-11-23T00:00:00Z"),
+            ),
+        ];
+        for (snaps, want) in cases {
+            assert_eq!(newest_managed(&g, &snaps), want.map(utc), "{snaps:?}");
+        }
     }
 
     #[test]
