@@ -13,9 +13,9 @@ pub mod schedule;
 
 use std::time::Duration;
 
-pub use marker::Marker;
-pub use retention::{Action, Decision, Reason, SnapState, SnapshotInfo, decide};
-pub use schedule::{DueState, evaluate};
+pub use marker::{GroupKey, Marker, MarkerError};
+pub use retention::{Action, Decision, Period, Reason, SnapState, SnapshotInfo, decide};
+pub use schedule::{DueState, evaluate, newest_managed, next_slot};
 
 /// Errors from the policy core (bad input that validation should have caught).
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -129,5 +129,132 @@ impl KeepRules {
             && self.weekly == 0
             && self.monthly == 0
             && self.yearly == 0
+    }
+}
+
+/// A duration in the short form users write in the config (`7d`, `6h`,
+/// `1d12h`, `90s` is `1m30s`), for reasons and log lines. Sub-second parts are
+/// dropped; zero is `0s`.
+pub fn short_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_duration_cases() {
+        let cases = [
+            (0, "0s"),
+            (1, "1s"),
+            (90, "1m30s"),
+            (3_600, "1h"),
+            (6 * 3_600, "6h"),
+            (86_400, "1d"),
+            (7 * 86_400, "7d"),
+            (36 * 3_600, "1d12h"),
+            (86_400 + 61, "1d1m1s"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(short_duration(Duration::from_secs(secs)), want, "{secs}s");
+        }
+    }
+
+    #[test]
+    fn keep_rules_empty_cases() {
+        let base = KeepRules {
+            min_keep: 3,
+            ..KeepRules::default()
+        };
+        assert!(base.is_empty(), "min_keep alone keeps nothing by rule");
+        let zero_within = KeepRules {
+            within: Some(Duration::ZERO),
+            ..base.clone()
+        };
+        assert!(zero_within.is_empty());
+        let cases: [(&str, KeepRules); 7] = [
+            (
+                "within",
+                KeepRules {
+                    within: Some(Duration::from_secs(1)),
+                    ..base.clone()
+                },
+            ),
+            (
+                "last",
+                KeepRules {
+                    last: 1,
+                    ..base.clone()
+                },
+            ),
+            (
+                "hourly",
+                KeepRules {
+                    hourly: 1,
+                    ..base.clone()
+                },
+            ),
+            (
+                "daily",
+                KeepRules {
+                    daily: 1,
+                    ..base.clone()
+                },
+            ),
+            (
+                "weekly",
+                KeepRules {
+                    weekly: 1,
+                    ..base.clone()
+                },
+            ),
+            (
+                "monthly",
+                KeepRules {
+                    monthly: 1,
+                    ..base.clone()
+                },
+            ),
+            (
+                "yearly",
+                KeepRules {
+                    yearly: 1,
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (name, rules) in cases {
+            assert!(!rules.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn cron_parse_cases() {
+        assert!(CronSchedule::parse("30 3 * * *", CronStart::NextSlot).is_ok());
+        assert!(CronSchedule::parse("0 0 * * 7", CronStart::NextSlot).is_ok());
+        assert!(CronSchedule::parse("0 0 * * 0", CronStart::Now).is_ok());
+        let err = CronSchedule::parse("0 30 3 * * *", CronStart::NextSlot)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "invalid cron line \"0 30 3 * * *\": expected 5 fields (minute hour day-of-month month day-of-week), found 6"
+            )
+        );
+        assert!(CronSchedule::parse("61 * * * *", CronStart::NextSlot).is_err());
+        assert!(CronSchedule::parse("", CronStart::NextSlot).is_err());
     }
 }
