@@ -551,3 +551,271 @@ fn whole_exchanges_check_operation_query_and_bodies() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn parameters_are_checked_by_name_and_value() {
+    if !spec::specs_available() {
+        eprintln!("skipped: parameters: provider specs absent");
+        return;
+    }
+    let d = Spec::load(SimProvider::Digitalocean).expect("do spec");
+    let t = "/v2/droplets/{droplet_id}/actions";
+    assert_ok(
+        d.validate_parameters(
+            "GET",
+            t,
+            "/v2/droplets/101/actions",
+            Some("page=2&per_page=50"),
+        ),
+        "do droplet actions parameters",
+    );
+    assert_fails_naming(
+        d.validate_parameters("GET", t, "/v2/droplets/abc/actions", None),
+        "droplet_id",
+        "non-integer droplet id",
+    );
+    assert_fails_naming(
+        d.validate_parameters("GET", t, "/v2/droplets/101/actions", Some("per_page=many")),
+        "per_page",
+        "non-integer per_page",
+    );
+    assert_fails_naming(
+        d.validate_parameters("GET", t, "/v2/droplets/101/actions", Some("perpage=5")),
+        "perpage",
+        "undeclared query parameter",
+    );
+    let h = Spec::load(SimProvider::Hetzner).expect("hetzner spec");
+    assert_ok(
+        h.validate_parameters(
+            "GET",
+            "/images",
+            "/images",
+            Some(
+                "type=snapshot&type=backup&label_selector=snapkeeper%3Dv1&sort=created:desc&page=1",
+            ),
+        ),
+        "hetzner images query (repeated array parameter)",
+    );
+    assert_fails_naming(
+        h.validate_parameters("GET", "/images", "/images", Some("type=photo")),
+        "type",
+        "hetzner image type not in enum",
+    );
+    assert_fails_naming(
+        h.validate_parameters("GET", "/images", "/images", Some("include_deprecated=yes")),
+        "include_deprecated",
+        "hetzner boolean parameter",
+    );
+}
+
+#[test]
+fn every_body_schema_in_every_spec_compiles() {
+    for p in [
+        SimProvider::Digitalocean,
+        SimProvider::Vultr,
+        SimProvider::Hetzner,
+    ] {
+        let Some(s) = spec(p, "every_body_schema_compiles") else {
+            return;
+        };
+        let (count, errors) = s.compile_errors();
+        assert!(
+            count > 100,
+            "{}: only {count} body schemas found",
+            p.as_str()
+        );
+        assert!(errors.is_empty(), "{}: {errors:#?}", p.as_str());
+    }
+}
+
+/// The examples a media type gives (`example`, `examples.*.value`).
+fn media_examples(doc: &Value, media: &Value) -> Vec<Value> {
+    let deref = |v: &Value| -> Value {
+        match v.get("$ref").and_then(Value::as_str) {
+            Some(r) => doc.pointer(&r[1..]).cloned().unwrap_or(Value::Null),
+            None => v.clone(),
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(e) = media.get("example") {
+        out.push(e.clone());
+    }
+    if let Some(Value::Object(es)) = media.get("examples") {
+        for e in es.values() {
+            if let Some(v) = deref(e).get("value") {
+                out.push(v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The spec authors' own examples for the operations snapkeeper uses must
+/// pass the converted schemas with the overlay (evidence that the overlay
+/// does not reject what the provider documents), except where the example
+/// and the schema disagree in the spec itself (listed, and checked to fail
+/// exactly there).
+#[test]
+fn spec_examples_of_snapkeeper_operations_pass() {
+    let ops: &[(SimProvider, &str, &str)] = &[
+        (SimProvider::Digitalocean, "get", "/v2/droplets"),
+        (SimProvider::Digitalocean, "get", "/v2/volumes"),
+        (SimProvider::Digitalocean, "get", "/v2/snapshots"),
+        (
+            SimProvider::Digitalocean,
+            "get",
+            "/v2/snapshots/{snapshot_id}",
+        ),
+        (
+            SimProvider::Digitalocean,
+            "delete",
+            "/v2/snapshots/{snapshot_id}",
+        ),
+        (
+            SimProvider::Digitalocean,
+            "get",
+            "/v2/droplets/{droplet_id}/snapshots",
+        ),
+        (
+            SimProvider::Digitalocean,
+            "post",
+            "/v2/droplets/{droplet_id}/actions",
+        ),
+        (
+            SimProvider::Digitalocean,
+            "get",
+            "/v2/droplets/{droplet_id}/actions/{action_id}",
+        ),
+        (SimProvider::Digitalocean, "get", "/v2/actions/{action_id}"),
+        (
+            SimProvider::Digitalocean,
+            "get",
+            "/v2/volumes/{volume_id}/snapshots",
+        ),
+        (
+            SimProvider::Digitalocean,
+            "post",
+            "/v2/volumes/{volume_id}/snapshots",
+        ),
+        (
+            SimProvider::Digitalocean,
+            "delete",
+            "/v2/volumes/snapshots/{snapshot_id}",
+        ),
+        (SimProvider::Digitalocean, "post", "/v2/tags"),
+        (
+            SimProvider::Digitalocean,
+            "post",
+            "/v2/tags/{tag_id}/resources",
+        ),
+        (SimProvider::Vultr, "get", "/instances"),
+        (SimProvider::Vultr, "get", "/snapshots"),
+        (SimProvider::Vultr, "post", "/snapshots"),
+        (SimProvider::Vultr, "get", "/snapshots/{snapshot-id}"),
+        (SimProvider::Vultr, "put", "/snapshots/{snapshot-id}"),
+        (SimProvider::Vultr, "delete", "/snapshots/{snapshot-id}"),
+        (SimProvider::Hetzner, "get", "/servers"),
+        (SimProvider::Hetzner, "get", "/images"),
+        (SimProvider::Hetzner, "get", "/images/{id}"),
+        (SimProvider::Hetzner, "put", "/images/{id}"),
+        (SimProvider::Hetzner, "delete", "/images/{id}"),
+        (
+            SimProvider::Hetzner,
+            "post",
+            "/servers/{id}/actions/create_image",
+        ),
+        (SimProvider::Hetzner, "get", "/actions/{id}"),
+        (
+            SimProvider::Hetzner,
+            "get",
+            "/servers/{id}/actions/{action_id}",
+        ),
+    ];
+    // (provider, method, template, text every failure of it must contain):
+    // the spec's response example has fields its schema does not declare.
+    let known: &[(SimProvider, &str, &str, &str)] = &[
+        (
+            SimProvider::Vultr,
+            "get",
+            "/instances",
+            "'v6_main_ip', 'v6_network', 'v6_network_size'",
+        ),
+        (SimProvider::Vultr, "get", "/snapshots", "'compressed_size'"),
+        (
+            SimProvider::Vultr,
+            "post",
+            "/snapshots",
+            "'compressed_size'",
+        ),
+        (
+            SimProvider::Vultr,
+            "get",
+            "/snapshots/{snapshot-id}",
+            "'compressed_size'",
+        ),
+    ];
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for &(p, method, template) in ops {
+        let Some(s) = spec(p, "spec_examples") else {
+            return;
+        };
+        let doc = s.document();
+        let op = s
+            .operation(method, template)
+            .unwrap_or_else(|| panic!("{} {method} {template} not in spec", p.as_str()));
+        assert_eq!(op.template, template, "exact template expected");
+        let expected = known
+            .iter()
+            .find(|k| k.0 == p && k.1 == method && k.2 == template)
+            .map(|k| k.3);
+        let mut outcome =
+            |result: Result<(), Vec<String>>, expected: Option<&str>, what: String| {
+                checked += 1;
+                match (result, expected) {
+                    (Ok(()), None) => {}
+                    (Ok(()), Some(e)) => {
+                        failures.push(format!("{what}: expected to fail with {e}, passed"))
+                    }
+                    (Err(es), Some(e)) if es.iter().all(|x| x.contains(e)) => {}
+                    (Err(es), _) => failures.push(format!("{what}: {es:#?}")),
+                }
+            };
+        if let Some(rb) = op.op.get("requestBody") {
+            let rb = match rb.get("$ref").and_then(Value::as_str) {
+                Some(r) => doc.pointer(&r[1..]).expect("request body ref"),
+                None => rb,
+            };
+            if let Some(media) = rb.pointer("/content/application~1json") {
+                for ex in media_examples(doc, media) {
+                    outcome(
+                        s.validate_request(method, template, Some(&ex)),
+                        None,
+                        format!("{} {method} {template} request example", p.as_str()),
+                    );
+                }
+            }
+        }
+        let responses = op.op["responses"].as_object().expect("responses");
+        for (code, r) in responses {
+            let Ok(status) = code.parse::<u16>() else {
+                continue;
+            };
+            let r = match r.get("$ref").and_then(Value::as_str) {
+                Some(rf) => doc.pointer(&rf[1..]).expect("response ref"),
+                None => r,
+            };
+            if let Some(media) = r.pointer("/content/application~1json") {
+                for ex in media_examples(doc, media) {
+                    outcome(
+                        s.validate_response(method, template, status, Some(&ex)),
+                        expected,
+                        format!("{} {method} {template} {status} example", p.as_str()),
+                    );
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(checked > 40, "only {checked} examples checked");
+}

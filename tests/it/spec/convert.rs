@@ -71,6 +71,11 @@ const OPENAPI_ONLY: &[&str] = &[
     "externalDocs",
 ];
 
+/// The `type` names JSON Schema knows.
+const JSON_TYPES: &[&str] = &[
+    "object", "array", "string", "integer", "number", "boolean", "null",
+];
+
 impl<'d> Converter<'d> {
     /// A converter for `doc` (the raw OpenAPI document) and `dir`.
     pub fn new(doc: &'d Value, dir: Direction) -> Self {
@@ -156,6 +161,14 @@ impl<'d> Converter<'d> {
                 },
                 "not" => self.schema(v, Pos::Member),
                 "required" => self.required(map, v),
+                "type" => match v.as_str() {
+                    // Vultr writes `int` and `float`; other unknown names
+                    // (`enum`, `mixed`) constrain nothing we can express.
+                    Some("int") => Value::String("integer".into()),
+                    Some("float") => Value::String("number".into()),
+                    Some(t) if !JSON_TYPES.contains(&t) => continue,
+                    _ => v.clone(),
+                },
                 "exclusiveMinimum" | "exclusiveMaximum" => match v {
                     // OpenAPI 3.0 (draft 4) boolean form: moves the bound.
                     Value::Bool(true) => {

@@ -43,6 +43,19 @@ pub struct Spec {
 /// A compiled validator, or why the schema could not be compiled.
 type Compiled = Arc<Result<Validator, String>>;
 
+/// One declared parameter of an operation.
+#[derive(Debug, Clone)]
+pub struct Parameter<'s> {
+    /// Its name.
+    pub name: &'s str,
+    /// `path`, `query`, `header` or `cookie`.
+    pub place: &'s str,
+    /// Whether it must be sent.
+    pub required: bool,
+    /// Its schema (refs followed) and the schema's JSON pointer.
+    pub schema: Option<(&'s Value, String)>,
+}
+
 /// The operation an exchange was matched to.
 #[derive(Debug, Clone)]
 pub struct Operation<'s> {
@@ -209,7 +222,17 @@ impl Spec {
         let validator = self.validator(dir, pointer);
         match validator.as_ref() {
             Err(e) => vec![e.clone()],
-            Ok(v) => v.iter_errors(value).map(|e| describe(&e, 0)).collect(),
+            Ok(v) => {
+                let errors: Vec<_> = v.iter_errors(value).collect();
+                let paths: Vec<String> = errors
+                    .iter()
+                    .map(|e| e.instance_path().to_string())
+                    .collect();
+                errors
+                    .iter()
+                    .filter_map(|e| without_cascade(e, &paths))
+                    .collect()
+            }
         }
     }
 
@@ -401,23 +424,198 @@ impl Spec {
         }
     }
 
-    /// Query parameter names the operation declares (path-level and
-    /// operation-level `in: query` parameters).
+    /// The operation's parameters (path-level ones overridden by
+    /// operation-level ones of the same name and place), `$ref`s followed.
+    pub fn parameters<'s>(&'s self, op: &Operation<'s>) -> Vec<Parameter<'s>> {
+        let mut out: Vec<Parameter<'s>> = Vec::new();
+        let base = format!("/paths/{}", escape(op.template));
+        for (holder, at) in [
+            (op.item, base.clone()),
+            (op.op, format!("{base}/{}", op.method)),
+        ] {
+            let Some(Value::Array(params)) = holder.get("parameters") else {
+                continue;
+            };
+            for (i, p) in params.iter().enumerate() {
+                let (p, ptr) = self.resolve(p, format!("{at}/parameters/{i}"));
+                let (Some(name), Some(place)) = (
+                    p.get("name").and_then(Value::as_str),
+                    p.get("in").and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                out.retain(|q| !(q.name == name && q.place == place));
+                out.push(Parameter {
+                    name,
+                    place,
+                    required: p.get("required") == Some(&Value::Bool(true)),
+                    schema: p
+                        .get("schema")
+                        .map(|s| (self.resolve(s, String::new()).0, format!("{ptr}/schema"))),
+                });
+            }
+        }
+        out
+    }
+
+    /// Query parameter names the operation declares.
     pub fn query_parameters(&self, op: &Operation<'_>) -> Vec<String> {
-        let mut names = Vec::new();
-        for holder in [op.item, op.op] {
-            if let Some(Value::Array(params)) = holder.get("parameters") {
-                for p in params {
-                    let (p, _) = self.resolve(p, String::new());
-                    if p.get("in").and_then(Value::as_str) == Some("query")
-                        && let Some(n) = p.get("name").and_then(Value::as_str)
-                    {
-                        names.push(n.to_string());
+        self.parameters(op)
+            .into_iter()
+            .filter(|p| p.place == "query")
+            .map(|p| p.name.to_string())
+            .collect()
+    }
+
+    /// Check the path parameter values (from the concrete `path`) and the
+    /// query string: every name declared, required ones present, values
+    /// matching their schemas (read as the schema's type: integer, number,
+    /// boolean, or comma-separated / repeated for arrays).
+    ///
+    /// # Errors
+    /// Every mismatch, each naming the parameter.
+    pub fn validate_parameters(
+        &'static self,
+        method: &str,
+        template: &str,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<(), Vec<String>> {
+        let op = self
+            .operation(method, template)
+            .ok_or_else(|| vec![self.not_found(method, template)])?;
+        let errors = self.parameter_errors(&op, path, query);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn parameter_errors(
+        &'static self,
+        op: &Operation<'_>,
+        path: &str,
+        query: Option<&str>,
+    ) -> Vec<String> {
+        let name = format!("{} {}", op.method.to_ascii_uppercase(), op.template);
+        let params = self.parameters(op);
+        let mut errors = Vec::new();
+        let check = |p: &Parameter<'_>, raw: Vec<String>, errors: &mut Vec<String>| {
+            let Some((schema, ptr)) = &p.schema else {
+                return;
+            };
+            let value = typed(schema, raw);
+            for e in self.check(Direction::Request, ptr, &value) {
+                errors.push(format!("{name}: {} parameter {:?}: {e}", p.place, p.name));
+            }
+        };
+        // Path: the spec's template names the segments; the path gives values.
+        let names: Vec<&str> = op.template.split('/').collect();
+        let values: Vec<&str> = path.split('/').collect();
+        if names.len() == values.len() {
+            for (n, v) in names.iter().zip(&values) {
+                let Some(pname) = n.strip_prefix('{').and_then(|n| n.strip_suffix('}')) else {
+                    continue;
+                };
+                match params.iter().find(|p| p.place == "path" && p.name == pname) {
+                    Some(p) => check(p, vec![percent_decode(v)], &mut errors),
+                    None => errors.push(format!("{name}: path parameter {pname:?} not declared")),
+                }
+            }
+        } else if !path.is_empty() {
+            errors.push(format!("{name}: path {path} does not fit the template"));
+        }
+        // Query.
+        let pairs = query.map(query_pairs).unwrap_or_default();
+        let declared: Vec<&str> = params
+            .iter()
+            .filter(|p| p.place == "query")
+            .map(|p| p.name)
+            .collect();
+        let mut seen: Vec<&str> = Vec::new();
+        for (qname, _) in &pairs {
+            if seen.contains(&qname.as_str()) {
+                continue;
+            }
+            seen.push(qname);
+            match params
+                .iter()
+                .find(|p| p.place == "query" && p.name == qname)
+            {
+                Some(p) => {
+                    let raw = pairs
+                        .iter()
+                        .filter(|(n, _)| n == qname)
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    check(p, raw, &mut errors);
+                }
+                None => errors.push(format!(
+                    "{name}: query parameter {qname:?} not declared (declared: {})",
+                    declared.join(", ")
+                )),
+            }
+        }
+        for p in params.iter().filter(|p| p.required && p.place == "query") {
+            if !seen.contains(&p.name) {
+                errors.push(format!(
+                    "{name}: required query parameter {:?} missing",
+                    p.name
+                ));
+            }
+        }
+        errors
+    }
+
+    /// Compile the validator of every request and response body schema the
+    /// spec declares (JSON content); returns the ones that do not compile.
+    /// Proves the conversion yields valid 2020-12 schemas for the whole spec.
+    pub fn compile_errors(&'static self) -> (usize, Vec<String>) {
+        let mut count = 0;
+        let mut errors = Vec::new();
+        let Some(paths) = self.doc.get("paths").and_then(Value::as_object) else {
+            return (
+                0,
+                vec![format!("{} spec has no paths", self.provider.as_str())],
+            );
+        };
+        for (template, item) in paths {
+            let Some(item) = item.as_object() else {
+                continue;
+            };
+            for (method, op) in item {
+                let at = format!("/paths/{}/{method}", escape(template));
+                let mut targets = Vec::new();
+                if let Some(rb) = op.get("requestBody") {
+                    let (rb, ptr) = self.resolve(rb, format!("{at}/requestBody"));
+                    if let Some((media, _)) = json_media(rb) {
+                        targets.push((
+                            Direction::Request,
+                            format!("{ptr}/content/{}/schema", escape(media)),
+                        ));
+                    }
+                }
+                if let Some(responses) = op.get("responses").and_then(Value::as_object) {
+                    for (code, r) in responses {
+                        let (r, ptr) = self.resolve(r, format!("{at}/responses/{}", escape(code)));
+                        if let Some((media, _)) = json_media(r) {
+                            targets.push((
+                                Direction::Response,
+                                format!("{ptr}/content/{}/schema", escape(media)),
+                            ));
+                        }
+                    }
+                }
+                for (dir, ptr) in targets {
+                    count += 1;
+                    if let Err(e) = self.validator(dir, &ptr).as_ref() {
+                        errors.push(format!("{} {template}: {e}", method.to_ascii_uppercase()));
                     }
                 }
             }
         }
-        names
+        (count, errors)
     }
 
     /// Check a whole recorded exchange: the operation exists, every query
@@ -429,20 +627,7 @@ impl Spec {
         let Some(op) = self.operation(&r.method, &r.template) else {
             return Err(vec![self.not_found(&r.method, &r.template)]);
         };
-        let mut errors = Vec::new();
-        if let Some(q) = r.query.as_deref().filter(|q| !q.is_empty()) {
-            let declared = self.query_parameters(&op);
-            for name in query_names(q) {
-                if !declared.contains(&name) {
-                    errors.push(format!(
-                        "{} {}: query parameter {name:?} not declared (declared: {})",
-                        op.method.to_ascii_uppercase(),
-                        op.template,
-                        declared.join(", ")
-                    ));
-                }
-            }
-        }
+        let mut errors = self.parameter_errors(&op, &r.path, r.query.as_deref());
         errors.extend(self.request_errors(&op, r.request_body.as_ref()));
         errors.extend(self.response_errors(&op, r.status, r.response_body.as_ref()));
         if errors.is_empty() {
@@ -512,6 +697,37 @@ pub fn assert_contract(records: &[RecordedRequest]) -> Option<usize> {
             errors.join("\n  ")
         ),
     }
+}
+
+/// An error as text, unless it only echoes other errors: when a subschema
+/// fails, the properties it declares count as unevaluated at the level above,
+/// so `unevaluatedProperties` names them although the real fault is deeper
+/// (reported on its own). Such names are dropped; the error too when none is
+/// left.
+fn without_cascade(e: &jsonschema::ValidationError<'_>, paths: &[String]) -> Option<String> {
+    use jsonschema::error::ValidationErrorKind as K;
+    let K::UnevaluatedProperties { unexpected } = e.kind() else {
+        return Some(describe(e, 0));
+    };
+    let base = e.instance_path().to_string();
+    let (echoed, real): (Vec<&String>, Vec<&String>) = unexpected.iter().partition(|name| {
+        let prefix = format!("{base}/{}", escape(name));
+        paths
+            .iter()
+            .any(|p| *p == prefix || p.starts_with(&format!("{prefix}/")))
+    });
+    if real.is_empty() {
+        return None;
+    }
+    if echoed.is_empty() {
+        return Some(describe(e, 0));
+    }
+    let at = if base.is_empty() { "/" } else { base.as_str() };
+    let names: Vec<String> = real.iter().map(|n| format!("'{n}'")).collect();
+    Some(format!(
+        "at {at}: Unevaluated properties are not allowed ({} unexpected)",
+        names.join(", ")
+    ))
 }
 
 /// One validation error as text: where in the value, and what. Large values
@@ -595,18 +811,46 @@ fn same_shape(spec: &str, asked: &str) -> bool {
         })
 }
 
-/// The parameter names in a raw query string, percent-decoded, in order,
-/// without repeats.
-fn query_names(query: &str) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let raw = pair.split('=').next().unwrap_or(pair);
-        let name = percent_decode(raw);
-        if !names.contains(&name) {
-            names.push(name);
-        }
+/// The (name, value) pairs of a raw query string, percent-decoded.
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((n, v)) => (percent_decode(n), percent_decode(v)),
+            None => (percent_decode(pair), String::new()),
+        })
+        .collect()
+}
+
+/// Raw parameter values read as the schema's type (form style: arrays are
+/// repeated or comma-separated). What does not parse stays a string, so the
+/// type check reports it.
+fn typed(schema: &Value, raw: Vec<String>) -> Value {
+    let ty = schema.get("type").and_then(Value::as_str);
+    if ty == Some("array") {
+        let item = schema.get("items").cloned().unwrap_or(Value::Null);
+        let parts: Vec<String> = raw
+            .iter()
+            .flat_map(|r| r.split(',').map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        return Value::Array(parts.into_iter().map(|p| typed(&item, vec![p])).collect());
     }
-    names
+    let one = raw.into_iter().next().unwrap_or_default();
+    match ty {
+        Some("integer") => one.parse::<i64>().map_or(Value::String(one), Value::from),
+        Some("number") => one
+            .parse::<f64>()
+            .ok()
+            .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+            .unwrap_or(Value::String(one)),
+        Some("boolean") => match one.as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => Value::String(one),
+        },
+        _ => Value::String(one),
+    }
 }
 
 fn percent_decode(s: &str) -> String {
