@@ -819,3 +819,175 @@ fn spec_examples_of_snapkeeper_operations_pass() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(checked > 40, "only {checked} examples checked");
 }
+
+// ---------------------------------------------------------------- overlay rules
+
+/// A small OpenAPI 3.0 document exercising each conversion rule; runs
+/// without the provider specs.
+fn overlay_doc() -> &'static Spec {
+    let doc = json!({
+        "openapi": "3.0.0",
+        "paths": {
+            "/things/{id}": {
+                "post": {
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                    "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/thing"}}}},
+                    "responses": {
+                        "200": {"description": "ok", "content": {"application/json": {"schema": {
+                            "type": "object",
+                            "properties": {
+                                "thing": {"$ref": "#/components/schemas/thing"},
+                                "composed": {"$ref": "#/components/schemas/composed"},
+                                "either": {"anyOf": [{"$ref": "#/components/schemas/cat"}, {"$ref": "#/components/schemas/dog"}]},
+                                "loose": {"anyOf": [{"$ref": "#/components/schemas/cat"}, {"type": "object"}]},
+                                "free": {"type": "object"},
+                                "map": {"type": "object", "additionalProperties": {"type": "string"}},
+                                "maybe": {"allOf": [{"$ref": "#/components/schemas/cat"}], "nullable": true},
+                                "size": {"type": "integer", "nullable": true, "enum": [1, 2]}
+                            }
+                        }}}},
+                        "204": {"description": "empty"},
+                        "4XX": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/cat"}}}}
+                    }
+                }
+            }
+        },
+        "components": {"schemas": {
+            "thing": {
+                "type": "object",
+                "required": ["id", "name", "secret"],
+                "properties": {
+                    "id": {"type": "integer", "readOnly": true},
+                    "name": {"type": "string", "example": "x"},
+                    "secret": {"type": "string", "writeOnly": true}
+                },
+                "discriminator": {"propertyName": "name"}
+            },
+            "base": {"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}},
+            "composed": {"allOf": [{"$ref": "#/components/schemas/base"}, {"type": "object", "properties": {"b": {"type": "integer"}}}]},
+            "cat": {"type": "object", "properties": {"meow": {"type": "boolean"}}},
+            "dog": {"type": "object", "properties": {"woof": {"type": "boolean"}}}
+        }}
+    });
+    Spec::from_document(SimProvider::Hetzner, doc)
+}
+
+#[test]
+fn overlay_rules_hold_on_a_synthetic_document() {
+    let s = overlay_doc();
+    let t = "/things/{id}";
+    let resp = |body: Value| s.validate_response("POST", t, 200, Some(&body));
+    let full = json!({
+        "thing": {"id": 1, "name": "n"},
+        "composed": {"a": "x", "b": 2},
+        "either": {"meow": true},
+        "loose": {"anything": 1},
+        "free": {"whatever": [1]},
+        "map": {"k": "v"},
+        "maybe": null,
+        "size": null
+    });
+    // Passing here also proves: an anyOf with a free-form branch (`loose`) and
+    // a free-form object (`free`) stay open; maps accept any key.
+    assert_ok(resp(full.clone()), "full synthetic body");
+    // Case table: (edited body, field the failure must name, why).
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            retyped(
+                &full,
+                "",
+                "thing",
+                json!({"id": 1, "name": "n", "nmae": "n"}),
+            ),
+            "nmae",
+            "$ref at a value position is closed",
+        ),
+        (
+            retyped(&full, "", "composed", json!({"a": "x", "b": 2, "c": 3})),
+            "'c'",
+            "allOf: closed at the composing level",
+        ),
+        (
+            retyped(&full, "", "composed", json!({"b": 2})),
+            "\"a\"",
+            "allOf: member's required still applies",
+        ),
+        (
+            retyped(&full, "", "either", json!({"meow": true, "purr": 1})),
+            "purr",
+            "anyOf of closed branches is closed",
+        ),
+        (
+            retyped(&full, "", "map", json!({"k": 1})),
+            "/map/k",
+            "map values keep their schema",
+        ),
+        (
+            retyped(&full, "", "maybe", json!({"meow": true, "bark": 1})),
+            "bark",
+            "nullable allOf is closed",
+        ),
+        (
+            retyped(&full, "", "size", json!(3)),
+            "size",
+            "nullable enum keeps its values",
+        ),
+        (
+            retyped(&full, "", "extra", json!(1)),
+            "extra",
+            "inline body schema is closed",
+        ),
+    ];
+    for (body, field, why) in cases {
+        assert_fails_naming(resp(body), field, why);
+    }
+    // allOf members stay open towards each other: `b` (second member) and `a`
+    // (first member, via $ref) are both accepted above; nullable values pass:
+    assert_ok(
+        resp(retyped(&full, "", "maybe", json!({"meow": false}))),
+        "nullable allOf with a value",
+    );
+    assert_ok(
+        resp(retyped(&full, "", "size", json!(2))),
+        "nullable enum value",
+    );
+    // readOnly not required in requests, writeOnly not required in responses.
+    assert_ok(
+        s.validate_request("POST", t, Some(&json!({"name": "n", "secret": "s"}))),
+        "request without readOnly id",
+    );
+    assert_fails_naming(
+        s.validate_request("POST", t, Some(&json!({"id": 1, "secret": "s"}))),
+        "name",
+        "request still requires name",
+    );
+    assert_fails_naming(
+        resp(retyped(&full, "", "thing", json!({"name": "n"}))),
+        "id",
+        "response requires readOnly id",
+    );
+    // Status lookup: exact, then upper-case range; undeclared without default fails.
+    assert_ok(
+        s.validate_response("POST", t, 204, None),
+        "204 without body",
+    );
+    assert_ok(
+        s.validate_response("POST", t, 409, Some(&json!({"meow": true}))),
+        "4XX range",
+    );
+    assert_fails_naming(
+        s.validate_response("POST", t, 409, Some(&json!({"bark": true}))),
+        "bark",
+        "4XX range body is checked",
+    );
+    assert_fails_naming(
+        s.validate_response("POST", t, 500, Some(&json!({}))),
+        "status not declared",
+        "no 5XX, no default",
+    );
+    assert_fails_naming(
+        s.validate_response("POST", t, 200, None),
+        "body missing",
+        "declared content, no body",
+    );
+}

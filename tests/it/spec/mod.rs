@@ -109,6 +109,18 @@ impl Spec {
             .as_ref()
     }
 
+    /// A spec from an in-memory OpenAPI document (for tests of the checker
+    /// itself). Leaked: it lives as long as the test process, like loaded specs.
+    pub fn from_document(provider: SimProvider, doc: Value) -> &'static Spec {
+        Box::leak(Box::new(Spec {
+            provider,
+            doc,
+            request: OnceLock::new(),
+            response: OnceLock::new(),
+            cache: Mutex::new(HashMap::new()),
+        }))
+    }
+
     fn from_file(provider: SimProvider, path: &Path) -> Spec {
         let started = Instant::now();
         let text = std::fs::read_to_string(path)
