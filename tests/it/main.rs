@@ -5,3 +5,5 @@
 
 mod check;
 mod harness;
+mod spec;
+mod spec_selftest;
