@@ -174,7 +174,7 @@ fn b64_encode(bytes: &[u8]) -> String {
 /// Decode standard base64 (padding required); `None` on anything else.
 fn b64_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.is_empty() || bytes.len() % 4 != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| ALPHABET.iter().position(|a| *a == c).map(|p| p as u32);
@@ -238,7 +238,8 @@ mod tests {
 
     #[test]
     fn per_page_limits() {
-        let cases: [(&[(&str, &str)], Option<usize>); 8] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<usize>);
+        let cases: [Case; 8] = [
             (&[], Some(100)),
             (&[("per_page", "")], Some(100)),
             (&[("per_page", "1")], Some(1)),
