@@ -473,7 +473,7 @@ async fn create_snapshot(
             .map(|l| format!(" ({l})"))
             .unwrap_or_default();
         return Err(ApiError::bad_request(format!(
-            "Unable to create snapshot: you have reached the snapshot limit for your account{limit}. Delete snapshots you no longer need."
+            "Unable to create snapshot: you have reached your snapshot limit{limit}. Delete snapshots you no longer need."
         )));
     }
     let fate = match take(|k| matches!(k, FaultKind::ActionError | FaultKind::ActionStuck)) {

@@ -301,6 +301,12 @@ pub fn load(
             snapshot_limit: ra.snapshot_limit,
             ..Account::default()
         };
+        let taken: Vec<String> = ra
+            .instances
+            .iter()
+            .filter_map(|i| i.main_ip.clone())
+            .collect();
+        let mut host = 10u32;
         for (i, ri) in ra.instances.into_iter().enumerate() {
             let id = take_id(&mut world, ri.id, &format!("{at}.instances[{i}].id"))?;
             let seq = world.issue(&id);
@@ -317,9 +323,7 @@ pub fn load(
                 os: ri.os,
                 os_id: ri.os_id,
                 app_id: ri.app_id,
-                main_ip: ri
-                    .main_ip
-                    .unwrap_or_else(|| format!("192.0.2.{}", 10 + (seq % 240))),
+                main_ip: ri.main_ip.unwrap_or_else(|| free_ip(&taken, &mut host)),
                 firewall_group_id: ri.firewall_group_id,
                 status: ri.status,
                 power_status: ri.power_status,
@@ -482,6 +486,17 @@ pub fn load(
         world.accounts.push(acct);
     }
     Ok((raw.rate_limit, world))
+}
+
+/// The next address in 192.0.2.0/24 (TEST-NET-1) not declared in the seed.
+fn free_ip(taken: &[String], host: &mut u32) -> String {
+    loop {
+        let ip = format!("192.0.2.{}", 10 + (*host % 240));
+        *host += 1;
+        if !taken.contains(&ip) || *host > 10_000 {
+            return ip;
+        }
+    }
 }
 
 fn take_id(world: &mut World, id: Option<String>, field: &str) -> Result<String, String> {
