@@ -5,3 +5,5 @@
 
 mod harness;
 mod sim_vultr;
+mod spec;
+mod spec_selftest;
