@@ -573,14 +573,17 @@ async fn list_firewalls(
     list_items(&v, c, q, "firewall_groups", |a| &a.firewalls)
 }
 
-/// The spec declares no paging parameters here, but its example answer
-/// carries `meta`; the simulator pages it like every other list.
+/// The spec declares no paging parameters here and its response schema has
+/// only `vke_clusters` (the example's `meta` is not declared), so the
+/// simulator returns every cluster in one answer and ignores the query.
 async fn list_clusters(
     State(v): State<Vultr>,
     Extension(c): Extension<Caller>,
-    q: Q,
-) -> Result<axum::Json<Value>, ApiError> {
-    list_items(&v, c, q, "vke_clusters", |a| &a.clusters)
+) -> axum::Json<Value> {
+    with_account(&v, c, |a, _| {
+        let list: Vec<Value> = a.clusters.iter().map(|i| i.json.clone()).collect();
+        axum::Json(json!({ "vke_clusters": list }))
+    })
 }
 
 async fn list_blocks(

@@ -104,9 +104,7 @@ impl Instance {
             "gateway_v4": gateway(&self.main_ip),
             "power_status": self.power_status,
             "server_status": self.server_status,
-            "v6_network": "",
-            "v6_main_ip": "",
-            "v6_network_size": 0,
+            "v6_networks": [],
             "label": self.label,
             "internal_ip": "",
             "kvm": format!("https://my.vultr.com/subs/vps/novnc/api.php?data=sim{}", &self.id[..8.min(self.id.len())]),
@@ -170,20 +168,20 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The spec's `snapshot` object (plus `compressed_size`, which the
-    /// examples and the live API carry but the schema omits). No instance id.
+    /// The spec's `snapshot` object. No instance id. The examples (and the
+    /// live API) also show `compressed_size`, which the schema does not
+    /// declare; the simulator follows the schema and leaves it out.
     pub fn render(&self) -> Value {
-        let (size, compressed, status) = if self.complete {
-            (self.full_size, self.full_size / 4, "complete")
+        let (size, status) = if self.complete {
+            (self.full_size, "complete")
         } else {
-            (0, 0, "pending")
+            (0, "pending")
         };
         json!({
             "id": self.id,
             "date_created": vultr_time(self.date_created),
             "description": self.description,
             "size": size,
-            "compressed_size": compressed,
             "status": status,
             "os_id": self.os_id,
             "app_id": self.app_id,

@@ -394,10 +394,13 @@ pub fn load(
                 "has_ssl": false,
                 "http2": false,
                 "nodes": 1,
-                "forwarding_rules": [{
+                // The schema names this `forward_rules` (the example says
+                // `forwarding_rules`) and misspells the backend protocol
+                // field; the simulator follows the schema and omits that one.
+                "forward_rules": [{
                     "id": format!("{:016x}", seq + 0x73d8_5156_c2c3_0000),
                     "frontend_protocol": "http", "frontend_port": 80,
-                    "backend_protocol": "http", "backend_port": 80
+                    "backend_port": 80
                 }],
                 "firewall_rules": [],
                 "instances": r.instances,
@@ -433,7 +436,6 @@ pub fn load(
                         "id": new_uuid(),
                         "label": format!("{}-pool-{n}", r.label),
                         "date_created": created,
-                        "status": "active",
                     })
                 })
                 .collect();
