@@ -5,5 +5,6 @@
 
 mod check;
 mod harness;
+mod sim_vultr;
 mod spec;
 mod spec_selftest;
