@@ -5,6 +5,7 @@
 
 mod check;
 mod harness;
+mod sim_hetzner;
 mod sim_vultr;
 mod spec;
 mod spec_selftest;
