@@ -16,14 +16,14 @@ pub mod report;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::clock::Clock;
 use crate::config::{Account, Policy, TargetKind};
-use crate::policy::{self, Action, KeepRules, Marker, SnapState, SnapshotInfo};
+use crate::policy::{self, Action, GroupKey, KeepRules, Marker, SnapState, SnapshotInfo};
 use crate::provider::{
     self, ErrorKind, ListScope, Pending, Progress, Provider, Resource, Snapshot, SnapshotName,
 };
@@ -373,11 +373,14 @@ async fn work_on(
         info!(what = %p.what, "snapshot due, but one is already in progress: not starting another");
         rep.create = CreateStatus::InProgress(p.what.clone());
     } else {
-        let marker = Marker {
-            account: account.name.clone(),
-            policy: policy.name.clone(),
-            resource_id: resource.id.clone(),
-            created: now.trunc_subsecs(0),
+        let marker = match Marker::new(&account.name, &policy.name, &resource.id, now) {
+            Ok(m) => m,
+            Err(e) => {
+                error!(error = %e, "cannot mark a snapshot of this resource");
+                rep.create = CreateStatus::Error(e.to_string());
+                rep.prune = PruneStatus::Skipped("no snapshot taken".into());
+                return rep;
+            }
         };
         if opts.dry_run {
             rep.create = CreateStatus::WouldCreate(marker.encode());
@@ -418,8 +421,14 @@ async fn work_on(
 
     let mut infos: Vec<SnapshotInfo> = w.group.iter().map(|s| info_of(s)).collect();
     infos.extend(new_snapshot);
+    let key = GroupKey {
+        account: account.name.clone(),
+        policy: policy.name.clone(),
+        resource_id: resource.id.clone(),
+    };
     prune_group(
         provider,
+        &key,
         &policy.keep,
         policy.max_deletes_per_run,
         policy.timezone,
@@ -502,6 +511,7 @@ fn info_of(s: &Snapshot) -> SnapshotInfo {
 #[allow(clippy::too_many_arguments)]
 async fn prune_group(
     provider: &dyn Provider,
+    key: &GroupKey,
     keep: &KeepRules,
     max_deletes: u32,
     tz: chrono_tz::Tz,
@@ -511,7 +521,7 @@ async fn prune_group(
     cancel: &CancellationToken,
     rep: &mut ResourceReport,
 ) {
-    let decisions = match policy::decide(keep, max_deletes, tz, infos) {
+    let decisions = match policy::decide(key, keep, max_deletes, tz, infos) {
         Ok(d) => d,
         Err(e) => {
             error!(error = %e, "retention refused to decide");
@@ -646,8 +656,13 @@ async fn prune_orphans(
             Some(p) => (p.keep.clone(), p.max_deletes_per_run, p.timezone),
             None => (fallback.clone(), 10, chrono_tz::UTC),
         };
+        let key = GroupKey {
+            account: account.name.clone(),
+            policy: o.policy.clone(),
+            resource_id: o.resource_id.clone(),
+        };
         let infos: Vec<SnapshotInfo> = o.snapshots.iter().map(info_of).collect();
-        let Ok(decisions) = policy::decide(&keep, cap, tz, &infos) else {
+        let Ok(decisions) = policy::decide(&key, &keep, cap, tz, &infos) else {
             continue;
         };
         for d in decisions.iter().filter(|d| d.action == Action::Delete) {

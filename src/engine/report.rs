@@ -291,7 +291,7 @@ impl SnapshotLine {
                 Action::Keep => "keep",
                 Action::Delete => "delete",
             },
-            reasons: d.reasons.iter().map(|r| format!("{r:?}")).collect(),
+            reasons: d.reasons.iter().map(ToString::to_string).collect(),
             delete: None,
         }
     }

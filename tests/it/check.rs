@@ -86,7 +86,9 @@ fn documented_configs() -> Vec<(String, String)> {
             match &mut current {
                 None if line.trim_start() == "```yaml" => current = Some((i + 1, String::new())),
                 Some((start, body)) if line.trim_start() == "```" => {
-                    if body.contains("accounts:") {
+                    // Only snapkeeper configs (top-level `accounts:`), not
+                    // simulator seeds whose provider sections nest `accounts:`.
+                    if body.lines().any(|l| l.starts_with("accounts:")) {
                         blocks.push((format!("{}:{start}", file.display()), body.clone()));
                     }
                     current = None;

@@ -183,6 +183,9 @@ fn contract(s: &Sim) {
         .requests()
         .into_iter()
         .filter(|r| r.status != 0)
+        // `GET /actions` without the required `id` is sent on purpose (and its
+        // 422 asserted) by the lifecycle test; the request itself breaks the spec.
+        .filter(|r| !(r.template == "/actions" && r.query.is_none()))
         .collect();
     spec::assert_contract(&records);
 }
