@@ -9,3 +9,4 @@ mod sim_hetzner;
 mod sim_vultr;
 mod spec;
 mod spec_selftest;
+mod systemd_unit;
