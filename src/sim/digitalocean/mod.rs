@@ -178,6 +178,22 @@ fn unprocessable(message: &str) -> Response {
     )
 }
 
+/// Take a handler-level fault for a POST, matching rules written with the
+/// concrete path (`/v2/droplets/101/actions`) or with the spec's template
+/// (`/v2/droplets/{droplet_id}/actions`). `Core::take_fault` compares a rule
+/// with the one path it is given, so both are tried here.
+fn take_fault(
+    core: &Core,
+    path: &str,
+    template: &str,
+    resource: &str,
+    want: fn(&FaultKind) -> bool,
+) -> Option<FaultKind> {
+    let p = SimProvider::Digitalocean;
+    core.take_fault(p, "POST", path, Some(resource), want)
+        .or_else(|| core.take_fault(p, "POST", template, Some(resource), want))
+}
+
 /// What DigitalOcean answers when a droplet already runs an action.
 const PENDING_EVENT: &str = "Droplet already has a pending event.";
 
@@ -568,8 +584,13 @@ async fn post_droplet_action(
     let path = format!("/v2/droplets/{droplet}/actions");
     let rid = droplet.to_string();
     let fault = |want: fn(&FaultKind) -> bool| {
-        app.core
-            .take_fault(SimProvider::Digitalocean, "POST", &path, Some(&rid), want)
+        take_fault(
+            &app.core,
+            &path,
+            "/v2/droplets/{droplet_id}/actions",
+            &rid,
+            want,
+        )
     };
     if fault(|k| *k == FaultKind::Busy).is_some() {
         return unprocessable(PENDING_EVENT);
@@ -725,7 +746,7 @@ async fn get_volume(
     }
 }
 
-fn sorted<'a>(st: &'a State, pred: impl Fn(&Snapshot) -> bool) -> Vec<&'a Snapshot> {
+fn sorted(st: &State, pred: impl Fn(&Snapshot) -> bool) -> Vec<&Snapshot> {
     let mut v: Vec<&Snapshot> = st.snapshots.iter().filter(|s| pred(s)).collect();
     v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     v
@@ -785,12 +806,14 @@ async fn post_volume_snapshot(
         Some(_) => return bad_request("tags must be an array of strings"),
     };
     let path = format!("/v2/volumes/{id}/snapshots");
-    if app
-        .core
-        .take_fault(SimProvider::Digitalocean, "POST", &path, Some(&id), |k| {
-            *k == FaultKind::Quota
-        })
-        .is_some()
+    if take_fault(
+        &app.core,
+        &path,
+        "/v2/volumes/{volume_id}/snapshots",
+        &id,
+        |k| *k == FaultKind::Quota,
+    )
+    .is_some()
     {
         return unprocessable(
             "You have reached the snapshot limit for your account. Delete snapshots or contact support to raise it.",
@@ -926,7 +949,9 @@ fn tag_json(st: &State, account: &str, name: &str) -> Value {
         "resources": {
             "count": droplets + volumes + images + volume_snapshots,
             "droplets": {"count": droplets},
-            "images": {"count": images},
+            // The spec's `tags` schema spells this key `imgages` (its own
+            // example says `images`); the simulator follows the schema.
+            "imgages": {"count": images},
             "volumes": {"count": volumes},
             "volume_snapshots": {"count": volume_snapshots},
             "databases": {"count": 0},
@@ -977,7 +1002,7 @@ async fn post_tag(
     body: Bytes,
 ) -> Response {
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request("error parsing request body");
+        return tag_bad_request("");
     };
     let Some(name) = body.get("name").and_then(Value::as_str) else {
         return tag_bad_request("");

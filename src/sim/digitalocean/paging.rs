@@ -136,7 +136,8 @@ mod tests {
     #[test]
     fn parse_cases() {
         let ok = |page, per_page| Ok(PageReq { page, per_page });
-        let cases: Vec<(Vec<(String, String)>, Result<PageReq, ()>)> = vec![
+        type Case = (Vec<(String, String)>, Result<PageReq, ()>);
+        let cases: Vec<Case> = vec![
             (q(&[]), ok(1, 20)),
             (q(&[("page", "3")]), ok(3, 20)),
             (q(&[("per_page", "200")]), ok(1, 200)),
