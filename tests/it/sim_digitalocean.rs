@@ -590,6 +590,39 @@ async fn volume_snapshots_create_list_limit_delete() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
+
+    // The volume-only paths see volume snapshots, not droplet ones.
+    let (_, list) = sim
+        .get(&format!("/v2/volumes/{vol}/snapshots?per_page=200"))
+        .await;
+    let last = list["snapshots"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["name"], "fits-again");
+    let vsid = last["id"].as_str().unwrap();
+    let (s, one) = sim.get(&format!("/v2/volumes/snapshots/{vsid}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(one["snapshot"]["name"], "fits-again");
+    let (s, _) = sim.get("/v2/volumes/snapshots/9001").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = sim
+        .call(Method::DELETE, Some(RW), "/v2/volumes/snapshots/9001", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = sim
+        .call(
+            Method::DELETE,
+            Some(RW),
+            &format!("/v2/volumes/snapshots/{vsid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = sim.get(&format!("/v2/snapshots/{vsid}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -876,10 +909,13 @@ async fn inventory_images_and_tags() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(b["root_causes"].is_array());
 
-    // Unknown paths under the prefix get DO's 404 body.
-    let (s, b) = sim.get("/v2/nothing-here").await;
+    // Unknown paths under the prefix get DO's 404 body and the headers.
+    let (s, h, b) = sim
+        .call(Method::GET, Some(RW), "/v2/nothing-here", None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(b["id"], "not_found");
+    assert!(h.contains_key("ratelimit-reset"));
 }
 
 #[tokio::test]
@@ -1075,6 +1111,24 @@ async fn contract_every_exchange_matches_the_spec() {
     )
     .await;
     sim.call(Method::DELETE, Some(RW), "/v2/snapshots/424242", None)
+        .await;
+    let (_, vs2) = sim
+        .post(
+            &format!("/v2/volumes/{vol}/snapshots"),
+            json!({"name": "contract-vol-2"}),
+        )
+        .await;
+    let vsid2 = vs2["snapshot"]["id"].as_str().unwrap().to_string();
+    sim.get(&format!("/v2/volumes/snapshots/{vsid2}")).await;
+    sim.get("/v2/volumes/snapshots/nope").await;
+    sim.call(
+        Method::DELETE,
+        Some(RW),
+        &format!("/v2/volumes/snapshots/{vsid2}"),
+        None,
+    )
+    .await;
+    sim.call(Method::DELETE, Some(RW), "/v2/volumes/snapshots/nope", None)
         .await;
     // Auth and rate-limit answers.
     sim.call(Method::GET, None, "/v2/droplets", None).await;

@@ -129,6 +129,16 @@ impl App {
         st
     }
 
+    /// Rate-limit header values for a token without counting a request.
+    fn peek(&self, key: String) -> ratelimit::Headers {
+        let now = self.core.clock.now();
+        let mut limits = lock(&self.limits);
+        limits
+            .entry(key)
+            .or_insert_with(|| self.new_limits())
+            .peek(now)
+    }
+
     fn new_limits(&self) -> Limits {
         let hour = self.core.scaled_limit(ratelimit::PER_HOUR).floor() as usize;
         let minute = self.core.scaled_limit(ratelimit::PER_MINUTE).floor() as usize;
@@ -238,6 +248,10 @@ pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<super:
             "/v2/volumes/{volume_id}/snapshots",
             get(list_volume_snapshots).post(post_volume_snapshot),
         )
+        .route(
+            "/v2/volumes/snapshots/{snapshot_id}",
+            get(get_volume_snapshot).delete(delete_volume_snapshot),
+        )
         .route("/v2/snapshots", get(list_snapshots))
         .route(
             "/v2/snapshots/{snapshot_id}",
@@ -264,8 +278,17 @@ pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<super:
         ))
         // Outermost: rate-limit headers on answers the gate never saw
         // (injected transport faults).
-        .route_layer(from_fn_with_state(app, fill_headers))
-        .fallback(|| async { not_found() });
+        .route_layer(from_fn_with_state(app.clone(), fill_headers))
+        // Unknown paths: DO's 404 body, with the rate-limit headers too.
+        .fallback(move |headers: HeaderMap| {
+            let app = app.clone();
+            async move {
+                let key = core::bearer(&headers).unwrap_or("-").to_string();
+                let mut resp = not_found();
+                set_rate_headers(&mut resp, app.peek(key));
+                resp
+            }
+        });
     Ok(Served {
         router,
         tokens,
@@ -395,15 +418,7 @@ async fn fill_headers(AxState(app): AxState<App>, req: Request, next: Next) -> R
     let key = core::bearer(req.headers()).unwrap_or("-").to_string();
     let mut resp = next.run(req).await;
     if !resp.headers().contains_key("ratelimit-limit") {
-        let now = app.core.clock.now();
-        let h = {
-            let mut limits = lock(&app.limits);
-            limits
-                .entry(key)
-                .or_insert_with(|| app.new_limits())
-                .peek(now)
-        };
-        set_rate_headers(&mut resp, h);
+        set_rate_headers(&mut resp, app.peek(key));
     }
     resp
 }
@@ -748,7 +763,8 @@ async fn get_volume(
 
 fn sorted(st: &State, pred: impl Fn(&Snapshot) -> bool) -> Vec<&Snapshot> {
     let mut v: Vec<&Snapshot> = st.snapshots.iter().filter(|s| pred(s)).collect();
-    v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    // Oldest first; equal times keep creation order (the sort is stable).
+    v.sort_by_key(|s| s.created_at);
     v
 }
 
@@ -881,6 +897,36 @@ async fn list_snapshots(
     .collect();
     drop(st);
     paged(&headers, &uri, &q, "snapshots", items)
+}
+
+/// `GET /v2/volumes/snapshots/{snapshot_id}`: volume snapshots only.
+async fn get_volume_snapshot(
+    AxState(app): AxState<App>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let st = app.settled();
+    match st.snapshot(&c.account, &id) {
+        Some(s) if s.kind == Kind::Volume => ok("snapshot", snapshot_json(s)),
+        _ => not_found(),
+    }
+}
+
+/// `DELETE /v2/volumes/snapshots/{snapshot_id}`: volume snapshots only.
+async fn delete_volume_snapshot(
+    AxState(app): AxState<App>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let mut st = app.settled();
+    let before = st.snapshots.len();
+    st.snapshots
+        .retain(|s| !(s.account == c.account && s.kind == Kind::Volume && s.id == id));
+    if st.snapshots.len() < before {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        not_found()
+    }
 }
 
 fn is_base_image(id: &str) -> bool {
