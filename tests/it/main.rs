@@ -5,6 +5,7 @@
 
 mod check;
 mod harness;
+mod sim_digitalocean;
 mod sim_hetzner;
 mod sim_vultr;
 mod spec;
