@@ -10,6 +10,7 @@
 //! wall clock anywhere but through [`clock::Clock`].
 
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod engine;

@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use snapkeeper::clock::Clock;
+use snapkeeper::commands::{self, Ctx};
 use snapkeeper::daemon::logging::{self, LogFormat};
 use snapkeeper::daemon::{self, DaemonError, DaemonOptions};
+use snapkeeper::engine::EngineOptions;
 use snapkeeper::{config, exit, sim};
 
 /// Scheduled snapshots and retention for DigitalOcean, Vultr and Hetzner Cloud.
@@ -100,6 +103,9 @@ enum Command {
         /// Show what would be deleted, delete nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Show what each account holds.
     Inventory {
@@ -147,10 +153,61 @@ fn main() -> ExitCode {
                 }
             }
         }),
-        other => {
-            let name = format!("{other:?}");
-            let name = name.split([' ', '{']).next().unwrap_or("").to_lowercase();
-            eprintln!("snapkeeper {name}: not built yet (coming in a later release)");
+        Command::Plan { at, account, json } => {
+            let clock = match at.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+                None => Clock::system(),
+                Some(Ok(t)) => Clock::fixed(t.with_timezone(&chrono::Utc)),
+                Some(Err(e)) => {
+                    eprintln!(
+                        "error: --at {:?} is not an RFC 3339 time (2026-11-30T06:00:00Z): {e}",
+                        at.unwrap_or_default()
+                    );
+                    return ExitCode::from(exit::NOTHING_DONE);
+                }
+            };
+            with_ctx(&cli.global, clock, |ctx| async move {
+                commands::plan(&ctx, account.as_deref(), json).await
+            })
+        }
+        Command::Snapshot {
+            account,
+            resource,
+            name,
+            policy,
+            wait,
+        } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            commands::snapshot(
+                &ctx,
+                &account,
+                &resource,
+                name.as_deref(),
+                policy.as_deref(),
+                wait,
+            )
+            .await
+        }),
+        Command::List {
+            account,
+            resource,
+            all,
+            json,
+        } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            commands::list(&ctx, account.as_deref(), resource.as_deref(), all, json).await
+        }),
+        Command::Prune {
+            account,
+            dry_run,
+            json,
+        } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            commands::prune(&ctx, account.as_deref(), dry_run, json).await
+        }),
+        Command::Inventory { account, json } => {
+            with_ctx(&cli.global, Clock::system(), |ctx| async move {
+                commands::inventory(&ctx, account.as_deref(), json).await
+            })
+        }
+        Command::Demo => {
+            eprintln!("snapkeeper demo: not built yet (coming in a later release)");
             exit::NOTHING_DONE
         }
     };
@@ -209,6 +266,31 @@ fn shutdown_signals() -> std::io::Result<impl std::future::Future<Output = ()>> 
             _ = int.recv() => {}
         }
     })
+}
+
+/// Load the config (exit 78 on error), set up logging on stderr, and run an
+/// operator command.
+fn with_ctx<F, Fut>(global: &Global, clock: Clock, f: F) -> u8
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    let loaded = match config::load(&global.config) {
+        Ok(l) => l,
+        Err(e) => return config_failed(&global.config, &e),
+    };
+    let format = match global.log_format {
+        LogFormat::Auto | LogFormat::Journald => LogFormat::Text,
+        other => other,
+    };
+    logging::init_quiet(format);
+    let ctx = Ctx {
+        config: loaded.config,
+        warnings: loaded.warnings,
+        clock,
+        engine: EngineOptions::default(),
+    };
+    run_async(f(ctx))
 }
 
 fn run_async(fut: impl std::future::Future<Output = u8>) -> u8 {

@@ -26,6 +26,31 @@ pub enum LogFormat {
 
 const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
 
+/// For one-shot commands: warnings and errors only (unless `RUST_LOG` says
+/// otherwise), so the command's own output stays readable.
+pub fn init_quiet(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = if format == LogFormat::Json {
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init()
+    } else {
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(false),
+            )
+            .try_init()
+    };
+}
+
 /// Install the global subscriber. `RUST_LOG` overrides the default level
 /// (`info`). Returns which sink was chosen, for a first log line.
 pub fn init(format: LogFormat) -> &'static str {
