@@ -4,3 +4,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod harness;
+mod spec;
+mod spec_selftest;
