@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod harness;
+mod sim_digitalocean;
 mod spec;
 mod spec_selftest;
