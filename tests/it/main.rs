@@ -5,5 +5,6 @@
 
 mod harness;
 mod sim_digitalocean;
+mod sim_vultr;
 mod spec;
 mod spec_selftest;
