@@ -6,5 +6,6 @@
 mod harness;
 mod sim_digitalocean;
 mod sim_vultr;
+mod sim_hetzner;
 mod spec;
 mod spec_selftest;
