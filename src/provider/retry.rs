@@ -98,12 +98,15 @@ pub fn retryable(call: Call, outcome: Outcome) -> bool {
 }
 
 /// The server's own idea of when to try again: `Retry-After` (seconds), or,
-/// on a 429, `RateLimit-Reset` (Unix epoch seconds) relative to `now_epoch`.
+/// on a 429 whose `RateLimit-Remaining` is 0 (or absent), `RateLimit-Reset`
+/// (Unix epoch seconds) relative to `now_epoch`. A 429 that still shows
+/// requests remaining (a burst limit) gets ordinary backoff instead.
 pub fn server_hint(status: u16, headers: &HeaderMap, now_epoch: i64) -> Option<Duration> {
     if let Some(secs) = header_num::<f64>(headers, "retry-after") {
         return Some(Duration::from_secs_f64(secs.clamp(0.0, 86_400.0)));
     }
-    if status == 429 {
+    let exhausted = header_num::<u64>(headers, "ratelimit-remaining").is_none_or(|r| r == 0);
+    if status == 429 && exhausted {
         let reset = header_num::<i64>(headers, "ratelimit-reset")?;
         return Some(Duration::from_secs(
             u64::try_from(reset.saturating_sub(now_epoch)).unwrap_or(0),
@@ -341,6 +344,19 @@ mod tests {
             (503, vec![("retry-after", "2")], Some(2)),
             (429, vec![("ratelimit-reset", "1000030")], Some(30)),
             (429, vec![("RateLimit-Reset", "999990")], Some(0)),
+            (
+                429,
+                vec![("ratelimit-reset", "1000030"), ("ratelimit-remaining", "0")],
+                Some(30),
+            ),
+            (
+                429,
+                vec![
+                    ("ratelimit-reset", "1000030"),
+                    ("ratelimit-remaining", "12"),
+                ],
+                None,
+            ),
             (500, vec![("ratelimit-reset", "1000030")], None),
             (429, vec![("retry-after", "soon")], None),
             (429, vec![], None),

@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod harness;
+mod provider_digitalocean;
+mod provider_support;
 mod sim_digitalocean;
-mod sim_vultr;
 mod sim_hetzner;
+mod sim_vultr;
 mod spec;
 mod spec_selftest;
