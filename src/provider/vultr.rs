@@ -234,7 +234,18 @@ impl Provider for Vultr {
                 "pending snapshot has no snapshot id",
             ));
         };
-        let reply: SnapshotReply = self.http.get(&op, &format!("/snapshots/{id}"), &[]).await?;
+        let reply: SnapshotReply = match self.http.get(&op, &format!("/snapshots/{id}"), &[]).await
+        {
+            Ok(reply) => reply,
+            // Vultr has no failure status: a snapshot that failed is
+            // simply gone, and so is one deleted while being taken.
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                return Ok(Progress::Failed {
+                    reason: format!("snapshot {id} no longer exists"),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         match reply.snapshot.status.as_str() {
             "pending" => Ok(Progress::Running { percent: None }),
             "complete" => Ok(Progress::Done {

@@ -6,6 +6,7 @@
 mod harness;
 mod provider_digitalocean;
 mod provider_support;
+mod provider_vultr;
 mod sim_digitalocean;
 mod sim_hetzner;
 mod sim_vultr;
