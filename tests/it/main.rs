@@ -5,6 +5,7 @@
 
 mod harness;
 mod provider_digitalocean;
+mod provider_hetzner;
 mod provider_support;
 mod provider_vultr;
 mod sim_digitalocean;
