@@ -585,6 +585,7 @@ fn classify(scheme: Scheme, status: u16, code: Option<&str>, message: &str) -> E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn digitalocean_errors() {
@@ -767,5 +768,157 @@ mod tests {
             e.to_string(),
             "the token for account do-main cannot create a snapshot of droplet 101 (403 forbidden): a read-only token works for plan/list/inventory only"
         );
+    }
+
+    /// A one-connection-per-answer HTTP server on loopback: serves `answers`
+    /// in order (then 500s) and keeps the raw requests it saw.
+    async fn serve(
+        answers: Vec<String>,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut answers = answers.into_iter();
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 16 * 1024];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let answer = answers.next().unwrap_or_else(|| reply(500, &[], "{}"));
+                let _ = sock.write_all(answer.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> String {
+        let mut text = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            text.push_str(&format!("{k}: {v}\r\n"));
+        }
+        text.push_str("\r\n");
+        text.push_str(body);
+        text
+    }
+
+    const TOKEN: &str = "dop_v1_secret_token_value_0123456789";
+
+    fn client(base: &str, retry: RetryPolicy) -> Http {
+        let opts = ClientOptions {
+            retry,
+            limits: Some(vec![Limit {
+                capacity: 1e6,
+                per_second: 1e6,
+            }]),
+            ..ClientOptions::default()
+        };
+        Http::new(
+            Scheme::DigitalOcean,
+            "do-main",
+            base,
+            SecretString::from(TOKEN.to_string()),
+            &opts,
+        )
+        .unwrap()
+    }
+
+    fn quick() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_secs(2),
+            max_total_delay: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_bearer_and_user_agent_and_honours_retry_after() {
+        let (base, seen) = serve(vec![
+            reply(
+                429,
+                &[("retry-after", "0")],
+                r#"{"id":"too_many_requests","message":"slow"}"#,
+            ),
+            reply(200, &[], r#"{"ok": true}"#),
+        ])
+        .await;
+        let http = client(&base, quick());
+        let v: Value = http
+            .get("list droplets", "/v2/droplets", &[])
+            .await
+            .unwrap();
+        assert_eq!(v["ok"], true);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        let first = seen[0].to_lowercase();
+        assert!(first.contains(&format!("authorization: bearer {}", TOKEN.to_lowercase())));
+        assert!(first.contains(&format!("user-agent: {}", USER_AGENT.to_lowercase())));
+    }
+
+    #[tokio::test]
+    async fn a_long_server_hint_ends_the_retries() {
+        let (base, seen) = serve(vec![reply(
+            429,
+            &[("retry-after", "3600")],
+            r#"{"id":"too_many_requests","message":"API Rate limit exceeded."}"#,
+        )])
+        .await;
+        let http = client(&base, quick());
+        let err = http
+            .get::<Value>("list droplets", "/v2/droplets", &[])
+            .await
+            .unwrap_err();
+        assert_eq!((err.kind, err.status), (ErrorKind::RateLimited, Some(429)));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_echoed_token_is_redacted() {
+        let body = format!(
+            r#"{{"id":"bad_request","message":"token {TOKEN} is odd","request_id":"r-9"}}"#
+        );
+        let (base, _) = serve(vec![reply(400, &[], &body)]).await;
+        let http = client(&base, quick());
+        let err = http
+            .post::<Value>(
+                "create a snapshot of droplet 1",
+                "/v2/x",
+                &json!({}),
+                Call::Create,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Rejected);
+        assert_eq!(err.message, "token [redacted] is odd");
+        assert_eq!(err.request_id.as_deref(), Some("r-9"));
+        assert!(!err.to_string().contains(TOKEN));
+        assert!(!format!("{http:?}").contains(TOKEN));
+    }
+
+    #[tokio::test]
+    async fn a_connection_refused_is_a_transport_error_without_the_token() {
+        // Bind and drop to get a port nobody listens on.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let http = client(&format!("http://127.0.0.1:{port}"), quick());
+        let err = http
+            .get::<Value>("list droplets", "/v2/droplets", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Transport);
+        assert!(!err.to_string().contains(TOKEN) && !format!("{err:?}").contains(TOKEN));
     }
 }

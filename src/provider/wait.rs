@@ -150,3 +150,208 @@ pub async fn wait(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::config::{ProviderKind, TargetKind};
+    use crate::provider::{
+        Error, ErrorKind, InProgress, Inventory, ListScope, Resource, Result, Snapshot,
+        SnapshotName,
+    };
+
+    /// Answers polls from a script and records when each poll happened.
+    struct Scripted {
+        answers: Mutex<Vec<Result<Progress>>>,
+        at: Mutex<Vec<Duration>>,
+        start: Instant,
+    }
+
+    fn err(kind: ErrorKind) -> Error {
+        Error {
+            kind,
+            account: "a".into(),
+            operation: "check the snapshot".into(),
+            status: None,
+            code: None,
+            message: "scripted".into(),
+            request_id: None,
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Scripted {
+        fn kind(&self) -> ProviderKind {
+            ProviderKind::Hetzner
+        }
+        async fn list_resources(&self, _: TargetKind) -> Result<Vec<Resource>> {
+            Err(err(ErrorKind::Rejected))
+        }
+        async fn list_snapshots(&self, _: TargetKind, _: ListScope<'_>) -> Result<Vec<Snapshot>> {
+            Err(err(ErrorKind::Rejected))
+        }
+        async fn in_progress(&self, _: &Resource) -> Result<Vec<InProgress>> {
+            Err(err(ErrorKind::Rejected))
+        }
+        async fn create_snapshot(
+            &self,
+            _: &Resource,
+            _: &SnapshotName,
+            _: &[String],
+        ) -> Result<Pending> {
+            Err(err(ErrorKind::Rejected))
+        }
+        async fn poll(&self, _: &Pending) -> Result<Progress> {
+            self.at.lock().unwrap().push(self.start.elapsed());
+            let mut answers = self.answers.lock().unwrap();
+            if answers.is_empty() {
+                Ok(Progress::Running { percent: None })
+            } else {
+                answers.remove(0)
+            }
+        }
+        async fn delete_snapshot(&self, _: &Snapshot) -> Result<()> {
+            Err(err(ErrorKind::Rejected))
+        }
+        async fn inventory(&self) -> Result<Inventory> {
+            Err(err(ErrorKind::Rejected))
+        }
+    }
+
+    fn scripted(answers: Vec<Result<Progress>>) -> Scripted {
+        Scripted {
+            answers: Mutex::new(answers),
+            at: Mutex::new(Vec::new()),
+            start: Instant::now(),
+        }
+    }
+
+    fn pending(disk_gb: u64) -> Pending {
+        Pending {
+            resource_id: "42".into(),
+            kind: TargetKind::Server,
+            name: "n".into(),
+            snapshot_id: Some("7".into()),
+            action_id: Some("8".into()),
+            started: chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            disk_gb,
+        }
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn deadline_and_intervals() {
+        let o = WaitOptions::default();
+        assert_eq!(o.deadline(0), secs(600));
+        assert_eq!(o.deadline(40), secs(600 + 40 * 180));
+        let mut i = o.first_interval;
+        let mut seen = vec![i];
+        for _ in 0..8 {
+            i = o.next_interval(i);
+            seen.push(i);
+        }
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        assert_eq!(seen.last(), Some(&secs(60)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_with_growing_intervals_until_done() {
+        let p = scripted(vec![
+            Ok(Progress::Running { percent: Some(10) }),
+            Ok(Progress::Running { percent: Some(50) }),
+            Err(err(ErrorKind::Server)),
+            Ok(Progress::Running { percent: Some(90) }),
+            Ok(Progress::Done {
+                snapshot_id: "7".into(),
+            }),
+        ]);
+        let mut seen = Vec::new();
+        let outcome = wait(
+            &p,
+            &pending(10),
+            &WaitOptions::default(),
+            &CancellationToken::new(),
+            |progress, _| seen.push(progress.clone()),
+        )
+        .await;
+        assert_eq!(
+            outcome,
+            WaitOutcome::Done {
+                snapshot_id: "7".into()
+            }
+        );
+        assert_eq!(seen.len(), 4, "the failed poll is not reported as progress");
+        let at = p.at.lock().unwrap().clone();
+        // First look at once, then 5 s, 7.5 s, 11.25 s, 16.875 s apart.
+        let gaps: Vec<u128> = at.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+        assert_eq!(at[0], Duration::ZERO);
+        assert_eq!(gaps, vec![5000, 7500, 11250, 16875]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_is_unknown_never_failed() {
+        let p = scripted(Vec::new());
+        let opts = WaitOptions {
+            base_deadline: secs(120),
+            per_gb: secs(10),
+            ..WaitOptions::default()
+        };
+        let outcome = wait(&p, &pending(3), &opts, &CancellationToken::new(), |_, _| {}).await;
+        assert!(
+            matches!(outcome, WaitOutcome::Unknown { .. }),
+            "{outcome:?}"
+        );
+        let last = *p.at.lock().unwrap().last().unwrap();
+        assert!(last <= secs(150), "{last:?}");
+        assert!(last >= secs(100), "{last:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_cancellation_and_hard_errors() {
+        let p = scripted(vec![Ok(Progress::Failed {
+            reason: "disk error".into(),
+        })]);
+        let cancel = CancellationToken::new();
+        let outcome = wait(&p, &pending(1), &WaitOptions::default(), &cancel, |_, _| {}).await;
+        assert_eq!(
+            outcome,
+            WaitOutcome::Failed {
+                reason: "disk error".into()
+            }
+        );
+
+        let p = scripted(vec![Err(err(ErrorKind::Unauthorized))]);
+        let outcome = wait(&p, &pending(1), &WaitOptions::default(), &cancel, |_, _| {}).await;
+        assert!(matches!(outcome, WaitOutcome::Unknown { .. }));
+        assert_eq!(p.at.lock().unwrap().len(), 1);
+
+        let p = scripted(Vec::new());
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(secs(30)).await;
+            stop.cancel();
+        });
+        let outcome = wait(
+            &p,
+            &pending(100),
+            &WaitOptions::default(),
+            &cancel,
+            |_, _| {},
+        )
+        .await;
+        assert_eq!(
+            outcome,
+            WaitOutcome::Unknown {
+                reason: "stopped waiting at shutdown".into()
+            }
+        );
+        assert!(p.at.lock().unwrap().len() <= 4);
+    }
+}
