@@ -23,6 +23,18 @@ use secrecy::SecretString;
 use crate::config::{Account, ProviderKind, ResourceFacts, TargetKind};
 use crate::policy::{Marker, SnapState};
 
+pub mod digitalocean;
+pub mod hetzner;
+pub mod http;
+pub mod paging;
+pub mod retry;
+pub mod vultr;
+mod wait;
+
+pub use http::ClientOptions;
+pub use retry::{Limit, RetryPolicy};
+pub use wait::{WaitOptions, WaitOutcome, wait};
+
 /// A snapshottable resource (droplet, volume, instance, server).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resource {
@@ -331,20 +343,173 @@ pub trait Provider: Send + Sync {
     async fn inventory(&self) -> Result<Inventory>;
 }
 
-/// Build the client for an account. The one place that knows every provider.
+/// Build the client for an account with default options (the real
+/// providers' limits and time-outs). The one place that knows every provider.
 ///
 /// # Errors
 /// [`Error`] when the HTTP client cannot be built.
 pub fn connect(account: &Account, token: SecretString) -> Result<Box<dyn Provider>> {
-    let _ = token;
-    // Placeholder body, replaced by the provider-clients work.
-    Err(Error {
+    connect_with(account, token, &ClientOptions::default())
+}
+
+/// [`connect`] with explicit options (time-outs, retry policy, pacing).
+///
+/// # Errors
+/// [`Error`] when the HTTP client cannot be built.
+pub fn connect_with(
+    account: &Account,
+    token: SecretString,
+    options: &ClientOptions,
+) -> Result<Box<dyn Provider>> {
+    Ok(match account.provider {
+        ProviderKind::DigitalOcean => Box::new(digitalocean::DigitalOcean::new(
+            &account.name,
+            &account.api_url,
+            token,
+            options,
+        )?),
+        ProviderKind::Vultr => Box::new(vultr::Vultr::new(
+            &account.name,
+            &account.api_url,
+            token,
+            options,
+        )?),
+        ProviderKind::Hetzner => Box::new(hetzner::Hetzner::new(
+            &account.name,
+            &account.api_url,
+            token,
+            options,
+        )?),
+    })
+}
+
+/// Parse a provider timestamp (RFC 3339).
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The error for a kind of resource this provider does not have.
+fn unsupported(account: &str, provider: ProviderKind, kind: TargetKind) -> Error {
+    Error {
         kind: ErrorKind::Rejected,
-        account: account.name.clone(),
-        operation: "connect".to_string(),
+        account: account.to_string(),
+        operation: format!("work with {}s", kind.as_str()),
         status: None,
         code: None,
-        message: format!("{} client not built yet", account.provider),
+        message: format!("{provider} has no {}s", kind.as_str()),
         request_id: None,
+    }
+}
+
+/// Provider ids arrive as numbers (DigitalOcean droplets, Hetzner) or strings;
+/// the neutral types hold text.
+fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match <Id as serde::Deserialize>::deserialize(d)? {
+        Id::Text(s) => s,
+        Id::Number(n) => n.to_string(),
     })
+}
+
+/// Like [`id_text`] for optional ids.
+fn opt_id_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(u64),
+    }
+    Ok(
+        <Option<Id> as serde::Deserialize>::deserialize(d)?.map(|id| match id {
+            Id::Text(s) => s,
+            Id::Number(n) => n.to_string(),
+        }),
+    )
+}
+
+/// Text at a JSON pointer (strings as is, numbers printed).
+fn text_at(v: &serde_json::Value, pointer: &str) -> Option<String> {
+    match v.pointer(pointer)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// One inventory item read from a listed JSON object.
+fn inventory_item(
+    v: &serde_json::Value,
+    name: &[&str],
+    region: &[&str],
+    status: &[&str],
+) -> InventoryItem {
+    let first = |ptrs: &[&str]| ptrs.iter().find_map(|p| text_at(v, p));
+    InventoryItem {
+        id: text_at(v, "/id").unwrap_or_default(),
+        name: first(name).unwrap_or_default(),
+        region: first(region),
+        status: first(status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_as_text() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "id_text")]
+            id: String,
+            #[serde(default, deserialize_with = "opt_id_text")]
+            other: Option<String>,
+        }
+        let cases = [
+            (r#"{"id": 101}"#, "101", None),
+            (r#"{"id": "abc-1", "other": 7}"#, "abc-1", Some("7")),
+            (r#"{"id": "x", "other": null}"#, "x", None),
+        ];
+        for (json, id, other) in cases {
+            let t: T = serde_json::from_str(json).unwrap();
+            assert_eq!(t.id, id);
+            assert_eq!(t.other.as_deref(), other);
+        }
+    }
+
+    #[test]
+    fn times_parse() {
+        assert!(parse_time("2020-10-10T01:56:20+00:00").is_some());
+        assert!(parse_time("2026-11-23T06:00:00Z").is_some());
+        assert!(parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn inventory_items_read_nested_fields() {
+        let v = serde_json::json!({"id": 5, "name": "web", "region": {"slug": "fra1"}, "status": {"state": "running"}});
+        let item = inventory_item(
+            &v,
+            &["/name"],
+            &["/region/slug", "/region"],
+            &["/status/state", "/status"],
+        );
+        assert_eq!(
+            item,
+            InventoryItem {
+                id: "5".into(),
+                name: "web".into(),
+                region: Some("fra1".into()),
+                status: Some("running".into())
+            }
+        );
+    }
 }

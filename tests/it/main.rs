@@ -5,6 +5,10 @@
 
 mod check;
 mod harness;
+mod provider_digitalocean;
+mod provider_hetzner;
+mod provider_support;
+mod provider_vultr;
 mod sim_digitalocean;
 mod sim_hetzner;
 mod sim_vultr;

@@ -1,0 +1,502 @@
+//! Hetzner Cloud API v1 client: servers, their snapshot images, and the
+//! project inventory.
+//!
+//! Owns what is Hetzner-specific: the marker is written both as labels (for
+//! server-side `label_selector` filtering) and as the description, and a
+//! managed image is accepted only when the two agree; `create_image` returns
+//! the image id and an action at once; 423 `locked` is busy, `protected` is
+//! delete protection. Must never: accept a snapshot as ours on labels or
+//! description alone, or repeat a create that may have reached Hetzner.
+
+use std::collections::BTreeMap;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::http::{ClientOptions, Http};
+use super::paging::Scheme;
+use super::retry::Call;
+use super::{
+    ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress, Provider,
+    Resource, Result, Snapshot, SnapshotName, id_text, inventory_item, parse_time, unsupported,
+};
+use crate::config::{ProviderKind, TargetKind};
+use crate::policy::marker::{LABEL_ACCOUNT, LABEL_RESOURCE};
+use crate::policy::{Marker, SnapState};
+
+/// A Hetzner Cloud project's client.
+#[derive(Debug)]
+pub struct Hetzner {
+    http: Http,
+}
+
+#[derive(Debug, Deserialize)]
+struct Location {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Server {
+    #[serde(deserialize_with = "id_text")]
+    id: String,
+    name: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    locked: bool,
+    #[serde(default)]
+    primary_disk_size: u64,
+    #[serde(default)]
+    location: Option<Location>,
+    #[serde(default)]
+    datacenter: Option<Datacenter>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Datacenter {
+    #[serde(default)]
+    location: Option<Location>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CreatedFrom {
+    #[serde(deserialize_with = "id_text")]
+    id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Protection {
+    #[serde(default)]
+    delete: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct Image {
+    #[serde(deserialize_with = "id_text")]
+    id: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    created: String,
+    #[serde(default)]
+    created_from: Option<CreatedFrom>,
+    #[serde(default)]
+    image_size: Option<f64>,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    protection: Option<Protection>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ActionError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Action {
+    #[serde(deserialize_with = "id_text")]
+    id: String,
+    #[serde(default)]
+    command: String,
+    status: String,
+    #[serde(default)]
+    progress: Option<u8>,
+    #[serde(default)]
+    started: Option<String>,
+    #[serde(default)]
+    error: Option<ActionError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ActionReply {
+    action: Action,
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateReply {
+    action: Action,
+    image: Image,
+}
+
+/// The marker of an image: only when description and labels say the same.
+fn image_marker(description: Option<&str>, labels: &BTreeMap<String, String>) -> Option<Marker> {
+    let from_text = Marker::parse(description?)?;
+    let from_labels = Marker::from_labels(labels)?;
+    (from_text == from_labels).then_some(from_text)
+}
+
+impl Hetzner {
+    /// A client for `account` at `base` (e.g. `https://api.hetzner.cloud/v1`).
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(
+        account: &str,
+        base: &str,
+        token: SecretString,
+        options: &ClientOptions,
+    ) -> Result<Self> {
+        Ok(Self {
+            http: Http::new(Scheme::Hetzner, account, base, token, options)?,
+        })
+    }
+
+    fn check_kind(&self, kind: TargetKind) -> Result<()> {
+        if kind == TargetKind::Server {
+            Ok(())
+        } else {
+            Err(unsupported(
+                self.http.account(),
+                ProviderKind::Hetzner,
+                kind,
+            ))
+        }
+    }
+
+    fn snapshot_of(&self, image: Image, op: &str) -> Result<Snapshot> {
+        let created = parse_time(&image.created).ok_or_else(|| {
+            self.http.error(
+                op,
+                ErrorKind::Decode,
+                format!("image {} has a bad created {:?}", image.id, image.created),
+            )
+        })?;
+        let marker = image_marker(image.description.as_deref(), &image.labels);
+        if marker.is_none() && Marker::from_labels(&image.labels).is_some() {
+            tracing::warn!(
+                account = %self.http.account(),
+                image = %image.id,
+                "image labels and description disagree, not treated as managed"
+            );
+        }
+        let state = match image.status.as_str() {
+            "available" => SnapState::Complete,
+            "creating" => SnapState::InProgress,
+            _ => SnapState::Failed,
+        };
+        Ok(Snapshot {
+            id: image.id,
+            name: image.description.unwrap_or_default(),
+            kind: TargetKind::Server,
+            resource_id: image.created_from.map(|c| c.id),
+            created,
+            size_gb: image.image_size,
+            state,
+            marker,
+            protected: image.protection.unwrap_or_default().delete,
+            tags: Vec::new(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Hetzner {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Hetzner
+    }
+
+    async fn list_resources(&self, kind: TargetKind) -> Result<Vec<Resource>> {
+        self.check_kind(kind)?;
+        let servers: Vec<Server> = self
+            .http
+            .list("list servers", "/servers", &[], "servers")
+            .await?;
+        Ok(servers
+            .into_iter()
+            .map(|s| {
+                let region = s
+                    .location
+                    .or_else(|| s.datacenter.and_then(|d| d.location))
+                    .map(|l| l.name)
+                    .unwrap_or_default();
+                Resource {
+                    id: s.id,
+                    name: s.name,
+                    kind,
+                    tags: Vec::new(),
+                    labels: s.labels,
+                    disk_gb: s.primary_disk_size,
+                    locked: s.locked,
+                    status: s.status,
+                    region,
+                }
+            })
+            .collect())
+    }
+
+    async fn list_snapshots(
+        &self,
+        kind: TargetKind,
+        scope: ListScope<'_>,
+    ) -> Result<Vec<Snapshot>> {
+        self.check_kind(kind)?;
+        let op = "list snapshots";
+        let mut query = vec![("type".to_string(), "snapshot".to_string())];
+        if let ListScope::Managed { account } = scope {
+            query.push((
+                "label_selector".into(),
+                format!("{LABEL_ACCOUNT}={account}"),
+            ));
+        }
+        let images: Vec<Image> = self.http.list(op, "/images", &query, "images").await?;
+        let mut out = Vec::with_capacity(images.len());
+        for image in images {
+            let snap = self.snapshot_of(image, op)?;
+            let keep = match scope {
+                ListScope::All => true,
+                ListScope::Managed { account } => {
+                    snap.marker.as_ref().is_some_and(|m| m.account == account)
+                }
+            };
+            if keep {
+                out.push(snap);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn in_progress(&self, resource: &Resource) -> Result<Vec<InProgress>> {
+        self.check_kind(resource.kind)?;
+        let op = format!("check server {} for running actions", resource.id);
+        let path = format!("/servers/{}/actions", resource.id);
+        let query = [("status".to_string(), "running".to_string())];
+        let actions: Vec<Action> = self.http.list(&op, &path, &query, "actions").await?;
+        let mut out: Vec<InProgress> = actions
+            .into_iter()
+            .filter(|a| a.status == "running")
+            .map(|a| InProgress {
+                resource_id: resource.id.clone(),
+                since: a.started.as_deref().and_then(parse_time),
+                marker: None,
+                what: format!("{} action {}", a.command, a.id),
+            })
+            .collect();
+        // Our own snapshots being taken, with their markers.
+        let query = [
+            ("type".to_string(), "snapshot".to_string()),
+            ("status".to_string(), "creating".to_string()),
+            (
+                "label_selector".to_string(),
+                format!(
+                    "{LABEL_ACCOUNT}={},{LABEL_RESOURCE}={}",
+                    self.http.account(),
+                    resource.id
+                ),
+            ),
+        ];
+        let images: Vec<Image> = self.http.list(&op, "/images", &query, "images").await?;
+        for image in images {
+            let snap = self.snapshot_of(image, &op)?;
+            if snap.state == SnapState::InProgress
+                && let Some(marker) = snap.marker
+                && marker.resource_id == resource.id
+            {
+                out.push(InProgress {
+                    resource_id: resource.id.clone(),
+                    since: Some(snap.created),
+                    marker: Some(marker),
+                    what: format!("creating image {}", snap.id),
+                });
+            }
+        }
+        if out.is_empty() && resource.locked {
+            out.push(InProgress {
+                resource_id: resource.id.clone(),
+                since: None,
+                marker: None,
+                what: "locked".into(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn create_snapshot(
+        &self,
+        resource: &Resource,
+        name: &SnapshotName,
+        _tags: &[String],
+    ) -> Result<Pending> {
+        self.check_kind(resource.kind)?;
+        let (text, body) = match name {
+            SnapshotName::Managed(marker) => {
+                let text = marker.encode();
+                let body =
+                    json!({ "type": "snapshot", "description": text, "labels": marker.labels() });
+                (text, body)
+            }
+            SnapshotName::Manual(text) => (
+                text.clone(),
+                json!({ "type": "snapshot", "description": text }),
+            ),
+        };
+        let started = self.http.clock().now();
+        let op = format!("create a snapshot of server {}", resource.id);
+        let path = format!("/servers/{}/actions/create_image", resource.id);
+        let reply: CreateReply = self.http.post(&op, &path, &body, Call::Create).await?;
+        Ok(Pending {
+            resource_id: resource.id.clone(),
+            kind: resource.kind,
+            name: text,
+            snapshot_id: Some(reply.image.id),
+            action_id: Some(reply.action.id),
+            started,
+            disk_gb: resource.disk_gb,
+        })
+    }
+
+    async fn poll(&self, pending: &Pending) -> Result<Progress> {
+        let op = format!("check the snapshot of server {}", pending.resource_id);
+        let (Some(action_id), Some(image_id)) = (&pending.action_id, &pending.snapshot_id) else {
+            return Err(self.http.error(
+                &op,
+                ErrorKind::Rejected,
+                "pending snapshot lacks its action or image id",
+            ));
+        };
+        let reply: ActionReply = self
+            .http
+            .get(&op, &format!("/actions/{action_id}"), &[])
+            .await?;
+        let action = reply.action;
+        match action.status.as_str() {
+            "running" => Ok(Progress::Running {
+                percent: action.progress.map(|p| p.min(100)),
+            }),
+            "success" => Ok(Progress::Done {
+                snapshot_id: image_id.clone(),
+            }),
+            "error" => Ok(Progress::Failed {
+                reason: match action.error {
+                    Some(e) => format!("{}: {}", e.code, e.message),
+                    None => format!("action {action_id} failed"),
+                },
+            }),
+            other => Err(self.http.error(
+                &op,
+                ErrorKind::Decode,
+                format!("unknown action status {other:?}"),
+            )),
+        }
+    }
+
+    async fn delete_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        let op = format!("delete snapshot {}", snapshot.id);
+        if snapshot.protected {
+            return Err(self.http.error(
+                &op,
+                ErrorKind::Protected,
+                "delete protection is on for this image",
+            ));
+        }
+        self.http
+            .delete(&op, &format!("/images/{}", snapshot.id))
+            .await
+    }
+
+    async fn inventory(&self) -> Result<Inventory> {
+        let mut inventory = Inventory::default();
+        let sections: &[(&str, &str, &[(&str, &str)], &str, &[&str], &[&str], &[&str])] = &[
+            (
+                "servers",
+                "/servers",
+                &[],
+                "servers",
+                &["/name"],
+                &["/location/name", "/datacenter/location/name"],
+                &["/status"],
+            ),
+            (
+                "volumes",
+                "/volumes",
+                &[],
+                "volumes",
+                &["/name"],
+                &["/location/name"],
+                &["/status"],
+            ),
+            (
+                "snapshots",
+                "/images",
+                &[("type", "snapshot")],
+                "images",
+                &["/description"],
+                &[],
+                &["/status"],
+            ),
+            (
+                "load_balancers",
+                "/load_balancers",
+                &[],
+                "load_balancers",
+                &["/name"],
+                &["/location/name"],
+                &[],
+            ),
+            (
+                "firewalls",
+                "/firewalls",
+                &[],
+                "firewalls",
+                &["/name"],
+                &[],
+                &[],
+            ),
+        ];
+        for (kind, path, query, key, name, region, status) in sections {
+            let op = format!("list {}", kind.replace('_', " "));
+            let query: Vec<(String, String)> = query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let items: Vec<Value> = self.http.list(&op, path, &query, key).await?;
+            inventory.sections.push(InventorySection {
+                kind: kind.to_string(),
+                items: items
+                    .iter()
+                    .map(|v| inventory_item(v, name, region, status))
+                    .collect(),
+            });
+        }
+        Ok(inventory)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn markers_need_labels_and_description_to_agree() {
+        let m = Marker {
+            account: "hz".into(),
+            policy: "daily".into(),
+            resource_id: "42".into(),
+            created: chrono::Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap(),
+        };
+        let other = Marker {
+            resource_id: "43".into(),
+            ..m.clone()
+        };
+        let text = m.encode();
+        let cases = [
+            (Some(text.as_str()), m.labels(), Some(m.clone())),
+            (None, m.labels(), None),
+            (Some(text.as_str()), BTreeMap::new(), None),
+            (Some(text.as_str()), other.labels(), None),
+            (Some("my manual snapshot"), m.labels(), None),
+        ];
+        for (desc, labels, want) in cases {
+            assert_eq!(image_marker(desc, &labels), want, "{desc:?}");
+        }
+    }
+}

@@ -1,0 +1,924 @@
+//! The one HTTP layer under all three provider clients: bearer auth, user
+//! agent, time-outs, pacing, retries with backoff, pagination, error mapping
+//! into [`Error`], redaction, and per-request debug logs.
+//!
+//! Owns how a request is sent and how an answer becomes a value or a typed
+//! error. Must never: put the token anywhere but the (sensitive)
+//! `Authorization` header, retry a create that may have reached the server,
+//! follow a pagination link to another host, or return part of a listing as
+//! if it were all of it.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::paging::Scheme;
+use super::retry::{Call, Limit, Outcome, Pacer, RateHeaders, RetryPolicy, retryable, server_hint};
+use super::{Error, ErrorKind, Result};
+use crate::clock::Clock;
+
+/// The user agent every request carries.
+pub const USER_AGENT: &str = concat!("snapkeeper/", env!("CARGO_PKG_VERSION"));
+
+/// Knobs for a provider client. The defaults are for the real providers;
+/// tests shrink the delays and scale the pacing to a scaled-down simulator.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for one whole request (connect, send, answer).
+    pub request_timeout: Duration,
+    /// Retry and backoff rules.
+    pub retry: RetryPolicy,
+    /// Multiplies the provider's default client-side limits (capacity and
+    /// rate); 0.01 matches a simulator seeded with `rate_limit_factor: 0.01`.
+    pub rate_limit_factor: f64,
+    /// Replaces the provider's default token buckets entirely (after which
+    /// `rate_limit_factor` still applies).
+    pub limits: Option<Vec<Limit>>,
+    /// Longest hold-back the rate-limit headers may impose before a request.
+    pub max_pace_wait: Duration,
+    /// Wall clock, for `RateLimit-Reset` epochs and `Pending::started`.
+    pub clock: Clock,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            rate_limit_factor: 1.0,
+            limits: None,
+            max_pace_wait: Duration::from_secs(60),
+            clock: Clock::system(),
+        }
+    }
+}
+
+/// Default client-side limits per provider, kept under the published ones.
+pub fn default_limits(scheme: Scheme) -> Vec<Limit> {
+    match scheme {
+        // 250/min and 5,000/h, sliding windows: 40 + 200/min at most 240 in
+        // any minute; 300 + 4,500/h at most 4,800 in any hour.
+        Scheme::DigitalOcean => vec![
+            Limit {
+                capacity: 40.0,
+                per_second: 200.0 / 60.0,
+            },
+            Limit {
+                capacity: 300.0,
+                per_second: 4500.0 / 3600.0,
+            },
+        ],
+        // About 30/s per IP; stay near 20/s.
+        Scheme::Vultr => vec![Limit {
+            capacity: 5.0,
+            per_second: 20.0,
+        }],
+        // 3,600/h refilling 1/s: a small burst, then a little under 1/s.
+        Scheme::Hetzner => vec![Limit {
+            capacity: 100.0,
+            per_second: 0.9,
+        }],
+    }
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status (2xx, or 404 for a repeated delete).
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// One account's connection to one provider.
+pub struct Http {
+    client: reqwest::Client,
+    base: String,
+    token: SecretString,
+    account: String,
+    scheme: Scheme,
+    pacer: Pacer,
+    retry: RetryPolicy,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("base", &self.base)
+            .field("account", &self.account)
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http {
+    /// Build the client. `base` is the API base URL without a trailing slash.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Transport`] when reqwest cannot build a client.
+    pub fn new(
+        scheme: Scheme,
+        account: &str,
+        base: &str,
+        token: SecretString,
+        opts: &ClientOptions,
+    ) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(opts.connect_timeout)
+            .timeout(opts.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error {
+                kind: ErrorKind::Transport,
+                account: account.to_string(),
+                operation: "set up the http client".into(),
+                status: None,
+                code: None,
+                message: e.without_url().to_string(),
+                request_id: None,
+            })?;
+        let limits: Vec<Limit> = opts
+            .limits
+            .clone()
+            .unwrap_or_else(|| default_limits(scheme))
+            .into_iter()
+            .map(|l| l.scaled(opts.rate_limit_factor))
+            .collect();
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            account: account.to_string(),
+            scheme,
+            pacer: Pacer::new(&limits, opts.max_pace_wait),
+            retry: opts.retry.clone(),
+            clock: opts.clock.clone(),
+        })
+    }
+
+    /// The account this client works for.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The wall clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// An error about `operation` on this account.
+    pub fn error(&self, operation: &str, kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            account: self.account.clone(),
+            operation: operation.to_string(),
+            status: None,
+            code: None,
+            message: self.redact(message.into()),
+            request_id: None,
+        }
+    }
+
+    /// Remove the token from text that came from outside (a server echoing
+    /// it, a transport error quoting it).
+    fn redact(&self, text: String) -> String {
+        let token = self.token.expose_secret();
+        if token.len() >= 4 && text.contains(token) {
+            text.replace(token, "[redacted]")
+        } else {
+            text
+        }
+    }
+
+    /// Send one logical request, with pacing and retries. 2xx answers come
+    /// back as [`Reply`]; anything else as a typed [`Error`].
+    pub async fn send(
+        &self,
+        operation: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        call: Call,
+    ) -> Result<Reply> {
+        let url = format!("{}{}", self.base, path);
+        let mut waited = Duration::ZERO;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            self.pacer.acquire().await;
+            let mut request = self
+                .client
+                .request(method.clone(), &url)
+                .bearer_auth(self.token.expose_secret());
+            if !query.is_empty() {
+                request = request.query(query);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let (outcome, hint, failure) = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    if let Some(rate) = RateHeaders::parse(&headers) {
+                        self.pacer.hold(rate.spacing(self.now_epoch()));
+                    }
+                    match response.bytes().await {
+                        Ok(bytes) => {
+                            tracing::debug!(
+                                account = %self.account,
+                                method = %method,
+                                path,
+                                status,
+                                attempt,
+                                "provider request"
+                            );
+                            let bytes = bytes.to_vec();
+                            if (200..300).contains(&status) {
+                                if call == Call::Read && !is_json(&bytes) {
+                                    let e = Error {
+                                        status: Some(status),
+                                        ..self.error(
+                                            operation,
+                                            ErrorKind::Decode,
+                                            "the answer is not valid json",
+                                        )
+                                    };
+                                    (Outcome::Broken, None, e)
+                                } else {
+                                    return Ok(Reply {
+                                        status,
+                                        body: bytes,
+                                    });
+                                }
+                            } else if status == 404 && method == Method::DELETE && attempt > 1 {
+                                // An earlier attempt that we could not hear
+                                // back from did the delete.
+                                return Ok(Reply {
+                                    status,
+                                    body: Vec::new(),
+                                });
+                            } else {
+                                let hint = server_hint(status, &headers, self.now_epoch());
+                                let e = self.status_error(operation, status, &headers, &bytes);
+                                (Outcome::Status(status), hint, e)
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(
+                                account = %self.account,
+                                method = %method,
+                                path,
+                                status,
+                                attempt,
+                                "provider request broke while reading the answer"
+                            );
+                            let err = Error {
+                                status: Some(status),
+                                ..self.error(operation, ErrorKind::Transport, transport_text(e))
+                            };
+                            (Outcome::Broken, None, err)
+                        }
+                    }
+                }
+                Err(e) => {
+                    let outcome = if e.is_connect() {
+                        Outcome::Connect
+                    } else if e.is_timeout() {
+                        Outcome::Timeout
+                    } else {
+                        Outcome::Broken
+                    };
+                    tracing::debug!(
+                        account = %self.account,
+                        method = %method,
+                        path,
+                        attempt,
+                        outcome = ?outcome,
+                        "provider request failed"
+                    );
+                    let err = self.error(operation, ErrorKind::Transport, transport_text(e));
+                    (outcome, None, err)
+                }
+            };
+            if attempt >= self.retry.max_attempts.max(1) || !retryable(call, outcome) {
+                return Err(failure);
+            }
+            let delay = match hint {
+                Some(h) if h > self.retry.max_delay => return Err(failure),
+                Some(h) => h,
+                None => self.retry.jittered(attempt, rand::random::<f64>()),
+            };
+            if waited + delay > self.retry.max_total_delay {
+                return Err(failure);
+            }
+            tracing::warn!(
+                account = %self.account,
+                method = %method,
+                path,
+                attempt,
+                outcome = ?outcome,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "provider request retried"
+            );
+            tokio::time::sleep(delay).await;
+            waited += delay;
+        }
+    }
+
+    fn now_epoch(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    fn status_error(
+        &self,
+        operation: &str,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Error {
+        let mapped = map_error(self.scheme, status, body);
+        let request_id = mapped.request_id.or_else(|| {
+            ["x-request-id", "x-correlation-id"].iter().find_map(|h| {
+                headers
+                    .get(*h)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            })
+        });
+        Error {
+            kind: mapped.kind,
+            account: self.account.clone(),
+            operation: operation.to_string(),
+            status: Some(status),
+            code: mapped.code,
+            message: self.redact(mapped.message),
+            request_id,
+        }
+    }
+
+    /// GET and decode.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<T> {
+        let reply = self
+            .send(operation, Method::GET, path, query, None, Call::Read)
+            .await?;
+        self.decode(operation, &reply.body)
+    }
+
+    /// POST a JSON body and decode the answer.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        path: &str,
+        body: &Value,
+        call: Call,
+    ) -> Result<T> {
+        let reply = self
+            .send(operation, Method::POST, path, &[], Some(body), call)
+            .await?;
+        self.decode(operation, &reply.body)
+    }
+
+    /// POST a JSON body, ignoring any answer body.
+    pub async fn post_no_content(
+        &self,
+        operation: &str,
+        path: &str,
+        body: &Value,
+        call: Call,
+    ) -> Result<()> {
+        self.send(operation, Method::POST, path, &[], Some(body), call)
+            .await
+            .map(|_| ())
+    }
+
+    /// DELETE (a 404 after an unanswered first attempt counts as done).
+    pub async fn delete(&self, operation: &str, path: &str) -> Result<()> {
+        self.send(operation, Method::DELETE, path, &[], None, Call::Idempotent)
+            .await
+            .map(|_| ())
+    }
+
+    /// Decode a body into `T`.
+    pub fn decode<T: DeserializeOwned>(&self, operation: &str, body: &[u8]) -> Result<T> {
+        serde_json::from_slice(body).map_err(|e| {
+            self.error(
+                operation,
+                ErrorKind::Decode,
+                format!("unexpected answer: {e}"),
+            )
+        })
+    }
+
+    /// Every item of a paged listing, in order. Any page failing fails the
+    /// whole listing: a partial list must never look complete.
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        path: &str,
+        query: &[(String, String)],
+        key: &str,
+    ) -> Result<Vec<T>> {
+        let mut items = Vec::new();
+        let mut paging = self.scheme.first();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let mut q: Vec<(String, String)> = query
+                .iter()
+                .filter(|(k, _)| !paging.iter().any(|(pk, _)| pk == k))
+                .cloned()
+                .collect();
+            q.extend(paging.iter().cloned());
+            if !seen.insert(q.clone()) {
+                return Err(self.error(
+                    operation,
+                    ErrorKind::Decode,
+                    "the pagination links go round in a circle",
+                ));
+            }
+            let body: Value = self.get(operation, path, &q).await?;
+            let page = body.get(key).and_then(Value::as_array).ok_or_else(|| {
+                self.error(
+                    operation,
+                    ErrorKind::Decode,
+                    format!("the answer has no `{key}` list"),
+                )
+            })?;
+            for item in page {
+                items.push(serde_json::from_value(item.clone()).map_err(|e| {
+                    self.error(
+                        operation,
+                        ErrorKind::Decode,
+                        format!("unexpected item in `{key}`: {e}"),
+                    )
+                })?);
+            }
+            match self.scheme.next(&body) {
+                Ok(Some(next)) => paging = next,
+                Ok(None) => return Ok(items),
+                Err(e) => return Err(self.error(operation, ErrorKind::Decode, e)),
+            }
+        }
+    }
+}
+
+fn is_json(bytes: &[u8]) -> bool {
+    bytes.is_empty() || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+}
+
+/// A transport error as text: reqwest's message without the URL, plus its
+/// causes (none of which carry headers).
+fn transport_text(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// What a provider's error answer means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedError {
+    /// The class.
+    pub kind: ErrorKind,
+    /// The provider's code, when it gives one.
+    pub code: Option<String>,
+    /// The provider's message (or the body's start, or the status reason).
+    pub message: String,
+    /// The provider's request id, when in the body.
+    pub request_id: Option<String>,
+}
+
+/// Map a non-2xx answer to a kind, code, message and request id, reading each
+/// provider's error body shape: DigitalOcean `{"id","message","request_id"}`,
+/// Vultr `{"error","status"}`, Hetzner `{"error":{"code","message","details"}}`.
+pub fn map_error(scheme: Scheme, status: u16, body: &[u8]) -> MappedError {
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let (code, message, request_id) = match (scheme, &json) {
+        (Scheme::DigitalOcean, Some(j)) => (
+            text(j.get("id")),
+            text(j.get("message")),
+            text(j.get("request_id")),
+        ),
+        (Scheme::Vultr, Some(j)) => (None, text(j.get("error")), None),
+        (Scheme::Hetzner, Some(j)) => (
+            text(j.pointer("/error/code")),
+            text(j.pointer("/error/message")),
+            None,
+        ),
+        (_, None) => (None, None, None),
+    };
+    let message = message.unwrap_or_else(|| {
+        let raw = String::from_utf8_lossy(body);
+        let raw = raw.trim();
+        if raw.is_empty() {
+            reqwest::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("no message")
+                .to_lowercase()
+        } else {
+            raw.chars().take(200).collect()
+        }
+    });
+    let kind = classify(scheme, status, code.as_deref(), &message);
+    MappedError {
+        kind,
+        code,
+        message,
+        request_id,
+    }
+}
+
+fn classify(scheme: Scheme, status: u16, code: Option<&str>, message: &str) -> ErrorKind {
+    let lower = message.to_lowercase();
+    let quota_words = lower.contains("quota") || lower.contains("limit");
+    if scheme == Scheme::Hetzner {
+        match code {
+            Some("token_readonly" | "forbidden") => return ErrorKind::Forbidden,
+            Some("unauthorized") => return ErrorKind::Unauthorized,
+            Some("locked" | "resource_locked" | "conflict") => return ErrorKind::Busy,
+            Some("protected") => return ErrorKind::Protected,
+            Some("resource_limit_exceeded") => return ErrorKind::Quota,
+            Some("rate_limit_exceeded") => return ErrorKind::RateLimited,
+            Some("not_found") => return ErrorKind::NotFound,
+            _ => {}
+        }
+    }
+    match status {
+        401 => ErrorKind::Unauthorized,
+        403 if quota_words && !lower.contains("access") => ErrorKind::Quota,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        423 => ErrorKind::Busy,
+        429 => ErrorKind::RateLimited,
+        // Vultr answers 503 when it means "slow down".
+        503 if scheme == Scheme::Vultr => ErrorKind::RateLimited,
+        500..=599 => ErrorKind::Server,
+        _ if lower.contains("pending event") || lower.contains("locked") => ErrorKind::Busy,
+        _ if lower.contains("in progress") || lower.contains("already has") => ErrorKind::Busy,
+        _ if quota_words => ErrorKind::Quota,
+        _ => ErrorKind::Rejected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn digitalocean_errors() {
+        let cases: &[(u16, &str, ErrorKind, Option<&str>, &str)] = &[
+            (
+                401,
+                r#"{"id":"unauthorized","message":"Unable to authenticate you."}"#,
+                ErrorKind::Unauthorized,
+                Some("unauthorized"),
+                "Unable to authenticate you.",
+            ),
+            (
+                403,
+                r#"{"id":"forbidden","message":"You do not have access for the attempted action.","request_id":"r-1"}"#,
+                ErrorKind::Forbidden,
+                Some("forbidden"),
+                "You do not have access for the attempted action.",
+            ),
+            (
+                422,
+                r#"{"id":"unprocessable_entity","message":"Droplet already has a pending event."}"#,
+                ErrorKind::Busy,
+                Some("unprocessable_entity"),
+                "Droplet already has a pending event.",
+            ),
+            (
+                422,
+                r#"{"id":"unprocessable_entity","message":"You have reached the snapshot limit for this volume."}"#,
+                ErrorKind::Quota,
+                Some("unprocessable_entity"),
+                "You have reached the snapshot limit for this volume.",
+            ),
+            (
+                422,
+                r#"{"id":"unprocessable_entity","message":"Name is invalid."}"#,
+                ErrorKind::Rejected,
+                Some("unprocessable_entity"),
+                "Name is invalid.",
+            ),
+            (
+                404,
+                r#"{"id":"not_found","message":"The resource you were accessing could not be found."}"#,
+                ErrorKind::NotFound,
+                Some("not_found"),
+                "The resource you were accessing could not be found.",
+            ),
+            (
+                429,
+                r#"{"id":"too_many_requests","message":"API Rate limit exceeded."}"#,
+                ErrorKind::RateLimited,
+                Some("too_many_requests"),
+                "API Rate limit exceeded.",
+            ),
+            (
+                500,
+                r#"{"id":"server_error","message":"Unexpected server-side error"}"#,
+                ErrorKind::Server,
+                Some("server_error"),
+                "Unexpected server-side error",
+            ),
+            (
+                502,
+                "<html>bad gateway</html>",
+                ErrorKind::Server,
+                None,
+                "<html>bad gateway</html>",
+            ),
+            (504, "", ErrorKind::Server, None, "gateway timeout"),
+        ];
+        for (status, body, kind, code, message) in cases {
+            let got = map_error(Scheme::DigitalOcean, *status, body.as_bytes());
+            assert_eq!(got.kind, *kind, "{status} {body}");
+            assert_eq!(got.code.as_deref(), *code, "{status} {body}");
+            assert_eq!(got.message, *message, "{status} {body}");
+        }
+        let got = map_error(
+            Scheme::DigitalOcean,
+            403,
+            br#"{"id":"forbidden","message":"x","request_id":"r-1"}"#,
+        );
+        assert_eq!(got.request_id.as_deref(), Some("r-1"));
+    }
+
+    #[test]
+    fn vultr_errors() {
+        let cases: &[(u16, &str, ErrorKind, &str)] = &[
+            (
+                401,
+                r#"{"error":"Invalid API token.","status":401}"#,
+                ErrorKind::Unauthorized,
+                "Invalid API token.",
+            ),
+            (
+                403,
+                r#"{"error":"Not allowed.","status":403}"#,
+                ErrorKind::Forbidden,
+                "Not allowed.",
+            ),
+            (
+                400,
+                r#"{"error":"Snapshot quota exceeded.","status":400}"#,
+                ErrorKind::Quota,
+                "Snapshot quota exceeded.",
+            ),
+            (
+                400,
+                r#"{"error":"Server is locked, snapshot in progress.","status":400}"#,
+                ErrorKind::Busy,
+                "Server is locked, snapshot in progress.",
+            ),
+            (
+                429,
+                r#"{"error":"Rate limit reached","status":429}"#,
+                ErrorKind::RateLimited,
+                "Rate limit reached",
+            ),
+            (503, "", ErrorKind::RateLimited, "service unavailable"),
+            (
+                500,
+                r#"{"error":"oops","status":500}"#,
+                ErrorKind::Server,
+                "oops",
+            ),
+            (
+                404,
+                r#"{"error":"Invalid snapshot ID","status":404}"#,
+                ErrorKind::NotFound,
+                "Invalid snapshot ID",
+            ),
+        ];
+        for (status, body, kind, message) in cases {
+            let got = map_error(Scheme::Vultr, *status, body.as_bytes());
+            assert_eq!(got.kind, *kind, "{status} {body}");
+            assert_eq!(got.code, None);
+            assert_eq!(got.message, *message, "{status} {body}");
+        }
+    }
+
+    #[test]
+    fn hetzner_errors() {
+        let body = |code: &str| {
+            format!(r#"{{"error":{{"code":"{code}","message":"m {code}","details":null}}}}"#)
+        };
+        let cases: &[(u16, &str, ErrorKind)] = &[
+            (401, "unauthorized", ErrorKind::Unauthorized),
+            (403, "token_readonly", ErrorKind::Forbidden),
+            (403, "forbidden", ErrorKind::Forbidden),
+            (423, "locked", ErrorKind::Busy),
+            (409, "conflict", ErrorKind::Busy),
+            (403, "protected", ErrorKind::Protected),
+            (422, "protected", ErrorKind::Protected),
+            (403, "resource_limit_exceeded", ErrorKind::Quota),
+            (429, "rate_limit_exceeded", ErrorKind::RateLimited),
+            (404, "not_found", ErrorKind::NotFound),
+            (400, "invalid_input", ErrorKind::Rejected),
+            (500, "server_error", ErrorKind::Server),
+            (503, "unavailable", ErrorKind::Server),
+        ];
+        for (status, code, kind) in cases {
+            let got = map_error(Scheme::Hetzner, *status, body(code).as_bytes());
+            assert_eq!(got.kind, *kind, "{status} {code}");
+            assert_eq!(got.code.as_deref(), Some(*code));
+            assert_eq!(got.message, format!("m {code}"));
+        }
+        assert_eq!(map_error(Scheme::Hetzner, 423, b"").kind, ErrorKind::Busy);
+    }
+
+    #[test]
+    fn forbidden_message_reads_well() {
+        let e = Error {
+            kind: ErrorKind::Forbidden,
+            account: "do-main".into(),
+            operation: "create a snapshot of droplet 101".into(),
+            status: Some(403),
+            code: Some("forbidden".into()),
+            message: "You do not have access for the attempted action.".into(),
+            request_id: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the token for account do-main cannot create a snapshot of droplet 101 (403 forbidden): a read-only token works for plan/list/inventory only"
+        );
+    }
+
+    /// A one-connection-per-answer HTTP server on loopback: serves `answers`
+    /// in order (then 500s) and keeps the raw requests it saw.
+    async fn serve(
+        answers: Vec<String>,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut answers = answers.into_iter();
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 16 * 1024];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let answer = answers.next().unwrap_or_else(|| reply(500, &[], "{}"));
+                let _ = sock.write_all(answer.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> String {
+        let mut text = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            text.push_str(&format!("{k}: {v}\r\n"));
+        }
+        text.push_str("\r\n");
+        text.push_str(body);
+        text
+    }
+
+    const TOKEN: &str = "dop_v1_secret_token_value_0123456789";
+
+    fn client(base: &str, retry: RetryPolicy) -> Http {
+        let opts = ClientOptions {
+            retry,
+            limits: Some(vec![Limit {
+                capacity: 1e6,
+                per_second: 1e6,
+            }]),
+            ..ClientOptions::default()
+        };
+        Http::new(
+            Scheme::DigitalOcean,
+            "do-main",
+            base,
+            SecretString::from(TOKEN.to_string()),
+            &opts,
+        )
+        .unwrap()
+    }
+
+    fn quick() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_secs(2),
+            max_total_delay: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_bearer_and_user_agent_and_honours_retry_after() {
+        let (base, seen) = serve(vec![
+            reply(
+                429,
+                &[("retry-after", "0")],
+                r#"{"id":"too_many_requests","message":"slow"}"#,
+            ),
+            reply(200, &[], r#"{"ok": true}"#),
+        ])
+        .await;
+        let http = client(&base, quick());
+        let v: Value = http
+            .get("list droplets", "/v2/droplets", &[])
+            .await
+            .unwrap();
+        assert_eq!(v["ok"], true);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        let first = seen[0].to_lowercase();
+        assert!(first.contains(&format!("authorization: bearer {}", TOKEN.to_lowercase())));
+        assert!(first.contains(&format!("user-agent: {}", USER_AGENT.to_lowercase())));
+    }
+
+    #[tokio::test]
+    async fn a_long_server_hint_ends_the_retries() {
+        let (base, seen) = serve(vec![reply(
+            429,
+            &[("retry-after", "3600")],
+            r#"{"id":"too_many_requests","message":"API Rate limit exceeded."}"#,
+        )])
+        .await;
+        let http = client(&base, quick());
+        let err = http
+            .get::<Value>("list droplets", "/v2/droplets", &[])
+            .await
+            .unwrap_err();
+        assert_eq!((err.kind, err.status), (ErrorKind::RateLimited, Some(429)));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_echoed_token_is_redacted() {
+        let body = format!(
+            r#"{{"id":"bad_request","message":"token {TOKEN} is odd","request_id":"r-9"}}"#
+        );
+        let (base, _) = serve(vec![reply(400, &[], &body)]).await;
+        let http = client(&base, quick());
+        let err = http
+            .post::<Value>(
+                "create a snapshot of droplet 1",
+                "/v2/x",
+                &json!({}),
+                Call::Create,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Rejected);
+        assert_eq!(err.message, "token [redacted] is odd");
+        assert_eq!(err.request_id.as_deref(), Some("r-9"));
+        assert!(!err.to_string().contains(TOKEN));
+        assert!(!format!("{http:?}").contains(TOKEN));
+    }
+
+    #[tokio::test]
+    async fn a_connection_refused_is_a_transport_error_without_the_token() {
+        // Bind and drop to get a port nobody listens on.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let http = client(&format!("http://127.0.0.1:{port}"), quick());
+        let err = http
+            .get::<Value>("list droplets", "/v2/droplets", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Transport);
+        assert!(!err.to_string().contains(TOKEN) && !format!("{err:?}").contains(TOKEN));
+    }
+}

@@ -1,0 +1,347 @@
+//! Vultr API v2 client: instances, their snapshots, and the account
+//! inventory.
+//!
+//! Owns what is Vultr-specific: the snapshot has no instance id, so the
+//! marker in the description is the only link back to the instance (manual
+//! snapshots therefore have no resource id); snapshot status `pending` →
+//! `complete`; in-progress detection through pending snapshots whose marker
+//! names the instance. Must never: write anything but the marker as a managed
+//! snapshot's description, or repeat a create that may have reached Vultr.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::http::{ClientOptions, Http};
+use super::paging::Scheme;
+use super::retry::Call;
+use super::{
+    ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress, Provider,
+    Resource, Result, Snapshot, SnapshotName, id_text, inventory_item, parse_time, unsupported,
+};
+use crate::config::{ProviderKind, TargetKind};
+use crate::policy::{Marker, SnapState};
+
+/// A Vultr account's client.
+#[derive(Debug)]
+pub struct Vultr {
+    http: Http,
+}
+
+#[derive(Debug, Deserialize)]
+struct Instance {
+    #[serde(deserialize_with = "id_text")]
+    id: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    disk: u64,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    server_status: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VultrSnapshot {
+    #[serde(deserialize_with = "id_text")]
+    id: String,
+    date_created: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    size: Option<u64>,
+    status: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SnapshotReply {
+    snapshot: VultrSnapshot,
+}
+
+const GB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+impl Vultr {
+    /// A client for `account` at `base` (e.g. `https://api.vultr.com/v2`).
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(
+        account: &str,
+        base: &str,
+        token: SecretString,
+        options: &ClientOptions,
+    ) -> Result<Self> {
+        Ok(Self {
+            http: Http::new(Scheme::Vultr, account, base, token, options)?,
+        })
+    }
+
+    fn check_kind(&self, kind: TargetKind) -> Result<()> {
+        if kind == TargetKind::Instance {
+            Ok(())
+        } else {
+            Err(unsupported(self.http.account(), ProviderKind::Vultr, kind))
+        }
+    }
+
+    async fn all_snapshots(&self) -> Result<Vec<Snapshot>> {
+        let op = "list snapshots";
+        let raw: Vec<VultrSnapshot> = self.http.list(op, "/snapshots", &[], "snapshots").await?;
+        let mut out = Vec::with_capacity(raw.len());
+        for s in raw {
+            let state = match s.status.as_str() {
+                "complete" => SnapState::Complete,
+                "pending" => SnapState::InProgress,
+                // Being removed: not a snapshot any more.
+                "deleted" => continue,
+                _ => SnapState::Failed,
+            };
+            let created = parse_time(&s.date_created).ok_or_else(|| {
+                self.http.error(
+                    op,
+                    ErrorKind::Decode,
+                    format!(
+                        "snapshot {} has a bad date_created {:?}",
+                        s.id, s.date_created
+                    ),
+                )
+            })?;
+            let marker = Marker::parse(&s.description);
+            out.push(Snapshot {
+                resource_id: marker.as_ref().map(|m| m.resource_id.clone()),
+                marker,
+                id: s.id,
+                name: s.description,
+                kind: TargetKind::Instance,
+                created,
+                size_gb: s.size.filter(|&b| b > 0).map(|b| b as f64 / GB),
+                state,
+                protected: false,
+                tags: Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Vultr {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Vultr
+    }
+
+    async fn list_resources(&self, kind: TargetKind) -> Result<Vec<Resource>> {
+        self.check_kind(kind)?;
+        let instances: Vec<Instance> = self
+            .http
+            .list("list instances", "/instances", &[], "instances")
+            .await?;
+        Ok(instances
+            .into_iter()
+            .map(|i| Resource {
+                id: i.id,
+                name: i.label,
+                kind,
+                tags: i.tags.unwrap_or_default(),
+                labels: Default::default(),
+                disk_gb: i.disk,
+                locked: i.server_status == "locked",
+                status: i.status,
+                region: i.region,
+            })
+            .collect())
+    }
+
+    async fn list_snapshots(
+        &self,
+        kind: TargetKind,
+        scope: ListScope<'_>,
+    ) -> Result<Vec<Snapshot>> {
+        self.check_kind(kind)?;
+        let mut all = self.all_snapshots().await?;
+        if let ListScope::Managed { account } = scope {
+            all.retain(|s| s.marker.as_ref().is_some_and(|m| m.account == account));
+        }
+        Ok(all)
+    }
+
+    async fn in_progress(&self, resource: &Resource) -> Result<Vec<InProgress>> {
+        self.check_kind(resource.kind)?;
+        let mut out: Vec<InProgress> = self
+            .all_snapshots()
+            .await?
+            .into_iter()
+            .filter(|s| s.state == SnapState::InProgress)
+            .filter(|s| s.resource_id.as_deref() == Some(resource.id.as_str()))
+            .map(|s| InProgress {
+                resource_id: resource.id.clone(),
+                since: Some(s.created),
+                what: format!("pending snapshot {}", s.id),
+                marker: s.marker,
+            })
+            .collect();
+        if resource.locked {
+            out.push(InProgress {
+                resource_id: resource.id.clone(),
+                since: None,
+                marker: None,
+                what: "locked".into(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn create_snapshot(
+        &self,
+        resource: &Resource,
+        name: &SnapshotName,
+        _tags: &[String],
+    ) -> Result<Pending> {
+        self.check_kind(resource.kind)?;
+        let text = match name {
+            SnapshotName::Managed(marker) => marker.encode(),
+            SnapshotName::Manual(text) => text.clone(),
+        };
+        let started = self.http.clock().now();
+        let op = format!("create a snapshot of instance {}", resource.id);
+        let body = json!({ "instance_id": resource.id, "description": text });
+        let reply: SnapshotReply = self
+            .http
+            .post(&op, "/snapshots", &body, Call::Create)
+            .await?;
+        Ok(Pending {
+            resource_id: resource.id.clone(),
+            kind: resource.kind,
+            name: text,
+            snapshot_id: Some(reply.snapshot.id),
+            action_id: None,
+            started,
+            disk_gb: resource.disk_gb,
+        })
+    }
+
+    async fn poll(&self, pending: &Pending) -> Result<Progress> {
+        let op = format!("check the snapshot of instance {}", pending.resource_id);
+        let Some(id) = &pending.snapshot_id else {
+            return Err(self.http.error(
+                &op,
+                ErrorKind::Rejected,
+                "pending snapshot has no snapshot id",
+            ));
+        };
+        let reply: SnapshotReply = match self.http.get(&op, &format!("/snapshots/{id}"), &[]).await
+        {
+            Ok(reply) => reply,
+            // Vultr has no failure status: a snapshot that failed is
+            // simply gone, and so is one deleted while being taken.
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                return Ok(Progress::Failed {
+                    reason: format!("snapshot {id} no longer exists"),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        match reply.snapshot.status.as_str() {
+            "pending" => Ok(Progress::Running { percent: None }),
+            "complete" => Ok(Progress::Done {
+                snapshot_id: reply.snapshot.id,
+            }),
+            "deleted" => Ok(Progress::Failed {
+                reason: format!("snapshot {id} was deleted while being taken"),
+            }),
+            other => Ok(Progress::Failed {
+                reason: format!("snapshot {id} has status {other:?}"),
+            }),
+        }
+    }
+
+    async fn delete_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        let op = format!("delete snapshot {}", snapshot.id);
+        self.http
+            .delete(&op, &format!("/snapshots/{}", snapshot.id))
+            .await
+    }
+
+    async fn inventory(&self) -> Result<Inventory> {
+        let mut inventory = Inventory::default();
+        let sections: &[(&str, &str, &str, &[&str], &[&str], &[&str])] = &[
+            (
+                "instances",
+                "/instances",
+                "instances",
+                &["/label", "/hostname"],
+                &["/region"],
+                &["/status"],
+            ),
+            (
+                "snapshots",
+                "/snapshots",
+                "snapshots",
+                &["/description"],
+                &[],
+                &["/status"],
+            ),
+            (
+                "block_storage",
+                "/blocks",
+                "blocks",
+                &["/label"],
+                &["/region"],
+                &["/status"],
+            ),
+            (
+                "load_balancers",
+                "/load-balancers",
+                "load_balancers",
+                &["/label"],
+                &["/region"],
+                &["/status"],
+            ),
+            (
+                "firewalls",
+                "/firewalls",
+                "firewall_groups",
+                &["/description"],
+                &[],
+                &[],
+            ),
+        ];
+        for (kind, path, key, name, region, status) in sections {
+            let op = format!("list {}", kind.replace('_', " "));
+            let items: Vec<Value> = self.http.list(&op, path, &[], key).await?;
+            inventory.sections.push(InventorySection {
+                kind: kind.to_string(),
+                items: items
+                    .iter()
+                    .map(|v| inventory_item(v, name, region, status))
+                    .collect(),
+            });
+        }
+        // The cluster list takes no paging parameters.
+        let op = "list kubernetes clusters";
+        let body: Value = self.http.get(op, "/kubernetes/clusters", &[]).await?;
+        let clusters = body
+            .get("vke_clusters")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                self.http.error(
+                    op,
+                    ErrorKind::Decode,
+                    "the answer has no `vke_clusters` list",
+                )
+            })?;
+        inventory.sections.push(InventorySection {
+            kind: "kubernetes_clusters".into(),
+            items: clusters
+                .iter()
+                .map(|v| inventory_item(v, &["/label"], &["/region"], &["/status"]))
+                .collect(),
+        });
+        Ok(inventory)
+    }
+}

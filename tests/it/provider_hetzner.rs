@@ -1,0 +1,371 @@
+//! The Hetzner client against the simulator: page/per_page paging, snapshot
+//! images end to end with exact request counts, label-selector listing with
+//! the labels-and-description agreement rule, running actions, locked /
+//! protected / quota / read-only answers, and faults.
+
+use snapkeeper::config::{ProviderKind, TargetKind};
+use snapkeeper::policy::{Marker, SnapState};
+use snapkeeper::provider::{
+    ErrorKind, ListScope, Progress, Provider, Resource, SnapshotName, WaitOutcome, wait,
+};
+use snapkeeper::sim::{FaultKind, SimProvider};
+use tokio_util::sync::CancellationToken;
+
+use crate::provider_support::{Logs, Sim, assert_requests_valid, fast, quick_wait, t0};
+
+const RW: &str = "hzProviderTestReadWrite00000000000000000000000000000000000000001";
+const RO: &str = "hzProviderTestReadOnly000000000000000000000000000000000000000002";
+const HZ: SimProvider = SimProvider::Hetzner;
+const ACCOUNT: &str = "hz-main";
+const CREATE: &str = "/servers/{id}/actions/create_image";
+
+fn marker(resource: &str, policy: &str) -> Marker {
+    Marker {
+        account: ACCOUNT.into(),
+        policy: policy.into(),
+        resource_id: resource.into(),
+        created: t0(),
+    }
+}
+
+fn labels_yaml(m: &Marker) -> String {
+    let pairs: Vec<String> = m
+        .labels()
+        .iter()
+        .map(|(k, v)| format!("{k}: \"{v}\""))
+        .collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+fn seed(extra: usize) -> String {
+    let mut more = String::new();
+    for i in 0..extra {
+        more.push_str(&format!("        - {{ name: bulk-{i:03} }}\n"));
+    }
+    let good = marker("101", "old");
+    let mismatched_labels = marker("101", "other");
+    format!(
+        r#"
+settings: {{}}
+hetzner:
+  projects:
+    - name: main
+      tokens:
+        - {{ token: {RW} }}
+        - {{ token: {RO}, read_only: true }}
+      servers:
+        - {{ id: 101, name: web-1, labels: {{ backup: "true" }}, server_type: cx22 }}
+        - {{ id: 102, name: db-1, server_type: cx32 }}
+{more}      images:
+        - {{ id: 9001, server: web-1, description: before-upgrade, age: 3d }}
+        - {{ id: 9002, server: db-1, description: keep-me, protected: true, age: 5d }}
+        - {{ id: 9003, server: web-1, description: "{good_text}", labels: {good_labels}, age: 2d }}
+        - {{ id: 9004, server: web-1, description: "{good_text}", labels: {bad_labels}, age: 1d }}
+      volumes: [{{ id: 501, name: db-data, size: 100, server: db-1 }}]
+      load_balancers: [{{ id: 601, name: lb-web }}]
+      firewalls: [{{ id: 701, name: fw }}]
+"#,
+        good_text = good.encode(),
+        good_labels = labels_yaml(&good),
+        bad_labels = labels_yaml(&mismatched_labels),
+    )
+}
+
+async fn server(client: &dyn Provider, id: &str) -> Resource {
+    client
+        .list_resources(TargetKind::Server)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn lists_every_page_at_50() {
+    let sim = Sim::start(&seed(160)).await;
+    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
+    let servers = client.list_resources(TargetKind::Server).await.unwrap();
+    assert_eq!(servers.len(), 162);
+    let web = servers.iter().find(|s| s.id == "101").unwrap();
+    assert_eq!(web.labels.get("backup").map(String::as_str), Some("true"));
+    assert_eq!(web.disk_gb, 40);
+    assert_eq!(sim.counts(RW), vec![("GET /servers".to_string(), 4)]);
+    assert!(
+        sim.requests()
+            .iter()
+            .all(|r| r.query.as_deref().unwrap_or("").contains("per_page=50"))
+    );
+    assert_requests_valid(&sim.requests());
+}
+
+#[tokio::test]
+async fn managed_listing_needs_labels_and_description_to_agree() {
+    let sim = Sim::start(&seed(0)).await;
+    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
+    let managed = client
+        .list_snapshots(TargetKind::Server, ListScope::Managed { account: ACCOUNT })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = managed.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, vec!["9003"]);
+    assert_eq!(managed[0].marker, Some(marker("101", "old")));
+    assert_eq!(managed[0].resource_id.as_deref(), Some("101"));
+    let all = client
+        .list_snapshots(TargetKind::Server, ListScope::All)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(
+        all.iter()
+            .find(|s| s.id == "9004")
+            .unwrap()
+            .marker
+            .is_none()
+    );
+    assert!(all.iter().find(|s| s.id == "9002").unwrap().protected);
+    let q = sim.requests()[0].query.clone().unwrap_or_default();
+    assert!(
+        q.contains("label_selector=snapkeeper%2Faccount%3Dhz-main"),
+        "{q}"
+    );
+    assert_requests_valid(&sim.requests());
+}
+
+#[tokio::test]
+async fn create_image_wait_list_delete() {
+    let sim = Sim::start(&seed(0)).await;
+    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
+    let db = server(client.as_ref(), "102").await;
+    assert!(client.in_progress(&db).await.unwrap().is_empty());
+    sim.reset_counts();
+
+    let m = marker("102", "daily");
+    let pending = client
+        .create_snapshot(&db, &SnapshotName::Managed(m.clone()), &[])
+        .await
+        .unwrap();
+    let image_id = pending.snapshot_id.clone().unwrap();
+    assert!(pending.action_id.is_some());
+
+    let running = client.in_progress(&db).await.unwrap();
+    assert!(
+        running
+            .iter()
+            .any(|r| r.what.starts_with("create_image action")),
+        "{running:?}"
+    );
+    assert!(
+        running.iter().any(|r| r.marker.as_ref() == Some(&m)),
+        "{running:?}"
+    );
+    let listed = client
+        .list_snapshots(TargetKind::Server, ListScope::Managed { account: ACCOUNT })
+        .await
+        .unwrap();
+    let ours = listed.iter().find(|s| s.id == image_id).unwrap();
+    assert_eq!(ours.state, SnapState::InProgress);
+    assert!(matches!(
+        client.poll(&pending).await.unwrap(),
+        Progress::Running { .. }
+    ));
+
+    sim.advance(3600);
+    let outcome = wait(
+        client.as_ref(),
+        &pending,
+        &quick_wait(),
+        &CancellationToken::new(),
+        |_, _| {},
+    )
+    .await;
+    assert_eq!(
+        outcome,
+        WaitOutcome::Done {
+            snapshot_id: image_id.clone()
+        }
+    );
+    let listed = client
+        .list_snapshots(TargetKind::Server, ListScope::Managed { account: ACCOUNT })
+        .await
+        .unwrap();
+    let ours = listed.iter().find(|s| s.id == image_id).unwrap();
+    assert_eq!(ours.state, SnapState::Complete);
+    assert_eq!(ours.marker.as_ref(), Some(&m));
+    assert_eq!(ours.resource_id.as_deref(), Some("102"));
+    client.delete_snapshot(ours).await.unwrap();
+
+    let want = [
+        ("DELETE /images/{id}", 1),
+        ("GET /actions/{id}", 2),
+        ("GET /images", 3),
+        ("GET /servers/{id}/actions", 1),
+        ("POST /servers/{id}/actions/create_image", 1),
+    ];
+    let want: Vec<(String, u64)> = want.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    assert_eq!(sim.counts(RW), want);
+    assert_requests_valid(&sim.requests());
+}
+
+#[tokio::test]
+async fn locked_protected_quota_and_read_only() {
+    let logs = Logs::default();
+    let _guard = logs.capture();
+    let sim = Sim::start(&seed(0)).await;
+    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
+    let web = server(client.as_ref(), "101").await;
+    let name = SnapshotName::Managed(marker("101", "daily"));
+
+    sim.fault(HZ, "POST", CREATE, FaultKind::Locked, Some(1));
+    let err = client.create_snapshot(&web, &name, &[]).await.unwrap_err();
+    assert_eq!(
+        (err.kind, err.status, err.code.as_deref()),
+        (ErrorKind::Busy, Some(423), Some("locked"))
+    );
+    sim.fault(HZ, "POST", CREATE, FaultKind::Quota, Some(1));
+    let err = client.create_snapshot(&web, &name, &[]).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Quota);
+
+    // Protection: known from the listing (no request) or from the answer.
+    let all = client
+        .list_snapshots(TargetKind::Server, ListScope::All)
+        .await
+        .unwrap();
+    sim.reset_counts();
+    let protected = all.iter().find(|s| s.id == "9002").unwrap();
+    let err = client.delete_snapshot(protected).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Protected);
+    assert_eq!(sim.count(RW, "DELETE /images/{id}"), 0);
+    let manual = all.iter().find(|s| s.id == "9001").unwrap();
+    sim.fault(HZ, "DELETE", "/images/{id}", FaultKind::Protected, Some(1));
+    let err = client.delete_snapshot(manual).await.unwrap_err();
+    assert_eq!(
+        (err.kind, err.code.as_deref()),
+        (ErrorKind::Protected, Some("protected"))
+    );
+    assert_eq!(sim.count(RW, "DELETE /images/{id}"), 1);
+
+    let ro = sim.client(ProviderKind::Hetzner, ACCOUNT, RO, &fast(&sim.clock));
+    let err = ro.create_snapshot(&web, &name, &[]).await.unwrap_err();
+    assert_eq!(
+        (err.kind, err.code.as_deref()),
+        (ErrorKind::Forbidden, Some("token_readonly"))
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot create a snapshot of server 101"),
+        "{text}"
+    );
+    assert!(!text.contains(RO));
+
+    // A real second create while the first runs: 423 locked, not retried.
+    client.create_snapshot(&web, &name, &[]).await.unwrap();
+    sim.reset_counts();
+    let err = client.create_snapshot(&web, &name, &[]).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Busy);
+    assert_eq!(sim.count(RW, "POST /servers/{id}/actions/create_image"), 1);
+    assert!(!logs.text().contains(RW) && !logs.text().contains(RO));
+}
+
+#[tokio::test]
+async fn failed_and_stuck_actions_and_transport_faults() {
+    let sim = Sim::start(&seed(0)).await;
+    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
+    let web = server(client.as_ref(), "101").await;
+    let db = server(client.as_ref(), "102").await;
+    sim.fault_on(
+        HZ,
+        "POST",
+        CREATE,
+        Some("101"),
+        FaultKind::ActionError,
+        Some(1),
+    );
+    sim.fault_on(
+        HZ,
+        "POST",
+        CREATE,
+        Some("102"),
+        FaultKind::ActionStuck,
+        Some(1),
+    );
+    let failing = client
+        .create_snapshot(&web, &SnapshotName::Managed(marker("101", "daily")), &[])
+        .await
+        .unwrap();
+    let stuck = client
+        .create_snapshot(&db, &SnapshotName::Manual("never".into()), &[])
+        .await
+        .unwrap();
+    sim.advance(7200);
+    let cancel = CancellationToken::new();
+    let outcome = wait(client.as_ref(), &failing, &quick_wait(), &cancel, |_, _| {}).await;
+    assert!(matches!(outcome, WaitOutcome::Failed { .. }), "{outcome:?}");
+    let mut opts = quick_wait();
+    opts.base_deadline = std::time::Duration::from_millis(100);
+    let outcome = wait(client.as_ref(), &stuck, &opts, &cancel, |_, _| {}).await;
+    assert!(
+        matches!(outcome, WaitOutcome::Unknown { .. }),
+        "{outcome:?}"
+    );
+    assert!(!client.in_progress(&db).await.unwrap().is_empty());
+
+    // Polls survive transient faults inside the wait.
+    sim.fault(HZ, "GET", "/actions/{id}", FaultKind::Status(503), Some(6));
+    let outcome = wait(client.as_ref(), &failing, &quick_wait(), &cancel, |_, _| {}).await;
+    assert!(matches!(outcome, WaitOutcome::Failed { .. }), "{outcome:?}");
+
+    for kind in [
+        FaultKind::Status(500),
+        FaultKind::Status(429),
+        FaultKind::Reset,
+        FaultKind::Malformed,
+        FaultKind::SlowMs(50),
+    ] {
+        sim.reset_counts();
+        sim.fault(HZ, "GET", "/servers", kind.clone(), Some(1));
+        assert!(
+            client.list_resources(TargetKind::Server).await.is_ok(),
+            "{kind:?}"
+        );
+        let want = if matches!(kind, FaultKind::SlowMs(_)) {
+            1
+        } else {
+            2
+        };
+        assert_eq!(sim.count(RW, "GET /servers"), want, "{kind:?}");
+    }
+    // A 502 on create_image may have created it: not retried.
+    sim.reset_counts();
+    let idle = server(client.as_ref(), "101").await;
+    sim.fault(HZ, "POST", CREATE, FaultKind::Status(502), Some(1));
+    let err = client
+        .create_snapshot(&idle, &SnapshotName::Manual("x".into()), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Server);
+    assert_eq!(sim.count(RW, "POST /servers/{id}/actions/create_image"), 1);
+}
+
+#[tokio::test]
+async fn inventory_has_every_section() {
+    let sim = Sim::start(&seed(0)).await;
+    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
+    let inv = client.inventory().await.unwrap();
+    let kinds: Vec<(&str, usize)> = inv
+        .sections
+        .iter()
+        .map(|s| (s.kind.as_str(), s.items.len()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("servers", 2),
+            ("volumes", 1),
+            ("snapshots", 4),
+            ("load_balancers", 1),
+            ("firewalls", 1),
+        ]
+    );
+    assert_requests_valid(&sim.requests());
+}

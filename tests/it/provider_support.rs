@@ -1,0 +1,244 @@
+//! Helpers for the provider-client tests: an in-process simulator with a
+//! fixed clock, clients built through `connect_with` with tiny delays, request
+//! counting, request-contract checks, and a tracing capture.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use snapkeeper::clock::Clock;
+use snapkeeper::config::{Account, ProviderKind, TokenSource};
+use snapkeeper::provider::{
+    ClientOptions, Limit, Provider, RetryPolicy, WaitOptions, connect_with,
+};
+use snapkeeper::sim::{FaultKind, FaultRule, RecordedRequest, Running, Seed, SimProvider, start};
+
+use crate::spec::Spec;
+
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A running simulator on a fixed clock (moved by `advance`).
+pub struct Sim {
+    pub run: Running,
+    pub clock: Clock,
+}
+
+impl Sim {
+    pub async fn start(yaml: &str) -> Self {
+        Self::start_with_clock(yaml, Clock::fixed(t0())).await
+    }
+
+    pub async fn start_with_clock(yaml: &str, clock: Clock) -> Self {
+        let seed = Seed::parse(yaml, "provider test seed").unwrap();
+        let run = start(seed, "127.0.0.1:0".parse().unwrap(), clock.clone())
+            .await
+            .unwrap();
+        Self { run, clock }
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(chrono::Duration::seconds(secs));
+    }
+
+    pub fn account(&self, provider: ProviderKind, name: &str) -> Account {
+        let sim = match provider {
+            ProviderKind::DigitalOcean => SimProvider::Digitalocean,
+            ProviderKind::Vultr => SimProvider::Vultr,
+            ProviderKind::Hetzner => SimProvider::Hetzner,
+        };
+        Account {
+            name: name.to_string(),
+            provider,
+            token: TokenSource::Env("UNUSED_IN_TESTS".into()),
+            api_url: self.run.base_url(sim),
+            policies: Vec::new(),
+            prune_orphans: false,
+        }
+    }
+
+    pub fn client(
+        &self,
+        provider: ProviderKind,
+        name: &str,
+        token: &str,
+        opts: &ClientOptions,
+    ) -> Box<dyn Provider> {
+        connect_with(
+            &self.account(provider, name),
+            SecretString::from(token.to_string()),
+            opts,
+        )
+        .unwrap()
+    }
+
+    pub fn fault(
+        &self,
+        provider: SimProvider,
+        method: &str,
+        path: &str,
+        kind: FaultKind,
+        count: Option<u32>,
+    ) {
+        self.fault_on(provider, method, path, None, kind, count);
+    }
+
+    pub fn fault_on(
+        &self,
+        provider: SimProvider,
+        method: &str,
+        path: &str,
+        resource: Option<&str>,
+        kind: FaultKind,
+        count: Option<u32>,
+    ) {
+        self.run.core.add_fault(FaultRule {
+            provider: Some(provider),
+            method: Some(method.to_string()),
+            path: Some(path.to_string()),
+            resource: resource.map(str::to_string),
+            kind,
+            count,
+        });
+    }
+
+    /// How many times `token` sent "METHOD template".
+    pub fn count(&self, token: &str, key: &str) -> u64 {
+        self.run
+            .core
+            .counters()
+            .get(token)
+            .and_then(|m| m.get(key))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every count for `token`, for exact "these and nothing else" checks.
+    pub fn counts(&self, token: &str) -> Vec<(String, u64)> {
+        self.run
+            .core
+            .counters()
+            .get(token)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn reset_counts(&self) {
+        self.run.core.reset_counters();
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.run.core.requests()
+    }
+
+    /// Requests answered 429 (or Vultr's 503).
+    pub fn rate_limited(&self) -> usize {
+        self.requests().iter().filter(|r| r.status == 429).count()
+    }
+}
+
+/// Options for tests: millisecond backoff, generous request time-out (a hang
+/// guard), pacing effectively off unless a test sets it.
+pub fn fast(clock: &Clock) -> ClientOptions {
+    ClientOptions {
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(20),
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(20),
+            max_total_delay: Duration::from_secs(2),
+        },
+        rate_limit_factor: 1.0,
+        limits: Some(vec![Limit {
+            capacity: 1e6,
+            per_second: 1e6,
+        }]),
+        max_pace_wait: Duration::from_millis(50),
+        clock: clock.clone(),
+    }
+}
+
+/// Like [`fast`] with a short request time-out, for the time-out fault.
+pub fn short_timeout(clock: &Clock) -> ClientOptions {
+    ClientOptions {
+        request_timeout: Duration::from_millis(400),
+        ..fast(clock)
+    }
+}
+
+pub fn quick_wait() -> WaitOptions {
+    WaitOptions {
+        first_interval: Duration::from_millis(5),
+        max_interval: Duration::from_millis(20),
+        growth: 2.0,
+        base_deadline: Duration::from_secs(10),
+        per_gb: Duration::ZERO,
+    }
+}
+
+/// Every request the clients sent (query parameters and body) must be what
+/// the provider's spec allows. Responses are the simulator's business (and
+/// injected faults are deliberately off-spec), so they are not checked here.
+pub fn assert_requests_valid(records: &[RecordedRequest]) {
+    let mut errors = Vec::new();
+    let mut checked = 0;
+    for r in records {
+        let Some(spec) = Spec::load(r.provider) else {
+            return;
+        };
+        if let Err(e) =
+            spec.validate_parameters(&r.method, &r.template, &r.path, r.query.as_deref())
+        {
+            errors.push(format!("{} {} {:?}: {e:?}", r.method, r.path, r.query));
+        }
+        if let Err(e) = spec.validate_request(&r.method, &r.template, r.request_body.as_ref()) {
+            errors.push(format!("{} {} body: {e:?}", r.method, r.path));
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "no requests were recorded");
+    assert!(
+        errors.is_empty(),
+        "requests off the spec:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Captured tracing output (every level down to TRACE) for the current thread.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Install as the thread's default subscriber until the guard drops.
+    pub fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let sink = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
