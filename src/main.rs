@@ -12,6 +12,7 @@ use snapkeeper::commands::{self, Ctx};
 use snapkeeper::daemon::logging::{self, LogFormat};
 use snapkeeper::daemon::{self, DaemonError, DaemonOptions};
 use snapkeeper::engine::EngineOptions;
+use snapkeeper::provider::ClientOptions;
 use snapkeeper::{config, exit, sim};
 
 /// Scheduled snapshots and retention for DigitalOcean, Vultr and Hetzner Cloud.
@@ -125,7 +126,11 @@ enum Command {
         seed: Option<PathBuf>,
     },
     /// Run the daemon against the built-in simulator for about a minute.
-    Demo,
+    Demo {
+        /// How long to run.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -206,9 +211,20 @@ fn main() -> ExitCode {
                 commands::inventory(&ctx, account.as_deref(), json).await
             })
         }
-        Command::Demo => {
-            eprintln!("snapkeeper demo: not built yet (coming in a later release)");
-            exit::NOTHING_DONE
+        Command::Demo { seconds } => {
+            logging::init(LogFormat::Text);
+            run_async(async move {
+                let stop = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                match snapkeeper::demo::run(std::time::Duration::from_secs(seconds), stop).await {
+                    Ok(code) => code,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        exit::NOTHING_DONE
+                    }
+                }
+            })
         }
     };
     ExitCode::from(code)
@@ -289,6 +305,7 @@ where
         warnings: loaded.warnings,
         clock,
         engine: EngineOptions::default(),
+        client: ClientOptions::default(),
     };
     run_async(f(ctx))
 }

@@ -21,7 +21,10 @@ use crate::config::{Account, Config, Diagnostic, TargetKind};
 use crate::engine::{self, CreateStatus, CycleReport, DeleteStatus, EngineOptions, PruneStatus};
 use crate::exit;
 use crate::policy::{Marker, SnapState};
-use crate::provider::{self, ListScope, Progress, Provider, Resource, Snapshot, SnapshotName};
+use crate::provider::{
+    self, ClientOptions, ListScope, Progress, Provider, Resource, Snapshot, SnapshotName,
+    WaitOutcome,
+};
 use table::Table;
 
 /// Errors a command reports before or instead of doing its work.
@@ -123,6 +126,8 @@ pub struct Ctx {
     pub clock: Clock,
     /// Engine knobs (waits, busy retries).
     pub engine: EngineOptions,
+    /// HTTP client knobs (time-outs, retries, pacing).
+    pub client: ClientOptions,
 }
 
 impl Ctx {
@@ -151,13 +156,16 @@ impl Ctx {
 }
 
 /// Read the account's token and build its client.
-pub fn connect(account: &Account) -> Result<Box<dyn Provider>, CommandError> {
+pub fn connect(
+    account: &Account,
+    options: &ClientOptions,
+) -> Result<Box<dyn Provider>, CommandError> {
     let err = |message: String| CommandError::Connect {
         account: account.name.clone(),
         message,
     };
     let token = account.token.read().map_err(|e| err(e.to_string()))?;
-    provider::connect(account, token).map_err(|e| err(e.to_string()))
+    provider::connect_with(account, token, options).map_err(|e| err(e.to_string()))
 }
 
 /// The resource kinds an account's provider has.
@@ -238,7 +246,7 @@ pub async fn plan(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
             unmanaged: 0,
             report: None,
         };
-        match connect(a) {
+        match connect(a, &ctx.client) {
             Err(e) => p.error = Some(e.to_string()),
             Ok(client) => {
                 let report =
@@ -410,7 +418,7 @@ pub async fn prune(ctx: &Ctx, account: Option<&str>, dry_run: bool, json: bool) 
     let mut reports = Vec::new();
     let (mut ok, mut failed) = (0, 0);
     for a in accounts {
-        match connect(a) {
+        match connect(a, &ctx.client) {
             Err(e) => {
                 eprintln!("error: {e}");
                 failed += 1;
@@ -524,7 +532,7 @@ pub async fn snapshot(
         Ok(a) => a[0],
         Err(e) => return fail(&e),
     };
-    let client = match connect(a) {
+    let client = match connect(a, &ctx.client) {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
@@ -603,24 +611,27 @@ pub async fn snapshot(
         return exit::OK;
     }
     let cancel = CancellationToken::new();
+    let show = |p: &Progress, waited: std::time::Duration| {
+        eprintln!("  {}s: {}", waited.as_secs(), progress_text(p));
+    };
     let outcome = tokio::select! {
-        o = engine::wait_for(client.as_ref(), &pending, &ctx.engine.wait, &cancel) => o,
+        o = provider::wait(client.as_ref(), &pending, &ctx.engine.wait, &cancel, show) => o,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("stopped waiting; the snapshot goes on at the provider");
             return exit::PARTIAL;
         }
     };
     match outcome {
-        engine::WaitResult::Complete { snapshot_id } => {
+        WaitOutcome::Done { snapshot_id } => {
             println!("snapshot {snapshot_id} complete");
             exit::OK
         }
-        engine::WaitResult::Failed { reason } => {
+        WaitOutcome::Failed { reason } => {
             eprintln!("error: snapshot failed: {reason}");
             exit::PARTIAL
         }
-        engine::WaitResult::Unknown { why } => {
-            eprintln!("snapshot not confirmed yet ({why}); check later with `snapkeeper list`");
+        WaitOutcome::Unknown { reason } => {
+            eprintln!("snapshot not confirmed yet ({reason}); check later with `snapkeeper list`");
             exit::PARTIAL
         }
     }
@@ -683,7 +694,7 @@ pub async fn list(
     let mut rows = Vec::new();
     let (mut ok, mut failed) = (0, 0);
     for a in accounts {
-        match list_account(a, resource, all).await {
+        match list_account(a, &ctx.client, resource, all).await {
             Ok(mut r) => {
                 ok += 1;
                 rows.append(&mut r);
@@ -731,10 +742,11 @@ pub async fn list(
 
 async fn list_account(
     a: &Account,
+    options: &ClientOptions,
     resource: Option<&str>,
     all: bool,
 ) -> Result<Vec<ListRow>, CommandError> {
-    let client = connect(a)?;
+    let client = connect(a, options)?;
     let mut rows = Vec::new();
     for kind in kinds_of(a) {
         let resources: BTreeMap<String, Resource> = client
@@ -833,7 +845,7 @@ pub async fn inventory(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
             error: None,
             sections: Vec::new(),
         };
-        match connect(a) {
+        match connect(a, &ctx.client) {
             Err(e) => item.error = Some(e.to_string()),
             Ok(client) => match client.inventory().await {
                 Ok(inv) => item.sections = inv.sections,

@@ -30,7 +30,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::clock::Clock;
 use crate::config::{self, Account};
 use crate::engine::{self, CycleReport, EngineOptions};
-use crate::provider::{self, Provider};
+use crate::provider::{self, ClientOptions, Provider};
 pub use reload::{AccountDiff, ReloadOutcome, Reloader, diff};
 pub use watch::ReloadCause;
 
@@ -67,6 +67,8 @@ pub struct DaemonOptions {
     pub clock: Clock,
     /// Per-cycle engine options (`started` is set per account loop).
     pub engine: EngineOptions,
+    /// HTTP client knobs (time-outs, retries, pacing).
+    pub client: ClientOptions,
     /// Shortest pause between cycles after trouble (doubles with each failed
     /// cycle, up to 16 times this).
     pub retry_delay: Duration,
@@ -84,6 +86,7 @@ impl Default for DaemonOptions {
         Self {
             clock: Clock::system(),
             engine: EngineOptions::default(),
+            client: ClientOptions::default(),
             retry_delay: Duration::from_secs(60),
             max_sleep: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(20),
@@ -346,9 +349,16 @@ fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause)
 }
 
 /// Connect an account's client: read its token, build the provider.
-fn connect(account: &Account) -> Result<Box<dyn Provider>, String> {
+fn connect(account: &Account, options: &ClientOptions) -> Result<Box<dyn Provider>, String> {
+    if let Some((path, mode)) = account.token.loose_permissions() {
+        warn!(
+            file = %path.display(),
+            mode = format!("{mode:o}"),
+            "token file is readable by group or others; chmod 600 it"
+        );
+    }
     let token = account.token.read().map_err(|e| e.to_string())?;
-    provider::connect(account, token).map_err(|e| e.to_string())
+    provider::connect_with(account, token, options).map_err(|e| e.to_string())
 }
 
 /// One account's loop (mini-redis's expiry loop): run a cycle, work out the
@@ -371,7 +381,7 @@ async fn account_loop(
         let mut next_wake =
             clock.now() + chrono::Duration::from_std(opts.max_sleep).unwrap_or_default();
         if client.is_none() {
-            match connect(&account) {
+            match connect(&account, &opts.client) {
                 Ok(c) => client = Some(c),
                 Err(e) => error!(error = %e, "cannot start the account"),
             }
@@ -461,10 +471,11 @@ pub async fn run_once(config: &config::Config, opts: &DaemonOptions) -> (u8, Vec
         let cancel = cancel.clone();
         let engine_opts = engine_opts.clone();
         let clock = opts.clock.clone();
+        let client_opts = opts.client.clone();
         async move {
             let span = info_span!("account", account = %account.name);
             async {
-                match connect(account) {
+                match connect(account, &client_opts) {
                     Ok(c) => {
                         let r =
                             engine::run_cycle(account, c.as_ref(), &clock, &engine_opts, &cancel)

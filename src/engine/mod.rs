@@ -25,7 +25,8 @@ use crate::clock::Clock;
 use crate::config::{Account, Policy, TargetKind};
 use crate::policy::{self, Action, GroupKey, KeepRules, Marker, SnapState, SnapshotInfo};
 use crate::provider::{
-    self, ErrorKind, ListScope, Pending, Progress, Provider, Resource, Snapshot, SnapshotName,
+    self, ErrorKind, ListScope, Progress, Provider, Resource, Snapshot, SnapshotName, WaitOptions,
+    WaitOutcome,
 };
 
 pub use report::{
@@ -65,107 +66,6 @@ impl Default for EngineOptions {
             busy_delay: Duration::from_secs(30),
             wait: WaitOptions::default(),
         }
-    }
-}
-
-/// How to poll a pending snapshot: growing intervals up to a deadline sized
-/// to the disk, then "unknown" (never "failed").
-#[derive(Debug, Clone)]
-pub struct WaitOptions {
-    /// First pause between polls.
-    pub first_interval: Duration,
-    /// Longest pause between polls.
-    pub max_interval: Duration,
-    /// Deadline floor.
-    pub base_deadline: Duration,
-    /// Deadline per GB of disk.
-    pub per_gb: Duration,
-}
-
-impl Default for WaitOptions {
-    fn default() -> Self {
-        Self {
-            first_interval: Duration::from_secs(5),
-            max_interval: Duration::from_secs(60),
-            base_deadline: Duration::from_secs(10 * 60),
-            per_gb: Duration::from_secs(3 * 60),
-        }
-    }
-}
-
-/// How a wait ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WaitResult {
-    /// The snapshot is complete.
-    Complete {
-        /// Its id.
-        snapshot_id: String,
-    },
-    /// The provider says it failed.
-    Failed {
-        /// The provider's words.
-        reason: String,
-    },
-    /// Deadline passed or the wait was cancelled: look again next cycle.
-    Unknown {
-        /// Why it is unknown.
-        why: String,
-    },
-}
-
-/// Poll `pending` with growing intervals until done, failed, the deadline, or
-/// cancellation. Transient poll errors are tolerated until the deadline.
-pub async fn wait_for(
-    provider: &dyn Provider,
-    pending: &Pending,
-    opts: &WaitOptions,
-    cancel: &CancellationToken,
-) -> WaitResult {
-    let gb = u32::try_from(pending.disk_gb).unwrap_or(u32::MAX);
-    let deadline = opts.base_deadline + opts.per_gb.saturating_mul(gb);
-    let start = tokio::time::Instant::now();
-    let mut interval = opts.first_interval;
-    let mut last_log = start;
-    loop {
-        match provider.poll(pending).await {
-            Ok(Progress::Done { snapshot_id }) => return WaitResult::Complete { snapshot_id },
-            Ok(Progress::Failed { reason }) => return WaitResult::Failed { reason },
-            Ok(Progress::Running { percent }) => {
-                // Long waits are normal: say so now and then, not every poll.
-                if last_log.elapsed() >= Duration::from_secs(60) || percent.is_some_and(|p| p > 0) {
-                    info!(
-                        elapsed_s = start.elapsed().as_secs(),
-                        percent = percent.map(u64::from),
-                        "snapshot in progress"
-                    );
-                    last_log = tokio::time::Instant::now();
-                }
-            }
-            Err(e) if e.is_retryable() => warn!(error = %e, "poll failed, will poll again"),
-            Err(e) => {
-                return WaitResult::Unknown {
-                    why: format!("polling failed: {e}"),
-                };
-            }
-        }
-        let elapsed = start.elapsed();
-        if elapsed >= deadline {
-            return WaitResult::Unknown {
-                why: format!(
-                    "not complete after {}s (deadline for {} GB)",
-                    elapsed.as_secs(),
-                    pending.disk_gb
-                ),
-            };
-        }
-        let pause = interval.min(deadline - elapsed);
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
-            () = cancel.cancelled() => {
-                return WaitResult::Unknown { why: "stopped while waiting".to_string() };
-            }
-        }
-        interval = (interval * 2).min(opts.max_interval);
     }
 }
 
@@ -483,18 +383,33 @@ async fn create_and_wait(
         disk_gb = pending.disk_gb,
         "waiting for snapshot"
     );
-    match wait_for(provider, &pending, &opts.wait, cancel).await {
-        WaitResult::Complete { snapshot_id } => {
+    // Long waits are normal (DigitalOcean ~2 min/GB, Vultr up to ~30 min):
+    // say how it goes about once a minute, not on every poll.
+    let mut last_said = Duration::ZERO;
+    let on_progress = |p: &Progress, waited: Duration| {
+        if let Progress::Running { percent } = p
+            && waited >= last_said + Duration::from_secs(60)
+        {
+            last_said = waited;
+            info!(
+                waited_s = waited.as_secs(),
+                percent = percent.map(u64::from),
+                "snapshot in progress"
+            );
+        }
+    };
+    match provider::wait(provider, &pending, &opts.wait, cancel, on_progress).await {
+        WaitOutcome::Done { snapshot_id } => {
             info!(snapshot = %snapshot_id, "snapshot complete");
             CreateStatus::Created { snapshot_id }
         }
-        WaitResult::Failed { reason } => {
+        WaitOutcome::Failed { reason } => {
             error!(reason = %reason, "snapshot failed");
             CreateStatus::Failed(reason)
         }
-        WaitResult::Unknown { why } => {
-            warn!(why = %why, "snapshot not confirmed; it will be looked at again next cycle, not retried");
-            CreateStatus::Unconfirmed(why)
+        WaitOutcome::Unknown { reason } => {
+            warn!(why = %reason, "snapshot not confirmed; it will be looked at again next cycle, not retried");
+            CreateStatus::Unconfirmed(reason)
         }
     }
 }
