@@ -266,16 +266,18 @@ impl fmt::Display for Error {
         match self.kind {
             ErrorKind::Unauthorized => write!(
                 f,
-                "the token for account {} was refused while trying to {} (401 {}): check that it is current and belongs to this account",
+                "the token for account {} was refused while trying to {} ({} {}): check that it is current and belongs to this account",
                 self.account,
                 self.operation,
+                self.status.unwrap_or(401),
                 self.code.as_deref().unwrap_or("unauthorized")
             )?,
             ErrorKind::Forbidden => write!(
                 f,
-                "the token for account {} cannot {} (403 {}): a read-only token works for plan/list/inventory only",
+                "the token for account {} cannot {} ({} {}): a read-only token works for plan/list/inventory only",
                 self.account,
                 self.operation,
+                self.status.unwrap_or(403),
                 self.code.as_deref().unwrap_or("forbidden")
             )?,
             _ => {

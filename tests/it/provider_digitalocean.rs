@@ -11,7 +11,7 @@ use snapkeeper::sim::{FaultKind, SimProvider};
 use tokio_util::sync::CancellationToken;
 
 use crate::provider_support::{
-    Logs, Sim, assert_requests_valid, fast, quick_wait, short_timeout, t0,
+    Logs, Sim, assert_exchanges_valid, assert_requests_valid, fast, quick_wait, short_timeout, t0,
 };
 
 const RW: &str = "dop_v1_9c0000000000000000000000000000000000000000000000000000000000a1";
@@ -95,7 +95,7 @@ async fn lists_every_page_with_the_largest_page_size() {
             .iter()
             .all(|r| r.query.as_deref().unwrap_or("").contains("per_page=200"))
     );
-    assert_requests_valid(&sim.requests());
+    assert_exchanges_valid(&sim.requests());
 }
 
 #[tokio::test]
@@ -210,7 +210,7 @@ async fn droplet_snapshot_create_wait_list_tag_delete() {
     ];
     let want: Vec<(String, u64)> = want.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     assert_eq!(sim.counts(RW), want);
-    assert_requests_valid(&sim.requests());
+    assert_exchanges_valid(&sim.requests());
 }
 
 #[tokio::test]
@@ -250,7 +250,7 @@ async fn volume_snapshots_are_synchronous_and_tagged_at_creation() {
             ("POST /v2/volumes/{volume_id}/snapshots".to_string(), 1)
         ]
     );
-    assert_requests_valid(&sim.requests());
+    assert_exchanges_valid(&sim.requests());
 }
 
 #[tokio::test]
@@ -310,6 +310,7 @@ async fn busy_quota_and_read_only_answers_are_typed_and_not_retried() {
     let err = bad.list_resources(TargetKind::Droplet).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unauthorized);
     assert!(err.to_string().contains("list droplets"), "{err}");
+    assert_requests_valid(&sim.requests());
 }
 
 #[tokio::test]
@@ -458,6 +459,7 @@ async fn failed_and_stuck_actions() {
 async fn inventory_has_every_section() {
     let sim = Sim::start(&seed(0)).await;
     let client = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &fast(&sim.clock));
+    assert_eq!(client.kind(), ProviderKind::DigitalOcean);
     let inv = client.inventory().await.unwrap();
     let kinds: Vec<(&str, usize)> = inv
         .sections
@@ -478,7 +480,7 @@ async fn inventory_has_every_section() {
         ]
     );
     assert!(inv.sections[0].items.iter().any(|i| i.name == "web-1"));
-    assert_requests_valid(&sim.requests());
+    assert_exchanges_valid(&sim.requests());
 }
 
 #[tokio::test]

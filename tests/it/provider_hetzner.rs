@@ -11,7 +11,9 @@ use snapkeeper::provider::{
 use snapkeeper::sim::{FaultKind, SimProvider};
 use tokio_util::sync::CancellationToken;
 
-use crate::provider_support::{Logs, Sim, assert_requests_valid, fast, quick_wait, t0};
+use crate::provider_support::{
+    Logs, Sim, assert_exchanges_valid, assert_requests_valid, fast, quick_wait, t0,
+};
 
 const RW: &str = "hzProviderTestReadWrite00000000000000000000000000000000000000001";
 const RO: &str = "hzProviderTestReadOnly000000000000000000000000000000000000000002";
@@ -96,7 +98,7 @@ async fn lists_every_page_at_50() {
             .iter()
             .all(|r| r.query.as_deref().unwrap_or("").contains("per_page=50"))
     );
-    assert_requests_valid(&sim.requests());
+    assert_exchanges_valid(&sim.requests());
 }
 
 #[tokio::test]
@@ -129,7 +131,7 @@ async fn managed_listing_needs_labels_and_description_to_agree() {
         q.contains("label_selector=snapkeeper%2Faccount%3Dhz-main"),
         "{q}"
     );
-    assert_requests_valid(&sim.requests());
+    assert_exchanges_valid(&sim.requests());
 }
 
 #[tokio::test]
@@ -204,7 +206,7 @@ async fn create_image_wait_list_delete() {
     ];
     let want: Vec<(String, u64)> = want.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     assert_eq!(sim.counts(RW), want);
-    assert_requests_valid(&sim.requests());
+    assert_exchanges_valid(&sim.requests());
 }
 
 #[tokio::test]
@@ -265,6 +267,7 @@ async fn locked_protected_quota_and_read_only() {
     assert_eq!(err.kind, ErrorKind::Busy);
     assert_eq!(sim.count(RW, "POST /servers/{id}/actions/create_image"), 1);
     assert!(!logs.text().contains(RW) && !logs.text().contains(RO));
+    assert_requests_valid(&sim.requests());
 }
 
 #[tokio::test]
@@ -351,6 +354,7 @@ async fn failed_and_stuck_actions_and_transport_faults() {
 async fn inventory_has_every_section() {
     let sim = Sim::start(&seed(0)).await;
     let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
+    assert_eq!(client.kind(), ProviderKind::Hetzner);
     let inv = client.inventory().await.unwrap();
     let kinds: Vec<(&str, usize)> = inv
         .sections
@@ -367,5 +371,5 @@ async fn inventory_has_every_section() {
             ("firewalls", 1),
         ]
     );
-    assert_requests_valid(&sim.requests());
+    assert_exchanges_valid(&sim.requests());
 }

@@ -242,3 +242,10 @@ impl std::io::Write for Logs {
         Ok(())
     }
 }
+
+/// Requests and the simulator's answers both as the spec says (for tests
+/// without injected faults, whose answers are off-spec on purpose).
+pub fn assert_exchanges_valid(records: &[RecordedRequest]) {
+    assert_requests_valid(records);
+    crate::spec::assert_contract(records);
+}

@@ -12,7 +12,9 @@ use snapkeeper::provider::{
 use snapkeeper::sim::{FaultKind, SimProvider};
 use tokio_util::sync::CancellationToken;
 
-use crate::provider_support::{Logs, Sim, assert_requests_valid, fast, quick_wait, t0};
+use crate::provider_support::{
+    Logs, Sim, assert_exchanges_valid, assert_requests_valid, fast, quick_wait, t0,
+};
 
 const RW: &str = "SIMVULTRTESTRW0000000000000000000000RW";
 const RO: &str = "SIMVULTRTESTRO0000000000000000000000RO";
@@ -169,7 +171,7 @@ async fn snapshot_create_pending_wait_list_delete() {
     ];
     let want: Vec<(String, u64)> = want.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     assert_eq!(sim.counts(RW), want);
-    assert_requests_valid(&sim.requests());
+    assert_exchanges_valid(&sim.requests());
 }
 
 #[tokio::test]
@@ -318,6 +320,7 @@ async fn a_paced_burst_never_hits_the_rate_limit() {
 async fn inventory_has_every_section() {
     let sim = Sim::start(&seed(0, "{}")).await;
     let client = sim.client(ProviderKind::Vultr, ACCOUNT, RW, &fast(&sim.clock));
+    assert_eq!(client.kind(), ProviderKind::Vultr);
     let inv = client.inventory().await.unwrap();
     let kinds: Vec<(&str, usize)> = inv
         .sections
@@ -335,5 +338,5 @@ async fn inventory_has_every_section() {
             ("kubernetes_clusters", 1),
         ]
     );
-    assert_requests_valid(&sim.requests());
+    assert_exchanges_valid(&sim.requests());
 }
