@@ -165,7 +165,10 @@ accounts:
         "snapkeeper demo: simulator on http://{} with DigitalOcean, Vultr and Hetzner accounts",
         running.addr
     );
-    println!("config: {} (every 10s, keep 40s / last 2 / last 3)", config_path.display());
+    println!(
+        "config: {} (every 10s, keep 40s / last 2 / last 3)",
+        config_path.display()
+    );
     println!(
         "manual snapshots that must survive: {}",
         manual_before.join(", ")
@@ -173,7 +176,10 @@ accounts:
     println!(
         "faults injected: Hetzner GET /servers answers 503 twice; one DigitalOcean droplet action answers 422 busy"
     );
-    println!("running for {}s (Ctrl-C stops earlier)\n", duration.as_secs());
+    println!(
+        "running for {}s (Ctrl-C stops earlier)\n",
+        duration.as_secs()
+    );
 
     let opts = DaemonOptions {
         engine: EngineOptions {

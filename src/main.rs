@@ -40,6 +40,38 @@ struct Global {
     log_format: LogFormat,
 }
 
+/// Timing knobs for `run`; the defaults suit real providers.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Tuning")]
+struct Tuning {
+    /// First pause between polls of a pending snapshot (grows to --poll-max).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    poll_interval: std::time::Duration,
+    /// Longest pause between polls of a pending snapshot.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    poll_max: std::time::Duration,
+    /// Pause before trying a busy resource again within a cycle.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    busy_delay: std::time::Duration,
+    /// Pause before the next cycle after a failed one (doubles, up to 8x).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    retry_delay: std::time::Duration,
+    /// First back-off of a retried HTTP request.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
+    http_retry_delay: std::time::Duration,
+}
+
+impl Tuning {
+    fn apply(&self, opts: &mut DaemonOptions) {
+        opts.engine.wait.first_interval = self.poll_interval;
+        opts.engine.wait.max_interval = self.poll_max.max(self.poll_interval);
+        opts.engine.busy_delay = self.busy_delay;
+        opts.retry_delay = self.retry_delay;
+        opts.client.retry.base_delay = self.http_retry_delay;
+        opts.client.retry.max_delay = opts.client.retry.max_delay.max(self.http_retry_delay);
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon: one loop per account, reload on change, stop on SIGTERM.
@@ -47,6 +79,8 @@ enum Command {
         /// Run one full cycle for every account, then exit (0, 1 or 2).
         #[arg(long)]
         once: bool,
+        #[command(flatten)]
+        tuning: Tuning,
     },
     /// Validate the configuration file and print every problem found.
     Check {
@@ -137,10 +171,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check { resolve_secrets } => check(&cli.global.config, resolve_secrets),
-        Command::Run { once } => {
+        Command::Run { once, tuning } => {
             logging::init(cli.global.log_format);
             let path = cli.global.config.clone();
-            run_async(async move { run(&path, once).await })
+            let mut opts = DaemonOptions::default();
+            tuning.apply(&mut opts);
+            run_async(async move { run(&path, once, opts).await })
         }
         Command::Sim { listen, seed } => run_async(async move {
             let shutdown = match shutdown_signals() {
@@ -230,8 +266,7 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run(path: &Path, once: bool) -> u8 {
-    let opts = DaemonOptions::default();
+async fn run(path: &Path, once: bool, opts: DaemonOptions) -> u8 {
     if once {
         let loaded = match config::load(path) {
             Ok(l) => l,
