@@ -247,16 +247,14 @@ accounts:
         println!("  manual snapshots LOST: {lost:?}");
     }
     println!("\nmanaged snapshots now:");
-    for a in &loaded.config.accounts {
-        let ctx = commands::Ctx {
-            config: loaded.config.clone(),
-            warnings: Vec::new(),
-            clock: Clock::system(),
-            engine: EngineOptions::default(),
-            client: client.clone(),
-        };
-        let _ = commands::list(&ctx, Some(&a.name), None, false, false).await;
-    }
+    let ctx = commands::Ctx {
+        config: loaded.config.clone(),
+        warnings: Vec::new(),
+        clock: Clock::system(),
+        engine: EngineOptions::default(),
+        client: client.clone(),
+    };
+    let _ = commands::list(&ctx, None, None, false, false).await;
     cancel.cancel();
     running.stop().await;
     Ok(if lost.is_empty() && created > 0 {

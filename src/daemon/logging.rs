@@ -24,6 +24,12 @@ pub enum LogFormat {
     Journald,
 }
 
+/// Colour only for a terminal, and never with `NO_COLOR` set.
+fn color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
 
 /// For one-shot commands: warnings and errors only (unless `RUST_LOG` says
@@ -88,7 +94,7 @@ pub fn init(format: LogFormat) -> &'static str {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
-                    .with_ansi(std::env::var_os("NO_COLOR").is_none()),
+                    .with_ansi(color()),
             )
             .try_init()
     };

@@ -312,12 +312,7 @@ impl Provider for DigitalOcean {
             })
             .collect();
         if out.is_empty() && resource.locked {
-            out.push(InProgress {
-                resource_id: resource.id.clone(),
-                since: None,
-                marker: None,
-                what: "locked".into(),
-            });
+            out.push(InProgress::locked(resource));
         }
         Ok(out)
     }
@@ -329,10 +324,7 @@ impl Provider for DigitalOcean {
         tags: &[String],
     ) -> Result<Pending> {
         self.check_kind(resource.kind)?;
-        let text = match name {
-            SnapshotName::Managed(marker) => marker.encode(),
-            SnapshotName::Manual(text) => text.clone(),
-        };
+        let text = name.text();
         let started = self.http.clock().now();
         let op = format!(
             "create a snapshot of {} {}",

@@ -309,12 +309,7 @@ impl Provider for Hetzner {
             }
         }
         if out.is_empty() && resource.locked {
-            out.push(InProgress {
-                resource_id: resource.id.clone(),
-                since: None,
-                marker: None,
-                what: "locked".into(),
-            });
+            out.push(InProgress::locked(resource));
         }
         Ok(out)
     }

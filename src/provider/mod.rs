@@ -118,6 +118,16 @@ pub enum SnapshotName {
     Manual(String),
 }
 
+impl SnapshotName {
+    /// The text written to the provider (name or description).
+    pub fn text(&self) -> String {
+        match self {
+            Self::Managed(marker) => marker.encode(),
+            Self::Manual(text) => text.clone(),
+        }
+    }
+}
+
 /// A snapshot that has been asked for and may still be running.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -172,6 +182,18 @@ pub struct InProgress {
     pub marker: Option<Marker>,
     /// What it is, in the provider's words (`snapshot action 123`, `locked`).
     pub what: String,
+}
+
+impl InProgress {
+    /// The resource is locked by the provider with nothing more specific known.
+    pub fn locked(resource: &Resource) -> Self {
+        Self {
+            resource_id: resource.id.clone(),
+            since: None,
+            marker: None,
+            what: "locked".into(),
+        }
+    }
 }
 
 /// An account's holdings, by kind, for `inventory`.

@@ -186,12 +186,7 @@ impl Provider for Vultr {
             })
             .collect();
         if resource.locked {
-            out.push(InProgress {
-                resource_id: resource.id.clone(),
-                since: None,
-                marker: None,
-                what: "locked".into(),
-            });
+            out.push(InProgress::locked(resource));
         }
         Ok(out)
     }
@@ -203,10 +198,7 @@ impl Provider for Vultr {
         _tags: &[String],
     ) -> Result<Pending> {
         self.check_kind(resource.kind)?;
-        let text = match name {
-            SnapshotName::Managed(marker) => marker.encode(),
-            SnapshotName::Manual(text) => text.clone(),
-        };
+        let text = name.text();
         let started = self.http.clock().now();
         let op = format!("create a snapshot of instance {}", resource.id);
         let body = json!({ "instance_id": resource.id, "description": text });

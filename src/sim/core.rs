@@ -257,17 +257,20 @@ impl Core {
     }
 
     /// For provider handlers: take (consume one count of) the first rule that
-    /// matches this request and whose kind satisfies `want`.
+    /// matches this request and whose kind satisfies `want`. A rule's `path`
+    /// may name the spec's route `template` or the concrete `path`, as with
+    /// transport faults.
     pub fn take_fault(
         &self,
         provider: SimProvider,
         method: &str,
+        template: &str,
         path: &str,
         resource: Option<&str>,
         want: impl Fn(&FaultKind) -> bool,
     ) -> Option<FaultKind> {
         take_matching(&mut lock(&self.faults), |r| {
-            want(&r.kind) && r.matches(provider, method, path, path, resource)
+            want(&r.kind) && r.matches(provider, method, template, path, resource)
         })
     }
 
@@ -390,30 +393,23 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
     };
 
     let (parts, body) = response.into_parts();
-    if parts.headers.contains_key("x-sim-reset") {
-        // Do not buffer a body that is meant to fail.
-        layer.core.record(
-            &token,
-            RecordedRequest {
-                provider: layer.provider,
-                method,
-                template,
-                path,
-                query,
-                request_body,
-                status: 0,
-                response_body: None,
-                response_headers: BTreeMap::new(),
-            },
-        );
-        return Response::from_parts(parts, body);
-    }
-    let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
-    let response_headers = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
+    // A body meant to fail is passed on unread and logged with status 0.
+    let reset = parts.headers.contains_key("x-sim-reset");
+    let (status, bytes, body) = if reset {
+        (0, Bytes::new(), body)
+    } else {
+        let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+        (parts.status.as_u16(), bytes.clone(), Body::from(bytes))
+    };
+    let response_headers = if reset {
+        BTreeMap::new()
+    } else {
+        parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect()
+    };
     layer.core.record(
         &token,
         RecordedRequest {
@@ -423,12 +419,12 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
             path,
             query,
             request_body,
-            status: parts.status.as_u16(),
+            status,
             response_body: json_or_none(&bytes),
             response_headers,
         },
     );
-    Response::from_parts(parts, Body::from(bytes))
+    Response::from_parts(parts, body)
 }
 
 fn strip(path: &str, prefix: &str) -> String {
@@ -622,9 +618,14 @@ mod tests {
             count: Some(2),
         });
         let take = || {
-            core.take_fault(SimProvider::Hetzner, "DELETE", "/images/7", None, |k| {
-                *k == FaultKind::Protected
-            })
+            core.take_fault(
+                SimProvider::Hetzner,
+                "DELETE",
+                "/images/{id}",
+                "/images/7",
+                None,
+                |k| *k == FaultKind::Protected,
+            )
         };
         assert_eq!(take(), Some(FaultKind::Protected));
         assert_eq!(take(), Some(FaultKind::Protected));

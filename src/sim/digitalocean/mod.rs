@@ -190,8 +190,7 @@ fn unprocessable(message: &str) -> Response {
 
 /// Take a handler-level fault for a POST, matching rules written with the
 /// concrete path (`/v2/droplets/101/actions`) or with the spec's template
-/// (`/v2/droplets/{droplet_id}/actions`). `Core::take_fault` compares a rule
-/// with the one path it is given, so both are tried here.
+/// (`/v2/droplets/{droplet_id}/actions`).
 fn take_fault(
     core: &Core,
     path: &str,
@@ -199,9 +198,14 @@ fn take_fault(
     resource: &str,
     want: fn(&FaultKind) -> bool,
 ) -> Option<FaultKind> {
-    let p = SimProvider::Digitalocean;
-    core.take_fault(p, "POST", path, Some(resource), want)
-        .or_else(|| core.take_fault(p, "POST", template, Some(resource), want))
+    core.take_fault(
+        SimProvider::Digitalocean,
+        "POST",
+        template,
+        path,
+        Some(resource),
+        want,
+    )
 }
 
 /// What DigitalOcean answers when a droplet already runs an action.

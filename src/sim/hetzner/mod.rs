@@ -148,12 +148,14 @@ impl Hz {
         want: impl Fn(&FaultKind) -> bool,
     ) -> Option<FaultKind> {
         let res = resource.to_string();
-        self.core
-            .take_fault(SimProvider::Hetzner, method, template, Some(&res), &want)
-            .or_else(|| {
-                self.core
-                    .take_fault(SimProvider::Hetzner, method, path, Some(&res), &want)
-            })
+        self.core.take_fault(
+            SimProvider::Hetzner,
+            method,
+            template,
+            path,
+            Some(&res),
+            want,
+        )
     }
 }
 

@@ -435,6 +435,7 @@ async fn create_snapshot(
             SimProvider::Vultr,
             "POST",
             "/snapshots",
+            "/snapshots",
             Some(&instance_id),
             want,
         )
