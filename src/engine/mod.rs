@@ -353,6 +353,11 @@ async fn create_and_wait(
     let name = SnapshotName::Managed(marker.clone());
     let mut attempt = 0;
     let pending = loop {
+        // A stop that arrived while we looked at the resource (or slept on a
+        // busy answer) means no new create: the next run decides afresh.
+        if cancel.is_cancelled() {
+            return CreateStatus::Stopped;
+        }
         info!(name = %marker.encode(), "creating snapshot");
         match provider
             .create_snapshot(resource, &name, &policy.snapshot_tags)
