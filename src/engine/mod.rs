@@ -623,3 +623,6 @@ async fn prune_orphans(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
