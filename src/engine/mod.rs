@@ -353,6 +353,11 @@ async fn create_and_wait(
     let name = SnapshotName::Managed(marker.clone());
     let mut attempt = 0;
     let pending = loop {
+        // A stop that arrived while we looked at the resource (or slept on a
+        // busy answer) means no new create: the next run decides afresh.
+        if cancel.is_cancelled() {
+            return CreateStatus::Stopped;
+        }
         info!(name = %marker.encode(), "creating snapshot");
         match provider
             .create_snapshot(resource, &name, &policy.snapshot_tags)
@@ -440,6 +445,7 @@ async fn prune_group(
         Ok(d) => d,
         Err(e) => {
             error!(error = %e, "retention refused to decide");
+            rep.errors.push(format!("retention: {e}"));
             rep.prune = PruneStatus::Skipped(e.to_string());
             return;
         }
@@ -543,6 +549,9 @@ fn orphans(
                     reason,
                     snapshots: Vec::new(),
                     deleted: Vec::new(),
+                    would_delete: Vec::new(),
+                    protected: Vec::new(),
+                    failed: Vec::new(),
                 })
                 .snapshots
                 .push(s.clone());
@@ -577,19 +586,43 @@ async fn prune_orphans(
             resource_id: o.resource_id.clone(),
         };
         let infos: Vec<SnapshotInfo> = o.snapshots.iter().map(info_of).collect();
-        let Ok(decisions) = policy::decide(&key, &keep, cap, tz, &infos) else {
-            continue;
+        let decisions = match policy::decide(&key, &keep, cap, tz, &infos) {
+            Ok(d) => d,
+            Err(e) => {
+                error!(policy = %o.policy, resource = %o.resource_id, error = %e, "retention refused to decide on orphans");
+                o.failed
+                    .push(format!("orphans of {} {}: {e}", o.policy, o.resource_id));
+                continue;
+            }
         };
         for d in decisions.iter().filter(|d| d.action == Action::Delete) {
             let Some(s) = o.snapshots.iter().find(|s| s.id == d.id) else {
                 continue;
             };
-            if opts.dry_run || cancel.is_cancelled() || s.protected || s.marker.is_none() {
+            if s.marker.is_none() {
                 continue;
             }
-            if delete_one(provider, s).await == DeleteStatus::Deleted {
-                o.deleted.push(s.id.clone());
+            if opts.dry_run {
+                o.would_delete.push(s.id.clone());
+                continue;
+            }
+            if cancel.is_cancelled() {
+                continue;
+            }
+            if s.protected {
+                info!(snapshot = %s.id, "orphaned snapshot is delete-protected at the provider: skipped");
+                o.protected.push(s.id.clone());
+                continue;
+            }
+            match delete_one(provider, s).await {
+                DeleteStatus::Deleted => o.deleted.push(s.id.clone()),
+                DeleteStatus::Protected => o.protected.push(s.id.clone()),
+                DeleteStatus::Failed(e) => o.failed.push(format!("snapshot {}: {e}", s.id)),
+                DeleteStatus::WouldDelete | DeleteStatus::NotAttempted(_) => {}
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -47,18 +47,23 @@ impl CycleReport {
         }
     }
 
-    /// How many units of work failed (listing errors count once each).
+    /// How many units of work failed (listing errors count once each, as
+    /// does every failed deletion of an orphan).
     pub fn failures(&self) -> usize {
-        self.errors.len() + self.resources.iter().filter(|r| r.failed()).count()
+        self.errors.len()
+            + self.resources.iter().filter(|r| r.failed()).count()
+            + self.orphans.iter().map(|o| o.failed.len()).sum::<usize>()
     }
 
     /// Exit code for one-shot commands: 0 all good, 1 some failed, 2 nothing
-    /// could be done.
+    /// could be done. A resource that failed only in part (created, or
+    /// deleted some, then one delete failed) still did something: 1, not 2.
     pub fn exit_code(&self) -> u8 {
         let failed = self.failures();
+        let (created, deleted, _) = self.counts();
         if failed == 0 {
             exit::OK
-        } else if self.resources.iter().any(|r| !r.failed()) {
+        } else if created + deleted > 0 || self.resources.iter().any(|r| !r.failed()) {
             exit::PARTIAL
         } else {
             exit::NOTHING_DONE
@@ -349,6 +354,12 @@ pub struct OrphanGroup {
     pub snapshots: Vec<Snapshot>,
     /// Ids deleted (only with `prune_orphans: true`).
     pub deleted: Vec<String>,
+    /// Dry run with `prune_orphans: true`: ids a run would delete.
+    pub would_delete: Vec<String>,
+    /// Ids retention would delete but the provider protects: skipped.
+    pub protected: Vec<String>,
+    /// Failed deletions, one message each (counted as failures).
+    pub failed: Vec<String>,
 }
 
 fn ser_snapshot_ids<S: serde::Serializer>(v: &[Snapshot], s: S) -> Result<S::Ok, S::Error> {

@@ -1,0 +1,1649 @@
+//! Engine safety rules against a scripted fake provider and a fixed clock.
+//!
+//! Each test names the DESIGN.md safety rule it proves. The fake records every
+//! call, so "no write" and "no delete of X" are checked on what the engine
+//! actually asked for, not on the report alone. Waits and busy delays run on
+//! tokio's paused clock, so no test takes real time.
+
+// Provider errors are large by design (see `provider`); case tables of
+// function pointers read better inline than behind type aliases.
+#![allow(clippy::result_large_err, clippy::type_complexity)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::config::{ProviderKind, Selector, Targets, TokenSource};
+use crate::exit;
+use crate::policy::Schedule;
+use crate::provider::{Error, InProgress, Inventory, Pending, Result};
+
+// ---------------------------------------------------------------- fixtures
+
+const ACCOUNT: &str = "acct";
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 15, 12, 0, 0).unwrap()
+}
+
+fn ago(hours: i64) -> DateTime<Utc> {
+    t0() - TimeDelta::hours(hours)
+}
+
+fn days_ago(days: i64) -> DateTime<Utc> {
+    t0() - TimeDelta::days(days)
+}
+
+fn err(kind: ErrorKind, status: Option<u16>, operation: &str) -> Error {
+    Error {
+        kind,
+        account: ACCOUNT.into(),
+        operation: operation.into(),
+        status,
+        code: None,
+        message: "scripted".into(),
+        request_id: None,
+    }
+}
+
+fn res(kind: TargetKind, id: &str) -> Resource {
+    Resource {
+        id: id.into(),
+        name: format!("name-{id}"),
+        kind,
+        tags: Vec::new(),
+        labels: BTreeMap::new(),
+        disk_gb: 0,
+        locked: false,
+        status: "active".into(),
+        region: "fra1".into(),
+    }
+}
+
+fn marker(account: &str, policy: &str, resource: &str, created: DateTime<Utc>) -> Marker {
+    Marker::new(account, policy, resource, created).unwrap()
+}
+
+/// A snapshot carrying `m` (our marker unless the test says otherwise).
+fn marked(kind: TargetKind, id: &str, m: Marker, state: SnapState) -> Snapshot {
+    Snapshot {
+        id: id.into(),
+        name: m.encode(),
+        kind,
+        resource_id: Some(m.resource_id.clone()),
+        created: m.created,
+        size_gb: None,
+        state,
+        marker: Some(m),
+        protected: false,
+        tags: Vec::new(),
+    }
+}
+
+/// A complete snapshot of this account's `policy` on `resource`.
+fn ours(kind: TargetKind, id: &str, policy: &str, resource: &str, at: DateTime<Utc>) -> Snapshot {
+    marked(
+        kind,
+        id,
+        marker(ACCOUNT, policy, resource, at),
+        SnapState::Complete,
+    )
+}
+
+fn policy(name: &str, kind: TargetKind, every: Duration, keep: KeepRules) -> Policy {
+    Policy {
+        name: name.into(),
+        targets: Targets {
+            kind,
+            include: Selector {
+                all: true,
+                ..Selector::default()
+            },
+            exclude: None,
+        },
+        schedule: Schedule::Every(every),
+        timezone: chrono_tz::UTC,
+        keep,
+        max_deletes_per_run: 10,
+        snapshot_tags: Vec::new(),
+    }
+}
+
+fn hours(h: u64) -> Duration {
+    Duration::from_secs(h * 3600)
+}
+
+fn last(n: u32) -> KeepRules {
+    KeepRules {
+        last: n,
+        min_keep: 1,
+        ..KeepRules::default()
+    }
+}
+
+fn account(provider: ProviderKind, policies: Vec<Policy>) -> Account {
+    Account {
+        name: ACCOUNT.into(),
+        provider,
+        token: TokenSource::Env("SNAPKEEPER_TEST_TOKEN".into()),
+        api_url: "http://127.0.0.1:9".into(),
+        policies,
+        prune_orphans: false,
+    }
+}
+
+fn opts() -> EngineOptions {
+    EngineOptions {
+        started: days_ago(365),
+        concurrency: 1,
+        busy_retries: 3,
+        busy_delay: Duration::from_secs(30),
+        wait: WaitOptions {
+            first_interval: Duration::from_secs(5),
+            max_interval: Duration::from_secs(60),
+            growth: 1.5,
+            base_deadline: Duration::from_secs(600),
+            per_gb: Duration::ZERO,
+        },
+        ..EngineOptions::default()
+    }
+}
+
+// ---------------------------------------------------------------- the fake
+
+/// One call the engine made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Call {
+    ListResources(TargetKind),
+    ListSnapshots(TargetKind),
+    InProgress(String),
+    Create { resource: String, name: String },
+    Poll(String),
+    Delete(String),
+}
+
+impl Call {
+    fn is_write(&self) -> bool {
+        matches!(self, Call::Create { .. } | Call::Delete(_))
+    }
+}
+
+type Hook = Box<dyn Fn(&Call) -> bool + Send + Sync>;
+
+/// A provider with scripted state and failures that records every call.
+///
+/// Scripts are queues per resource; the last answer of a queue repeats, so a
+/// single `Busy` means "busy for ever" and a single `Running` never finishes.
+/// Anything not scripted succeeds: creates return a pending snapshot
+/// `new-<resource>`, polls say it is done, deletes work.
+#[derive(Default)]
+struct Fake {
+    resources: BTreeMap<TargetKind, Result<Vec<Resource>>>,
+    snapshots: BTreeMap<TargetKind, Result<Vec<Snapshot>>>,
+    in_progress: BTreeMap<String, Result<Vec<InProgress>>>,
+    creates: Mutex<BTreeMap<String, VecDeque<Result<()>>>>,
+    polls: Mutex<BTreeMap<String, VecDeque<Result<Progress>>>>,
+    deletes: BTreeMap<String, Result<()>>,
+    calls: Mutex<Vec<Call>>,
+    /// Cancel the token right after the first call the predicate accepts
+    /// (a SIGTERM arriving while that call is on the wire).
+    cancel: Option<(Hook, CancellationToken)>,
+}
+
+impl Fake {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn resources(mut self, kind: TargetKind, r: Result<Vec<Resource>>) -> Self {
+        self.resources.insert(kind, r);
+        self
+    }
+
+    fn snapshots(mut self, kind: TargetKind, s: Result<Vec<Snapshot>>) -> Self {
+        self.snapshots.insert(kind, s);
+        self
+    }
+
+    fn in_progress(mut self, resource: &str, p: Result<Vec<InProgress>>) -> Self {
+        self.in_progress.insert(resource.into(), p);
+        self
+    }
+
+    fn creates(self, resource: &str, answers: Vec<Result<()>>) -> Self {
+        self.creates
+            .lock()
+            .unwrap()
+            .insert(resource.into(), answers.into());
+        self
+    }
+
+    fn polls(self, resource: &str, answers: Vec<Result<Progress>>) -> Self {
+        self.polls
+            .lock()
+            .unwrap()
+            .insert(resource.into(), answers.into());
+        self
+    }
+
+    fn delete_answer(mut self, snapshot: &str, answer: Result<()>) -> Self {
+        self.deletes.insert(snapshot.into(), answer);
+        self
+    }
+
+    fn cancel_after(
+        mut self,
+        token: &CancellationToken,
+        when: impl Fn(&Call) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.cancel = Some((Box::new(when), token.clone()));
+        self
+    }
+
+    fn record(&self, call: Call) {
+        if let Some((when, token)) = &self.cancel
+            && when(&call)
+        {
+            token.cancel();
+        }
+        self.calls.lock().unwrap().push(call);
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn writes(&self) -> Vec<Call> {
+        self.calls().into_iter().filter(Call::is_write).collect()
+    }
+
+    fn deleted(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Delete(id) => Some(id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn created(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Create { resource, .. } => Some(resource),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn count(&self, want: &Call) -> usize {
+        self.calls().iter().filter(|c| *c == want).count()
+    }
+}
+
+/// The next scripted answer; the last one repeats.
+fn next<T: Clone>(queue: Option<&mut VecDeque<T>>) -> Option<T> {
+    let queue = queue?;
+    if queue.len() > 1 {
+        queue.pop_front()
+    } else {
+        queue.front().cloned()
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Fake {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::DigitalOcean
+    }
+
+    async fn list_resources(&self, kind: TargetKind) -> Result<Vec<Resource>> {
+        self.record(Call::ListResources(kind));
+        self.resources.get(&kind).cloned().unwrap_or(Ok(Vec::new()))
+    }
+
+    async fn list_snapshots(
+        &self,
+        kind: TargetKind,
+        scope: ListScope<'_>,
+    ) -> Result<Vec<Snapshot>> {
+        assert_eq!(
+            scope,
+            ListScope::Managed { account: ACCOUNT },
+            "the engine lists only its account's snapshots"
+        );
+        self.record(Call::ListSnapshots(kind));
+        self.snapshots.get(&kind).cloned().unwrap_or(Ok(Vec::new()))
+    }
+
+    async fn in_progress(&self, resource: &Resource) -> Result<Vec<InProgress>> {
+        self.record(Call::InProgress(resource.id.clone()));
+        self.in_progress
+            .get(&resource.id)
+            .cloned()
+            .unwrap_or(Ok(Vec::new()))
+    }
+
+    async fn create_snapshot(
+        &self,
+        resource: &Resource,
+        name: &SnapshotName,
+        _tags: &[String],
+    ) -> Result<Pending> {
+        let name = match name {
+            SnapshotName::Managed(m) => m.encode(),
+            SnapshotName::Manual(n) => n.clone(),
+        };
+        self.record(Call::Create {
+            resource: resource.id.clone(),
+            name: name.clone(),
+        });
+        let answer = next(self.creates.lock().unwrap().get_mut(&resource.id)).unwrap_or(Ok(()));
+        answer.map(|()| Pending {
+            resource_id: resource.id.clone(),
+            kind: resource.kind,
+            name,
+            snapshot_id: Some(format!("new-{}", resource.id)),
+            action_id: None,
+            started: t0(),
+            disk_gb: resource.disk_gb,
+        })
+    }
+
+    async fn poll(&self, pending: &Pending) -> Result<Progress> {
+        self.record(Call::Poll(pending.resource_id.clone()));
+        next(self.polls.lock().unwrap().get_mut(&pending.resource_id)).unwrap_or_else(|| {
+            Ok(Progress::Done {
+                snapshot_id: format!("new-{}", pending.resource_id),
+            })
+        })
+    }
+
+    async fn delete_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        self.record(Call::Delete(snapshot.id.clone()));
+        self.deletes.get(&snapshot.id).cloned().unwrap_or(Ok(()))
+    }
+
+    async fn inventory(&self) -> Result<Inventory> {
+        Ok(Inventory::default())
+    }
+}
+
+async fn cycle(account: &Account, fake: &Fake, opts: &EngineOptions) -> CycleReport {
+    run_cycle(
+        account,
+        fake,
+        &Clock::fixed(t0()),
+        opts,
+        &CancellationToken::new(),
+    )
+    .await
+}
+
+fn resource<'a>(report: &'a CycleReport, policy: &str, id: &str) -> &'a ResourceReport {
+    report
+        .resources
+        .iter()
+        .find(|r| r.policy == policy && r.resource_id == id)
+        .unwrap_or_else(|| panic!("no report for {policy}/{id}: {report:#?}"))
+}
+
+fn line<'a>(r: &'a ResourceReport, id: &str) -> &'a SnapshotLine {
+    r.snapshots
+        .iter()
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("no line for {id}: {r:#?}"))
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn ids(v: &[&str]) -> Vec<String> {
+    sorted(v.iter().map(ToString::to_string).collect())
+}
+
+/// `n` complete snapshots of ours, `d-1` (newest, `first` hours ago) to
+/// `d-n`, one every `step` hours.
+fn series(
+    kind: TargetKind,
+    prefix: &str,
+    policy: &str,
+    resource: &str,
+    first: i64,
+    step: i64,
+    n: i64,
+) -> Vec<Snapshot> {
+    (1..=n)
+        .map(|i| {
+            ours(
+                kind,
+                &format!("{prefix}-{i}"),
+                policy,
+                resource,
+                ago(first + (i - 1) * step),
+            )
+        })
+        .collect()
+}
+
+const D: TargetKind = TargetKind::Droplet;
+const V: TargetKind = TargetKind::Volume;
+
+// ------------------------------------------------- rule 1: only our marker
+
+#[tokio::test(start_paused = true)]
+async fn never_deletes_unmarked_or_another_groups_snapshot() {
+    // Every snapshot below is old enough that `last: 1` would expire it if it
+    // were ours; only the ones of (acct, p, r1) may go.
+    let old = |h: i64| ago(100 + h);
+    let unmarked = |id: &str, name: &str| Snapshot {
+        id: id.into(),
+        name: name.into(),
+        kind: D,
+        resource_id: Some("r1".into()),
+        created: old(0),
+        size_gb: None,
+        state: SnapState::Complete,
+        marker: None,
+        protected: false,
+        tags: Vec::new(),
+    };
+    let cases: Vec<(&str, Snapshot, bool)> = vec![
+        (
+            "ours, expired",
+            ours(D, "ours-old", "p", "r1", old(1)),
+            true,
+        ),
+        (
+            "ours, newest",
+            ours(D, "ours-new", "p", "r1", ago(1)),
+            false,
+        ),
+        (
+            "no marker",
+            unmarked("plain", "backup-before-upgrade"),
+            false,
+        ),
+        (
+            "marker-like name without a parsed marker",
+            unmarked("lookalike", "snapkeeper:acct:p:r1:20260101T000000Z-copy"),
+            false,
+        ),
+        (
+            "another account's marker",
+            marked(
+                D,
+                "other-acct",
+                marker("other", "p", "r1", old(2)),
+                SnapState::Complete,
+            ),
+            false,
+        ),
+        (
+            "another policy's marker",
+            ours(D, "other-policy", "q", "r1", old(3)),
+            false,
+        ),
+        (
+            "another resource's marker",
+            ours(D, "other-res", "p", "r2", old(4)),
+            false,
+        ),
+    ];
+    for prune_orphans in [false, true] {
+        let snaps = cases.iter().map(|(_, s, _)| s.clone()).collect();
+        let fake = Fake::new()
+            .resources(D, Ok(vec![res(D, "r1")]))
+            .snapshots(D, Ok(snaps));
+        let mut acct = account(
+            ProviderKind::DigitalOcean,
+            vec![policy("p", D, hours(6), last(1))],
+        );
+        acct.prune_orphans = prune_orphans;
+        let report = cycle(&acct, &fake, &opts()).await;
+        let deleted = fake.deleted();
+        for (what, s, may_delete) in &cases {
+            // With prune_orphans the other policy's and resource's groups are
+            // orphans; each is a group of one, whose newest is never deleted.
+            assert_eq!(
+                deleted.contains(&s.id),
+                *may_delete,
+                "{what} (prune_orphans {prune_orphans}): deleted {deleted:?}"
+            );
+        }
+        let r = resource(&report, "p", "r1");
+        let listed: Vec<_> = r.snapshots.iter().map(|s| s.id.as_str()).collect();
+        for foreign in [
+            "plain",
+            "lookalike",
+            "other-acct",
+            "other-policy",
+            "other-res",
+        ] {
+            assert!(
+                !listed.contains(&foreign),
+                "{foreign} must not be judged in p/r1's group: {listed:?}"
+            );
+        }
+    }
+}
+
+// --------------------------------------- rule 3: no prune after a bad create
+
+#[tokio::test(start_paused = true)]
+async fn no_prune_for_a_resource_whose_create_did_not_succeed() {
+    type Script = fn(Fake) -> Fake;
+    let cases: Vec<(&str, Script, fn(&CreateStatus) -> bool)> = vec![
+        (
+            "provider says failed",
+            |f| {
+                f.polls(
+                    "r1",
+                    vec![Ok(Progress::Failed {
+                        reason: "disk error".into(),
+                    })],
+                )
+            },
+            |c| matches!(c, CreateStatus::Failed(_)),
+        ),
+        (
+            "create call refused",
+            |f| {
+                f.creates(
+                    "r1",
+                    vec![Err(err(ErrorKind::Rejected, Some(422), "create snapshot"))],
+                )
+            },
+            |c| matches!(c, CreateStatus::Error(_)),
+        ),
+        (
+            "create call hits quota",
+            |f| {
+                f.creates(
+                    "r1",
+                    vec![Err(err(ErrorKind::Quota, Some(422), "create snapshot"))],
+                )
+            },
+            |c| matches!(c, CreateStatus::Error(_)),
+        ),
+        (
+            "busy after every retry",
+            |f| {
+                f.creates(
+                    "r1",
+                    vec![Err(err(ErrorKind::Busy, Some(422), "create snapshot"))],
+                )
+            },
+            |c| matches!(c, CreateStatus::Busy(_)),
+        ),
+        (
+            "still running at the deadline",
+            |f| f.polls("r1", vec![Ok(Progress::Running { percent: Some(40) })]),
+            |c| matches!(c, CreateStatus::Unconfirmed(r) if r.contains("still not finished")),
+        ),
+        (
+            "poll keeps failing transiently until the deadline",
+            |f| f.polls("r1", vec![Err(err(ErrorKind::Server, Some(503), "poll"))]),
+            |c| matches!(c, CreateStatus::Unconfirmed(_)),
+        ),
+        (
+            "poll refused",
+            |f| {
+                f.polls(
+                    "r1",
+                    vec![Err(err(ErrorKind::Forbidden, Some(403), "poll"))],
+                )
+            },
+            |c| matches!(c, CreateStatus::Unconfirmed(_)),
+        ),
+        (
+            "cannot tell what is running",
+            |f| {
+                f.in_progress(
+                    "r1",
+                    Err(err(ErrorKind::Server, Some(500), "list droplet actions")),
+                )
+            },
+            |c| matches!(c, CreateStatus::Error(_)),
+        ),
+    ];
+    for (what, script, status_ok) in cases {
+        // Both resources are due (newest 7h old, every 6h) and have three
+        // snapshots that `last: 1` would expire.
+        let mut snaps = series(D, "a", "p", "r1", 7, 24, 4);
+        snaps.extend(series(D, "b", "p", "r2", 7, 24, 4));
+        let fake = script(
+            Fake::new()
+                .resources(D, Ok(vec![res(D, "r1"), res(D, "r2")]))
+                .snapshots(D, Ok(snaps)),
+        );
+        let acct = account(
+            ProviderKind::DigitalOcean,
+            vec![policy("p", D, hours(6), last(1))],
+        );
+        let report = cycle(&acct, &fake, &opts()).await;
+        let r1 = resource(&report, "p", "r1");
+        assert!(status_ok(&r1.create), "{what}: {:?}", r1.create);
+        assert!(
+            matches!(r1.prune, PruneStatus::Skipped(_)),
+            "{what}: {:?}",
+            r1.prune
+        );
+        assert!(
+            r1.snapshots.iter().all(|s| s.delete.is_none()),
+            "{what}: {r1:#?}"
+        );
+        let deleted = fake.deleted();
+        assert!(
+            deleted.iter().all(|id| id.starts_with("b-")),
+            "{what}: r1's snapshots must stay: {deleted:?}"
+        );
+        // The other resource in the same cycle is pruned as usual: its new
+        // snapshot plus `last: 1` expire all four older ones.
+        let r2 = resource(&report, "p", "r2");
+        assert_eq!(
+            r2.create,
+            CreateStatus::Created {
+                snapshot_id: "new-r2".into()
+            },
+            "{what}"
+        );
+        assert_eq!(r2.prune, PruneStatus::Done { deleted: 4 }, "{what}");
+        assert_eq!(
+            sorted(deleted),
+            ids(&["b-1", "b-2", "b-3", "b-4"]),
+            "{what}"
+        );
+    }
+}
+
+// ---------------------------------------- rule 3: no prune on a bad listing
+
+#[tokio::test(start_paused = true)]
+async fn failed_listing_blocks_create_and_prune_for_its_kind_only() {
+    let cases: Vec<(&str, Fake)> = vec![
+        (
+            "droplet list 401",
+            Fake::new().resources(
+                D,
+                Err(err(ErrorKind::Unauthorized, Some(401), "list droplets")),
+            ),
+        ),
+        (
+            "droplet list 5xx",
+            Fake::new().resources(D, Err(err(ErrorKind::Server, Some(503), "list droplets"))),
+        ),
+        (
+            "droplet snapshots 403",
+            Fake::new().snapshots(
+                D,
+                Err(err(
+                    ErrorKind::Forbidden,
+                    Some(403),
+                    "list droplet snapshots",
+                )),
+            ),
+        ),
+        (
+            "droplet snapshots page 3 fails",
+            Fake::new().snapshots(
+                D,
+                Err(err(
+                    ErrorKind::Transport,
+                    None,
+                    "list droplet snapshots (page 3)",
+                )),
+            ),
+        ),
+    ];
+    for (what, fake) in cases {
+        // Fill in whatever the case did not break: droplets and volumes
+        // with expired snapshots, both due.
+        let mut fake = fake;
+        fake.resources.entry(D).or_insert(Ok(vec![res(D, "d1")]));
+        fake.snapshots
+            .entry(D)
+            .or_insert(Ok(series(D, "d", "pd", "d1", 7, 24, 3)));
+        fake.resources.insert(V, Ok(vec![res(V, "v1")]));
+        fake.snapshots
+            .insert(V, Ok(series(V, "v", "pv", "v1", 7, 24, 3)));
+        let mut acct = account(
+            ProviderKind::DigitalOcean,
+            vec![
+                policy("pd", D, hours(6), last(1)),
+                policy("pv", V, hours(6), last(1)),
+            ],
+        );
+        // Even with orphan pruning on, nothing of the broken kind may go.
+        acct.prune_orphans = true;
+        let report = cycle(&acct, &fake, &opts()).await;
+
+        assert_eq!(report.skipped_policies, vec!["pd".to_string()], "{what}");
+        assert_eq!(report.errors.len(), 1, "{what}: {:?}", report.errors);
+        assert!(
+            report.errors[0].contains("droplet"),
+            "{what}: {:?}",
+            report.errors
+        );
+        assert!(report.resources.iter().all(|r| r.policy != "pd"), "{what}");
+        assert!(
+            report.orphans.iter().all(|o| o.policy != "pd"),
+            "{what}: a broken listing makes no orphans: {:?}",
+            report.orphans
+        );
+        assert_eq!(fake.created(), vec!["v1".to_string()], "{what}");
+        assert_eq!(
+            sorted(fake.deleted()),
+            ids(&["v-1", "v-2", "v-3"]),
+            "{what}"
+        );
+        assert_eq!(report.exit_code(), exit::PARTIAL, "{what}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_listing_failing_is_nothing_done() {
+    let fake = Fake::new()
+        .resources(
+            D,
+            Err(err(ErrorKind::Unauthorized, Some(401), "list droplets")),
+        )
+        .snapshots(
+            V,
+            Err(err(
+                ErrorKind::Unauthorized,
+                Some(401),
+                "list volume snapshots",
+            )),
+        );
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![
+            policy("pd", D, hours(6), last(1)),
+            policy("pv", V, hours(6), last(1)),
+        ],
+    );
+    let report = cycle(&acct, &fake, &opts()).await;
+    assert!(fake.writes().is_empty());
+    assert_eq!(report.skipped_policies, ["pd", "pv"]);
+    assert_eq!(report.exit_code(), exit::NOTHING_DONE);
+    assert_eq!(report.counts(), (0, 0, 2));
+}
+
+// ----------------------------------------------------------- rule 4: floors
+
+#[tokio::test(start_paused = true)]
+async fn floors_hold_end_to_end() {
+    struct Case {
+        what: &'static str,
+        keep: KeepRules,
+        /// Hours ago of the group's snapshots: (id, hours, state).
+        snaps: Vec<(&'static str, i64, SnapState)>,
+        /// Hours between snapshots of the schedule (1000: not due).
+        every: u64,
+        deleted: &'static [&'static str],
+    }
+    let c = SnapState::Complete;
+    let cases = [
+        Case {
+            what: "min_keep 3 over last 1",
+            keep: KeepRules {
+                last: 1,
+                min_keep: 3,
+                ..KeepRules::default()
+            },
+            snaps: vec![
+                ("s1", 1, c),
+                ("s2", 2, c),
+                ("s3", 3, c),
+                ("s4", 4, c),
+                ("s5", 5, c),
+            ],
+            every: 1000,
+            deleted: &["s4", "s5"],
+        },
+        Case {
+            what: "in-progress and failed ones do not count towards min_keep",
+            keep: KeepRules {
+                last: 1,
+                min_keep: 2,
+                ..KeepRules::default()
+            },
+            snaps: vec![
+                ("run", 0, SnapState::InProgress),
+                ("bad", 1, SnapState::Failed),
+                ("s1", 2, c),
+                ("s2", 3, c),
+                ("s3", 4, c),
+            ],
+            every: 1000,
+            deleted: &["s3"],
+        },
+        Case {
+            what: "the newest complete survives a window that holds nothing",
+            keep: KeepRules {
+                within: Some(Duration::from_secs(1)),
+                min_keep: 0,
+                ..KeepRules::default()
+            },
+            snaps: vec![
+                ("run", 0, SnapState::InProgress),
+                ("s1", 50, c),
+                ("s2", 60, c),
+            ],
+            every: 1000,
+            deleted: &["s2"],
+        },
+        Case {
+            what: "a new snapshot counts once it is confirmed",
+            keep: KeepRules {
+                last: 1,
+                min_keep: 2,
+                ..KeepRules::default()
+            },
+            snaps: vec![("s1", 7, c), ("s2", 8, c), ("s3", 9, c)],
+            every: 6,
+            deleted: &["s2", "s3"],
+        },
+    ];
+    for case in cases {
+        let snaps = case
+            .snaps
+            .iter()
+            .map(|(id, h, state)| marked(D, id, marker(ACCOUNT, "p", "r1", ago(*h)), *state))
+            .collect();
+        let fake = Fake::new()
+            .resources(D, Ok(vec![res(D, "r1")]))
+            .snapshots(D, Ok(snaps));
+        let acct = account(
+            ProviderKind::DigitalOcean,
+            vec![policy("p", D, hours(case.every), case.keep.clone())],
+        );
+        let report = cycle(&acct, &fake, &opts()).await;
+        assert_eq!(sorted(fake.deleted()), ids(case.deleted), "{}", case.what);
+        let r = resource(&report, "p", "r1");
+        let kept_complete = r
+            .snapshots
+            .iter()
+            .filter(|s| s.state == "complete" && s.action == "keep")
+            .count();
+        assert!(
+            kept_complete >= case.keep.min_keep.max(1) as usize,
+            "{}: {r:#?}",
+            case.what
+        );
+    }
+}
+
+// ------------------------------------------------- rule 5: anchored windows
+
+#[tokio::test(start_paused = true)]
+async fn age_window_is_anchored_at_the_newest_complete_snapshot() {
+    // Daily snapshots from 30 to 44 days ago; the schedule (every 45 days)
+    // is not due, so nothing new arrives. "Keep 7 days" keeps the week
+    // before the newest (days 30..=37), not "nothing, all are older than a
+    // week".
+    let snaps = (30..=44)
+        .map(|d| ours(D, &format!("d{d}"), "p", "r1", days_ago(d)))
+        .collect();
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "r1")]))
+        .snapshots(D, Ok(snaps));
+    let keep = KeepRules {
+        within: Some(Duration::from_secs(7 * 86_400)),
+        min_keep: 1,
+        ..KeepRules::default()
+    };
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(45 * 24), keep)],
+    );
+    let report = cycle(&acct, &fake, &opts()).await;
+    let r = resource(&report, "p", "r1");
+    assert_eq!(r.create, CreateStatus::NotDue);
+    let want: Vec<String> = (38..=44).map(|d| format!("d{d}")).collect();
+    assert_eq!(sorted(fake.deleted()), sorted(want));
+    for d in 30..=37 {
+        assert_eq!(line(r, &format!("d{d}")).action, "keep", "day {d}");
+    }
+}
+
+// -------------------------------------------------------- rule 9: busy
+
+#[tokio::test(start_paused = true)]
+async fn busy_is_retried_after_the_delay_then_created() {
+    let busy = || Err(err(ErrorKind::Busy, Some(422), "create snapshot"));
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "r1")]))
+        .snapshots(D, Ok(series(D, "s", "p", "r1", 7, 24, 3)))
+        .creates("r1", vec![busy(), busy(), Ok(())]);
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(1))],
+    );
+    let start = tokio::time::Instant::now();
+    let report = cycle(&acct, &fake, &opts()).await;
+    // Two pauses of busy_delay; the first poll of a create is immediate.
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
+    assert_eq!(fake.created(), ["r1", "r1", "r1"]);
+    let r = resource(&report, "p", "r1");
+    assert_eq!(
+        r.create,
+        CreateStatus::Created {
+            snapshot_id: "new-r1".into()
+        }
+    );
+    assert_eq!(r.prune, PruneStatus::Done { deleted: 3 });
+    assert_eq!(report.exit_code(), exit::OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn busy_after_all_retries_is_left_for_the_next_cycle_without_prune() {
+    let busy = || Err(err(ErrorKind::Busy, Some(423), "create image"));
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "r1")]))
+        .snapshots(D, Ok(series(D, "s", "p", "r1", 7, 24, 3)))
+        .creates("r1", vec![busy()]);
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(1))],
+    );
+    let o = EngineOptions {
+        busy_retries: 2,
+        busy_delay: Duration::from_secs(45),
+        ..opts()
+    };
+    let start = tokio::time::Instant::now();
+    let report = cycle(&acct, &fake, &o).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(90));
+    assert_eq!(fake.created().len(), 3, "first try plus two retries");
+    assert!(fake.deleted().is_empty());
+    let r = resource(&report, "p", "r1");
+    assert!(matches!(r.create, CreateStatus::Busy(_)), "{:?}", r.create);
+    assert!(matches!(r.prune, PruneStatus::Skipped(_)));
+    assert_eq!(report.exit_code(), exit::NOTHING_DONE);
+
+    // Next cycle the resource is free again: created, then pruned.
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "r1")]))
+        .snapshots(D, Ok(series(D, "s", "p", "r1", 7, 24, 3)));
+    let report = cycle(&acct, &fake, &o).await;
+    assert_eq!(
+        resource(&report, "p", "r1").prune,
+        PruneStatus::Done { deleted: 3 }
+    );
+}
+
+// ------------------------------------------------- rule 7: in progress
+
+#[tokio::test(start_paused = true)]
+async fn in_progress_snapshots_are_not_started_again() {
+    let running = |what: &str, m: Option<Marker>| InProgress {
+        resource_id: "r1".into(),
+        since: Some(ago(1)),
+        marker: m,
+        what: what.into(),
+    };
+    struct Case {
+        what: &'static str,
+        kind: TargetKind,
+        provider: ProviderKind,
+        listed: Vec<Snapshot>,
+        running: Vec<InProgress>,
+        /// `Some(next)` when `newest` must have come from the running one.
+        not_due_until: Option<DateTime<Utc>>,
+    }
+    let cases = [
+        Case {
+            what: "digitalocean locked droplet, no marker, no snapshot yet",
+            kind: D,
+            provider: ProviderKind::DigitalOcean,
+            listed: Vec::new(),
+            running: vec![running("locked", None)],
+            not_due_until: None,
+        },
+        Case {
+            what: "vultr pending snapshot with our marker, listed",
+            kind: TargetKind::Instance,
+            provider: ProviderKind::Vultr,
+            listed: vec![
+                marked(
+                    TargetKind::Instance,
+                    "pending",
+                    marker(ACCOUNT, "p", "r1", ago(1)),
+                    SnapState::InProgress,
+                ),
+                ours(TargetKind::Instance, "old", "p", "r1", ago(30)),
+            ],
+            running: vec![running(
+                "pending snapshot",
+                Some(marker(ACCOUNT, "p", "r1", ago(1))),
+            )],
+            not_due_until: Some(ago(1) + TimeDelta::hours(6)),
+        },
+        Case {
+            what: "hetzner creating image with our marker, not listed",
+            kind: TargetKind::Server,
+            provider: ProviderKind::Hetzner,
+            listed: vec![ours(TargetKind::Server, "old", "p", "r1", ago(30))],
+            running: vec![running(
+                "creating image",
+                Some(marker(ACCOUNT, "p", "r1", ago(1))),
+            )],
+            not_due_until: Some(ago(1) + TimeDelta::hours(6)),
+        },
+        Case {
+            what: "another policy's snapshot running on the resource",
+            kind: TargetKind::Server,
+            provider: ProviderKind::Hetzner,
+            listed: vec![ours(TargetKind::Server, "old", "p", "r1", ago(30))],
+            running: vec![running(
+                "creating image",
+                Some(marker(ACCOUNT, "other", "r1", ago(1))),
+            )],
+            not_due_until: None,
+        },
+    ];
+    for case in cases {
+        let fake = Fake::new()
+            .resources(case.kind, Ok(vec![res(case.kind, "r1")]))
+            .snapshots(case.kind, Ok(case.listed.clone()))
+            .in_progress("r1", Ok(case.running.clone()));
+        let acct = account(
+            case.provider,
+            vec![policy("p", case.kind, hours(6), last(1))],
+        );
+        let report = cycle(&acct, &fake, &opts()).await;
+        assert!(fake.created().is_empty(), "{}", case.what);
+        let r = resource(&report, "p", "r1");
+        let due = r.due.as_ref().unwrap();
+        match case.not_due_until {
+            Some(next) => {
+                assert!(!due.due, "{}: {due:?}", case.what);
+                assert_eq!(due.next, next, "{}", case.what);
+                assert_eq!(r.create, CreateStatus::NotDue, "{}", case.what);
+            }
+            None => {
+                assert!(due.due, "{}: {due:?}", case.what);
+                assert!(
+                    matches!(r.create, CreateStatus::InProgress(_)),
+                    "{}: {:?}",
+                    case.what,
+                    r.create
+                );
+            }
+        }
+        // An in-progress snapshot is never deleted, and a running snapshot
+        // does not make the cycle a failure.
+        assert!(!fake.deleted().contains(&"pending".to_string()));
+        assert_eq!(report.exit_code(), exit::OK, "{}", case.what);
+    }
+}
+
+// -------------------------------------- rule 9: protection, 404 and failure
+
+#[tokio::test(start_paused = true)]
+async fn delete_outcomes() {
+    let protected = {
+        let mut s = ours(D, "flagged", "p", "r1", ago(50));
+        s.protected = true;
+        s
+    };
+    let snaps = vec![
+        ours(D, "keep", "p", "r1", ago(1)),
+        protected,
+        ours(D, "refused", "p", "r1", ago(51)),
+        ours(D, "gone", "p", "r1", ago(52)),
+        ours(D, "fine", "p", "r1", ago(53)),
+    ];
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "r1")]))
+        .snapshots(D, Ok(snaps))
+        .delete_answer(
+            "refused",
+            Err(err(ErrorKind::Protected, Some(423), "delete image")),
+        )
+        .delete_answer(
+            "gone",
+            Err(err(ErrorKind::NotFound, Some(404), "delete snapshot")),
+        );
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(1))],
+    );
+    let report = cycle(&acct, &fake, &opts()).await;
+    // The listed-protected one is not even tried.
+    assert_eq!(sorted(fake.deleted()), ids(&["refused", "gone", "fine"]));
+    let r = resource(&report, "p", "r1");
+    let cases = [
+        ("flagged", DeleteStatus::Protected),
+        ("refused", DeleteStatus::Protected),
+        ("gone", DeleteStatus::Deleted),
+        ("fine", DeleteStatus::Deleted),
+    ];
+    for (id, want) in cases {
+        assert_eq!(line(r, id).delete, Some(want), "{id}");
+    }
+    assert_eq!(line(r, "keep").delete, None);
+    assert_eq!(r.prune, PruneStatus::Done { deleted: 2 });
+    assert!(!r.failed());
+    assert_eq!(report.exit_code(), exit::OK);
+    assert_eq!(report.counts(), (0, 2, 0));
+}
+
+// ------------------------------------------------------- rule 10: orphans
+
+#[tokio::test(start_paused = true)]
+async fn orphans_are_kept_and_reported_unless_opted_in() {
+    // r1 exists and is targeted; r2 exists but is excluded; r9 is gone;
+    // "retired" is a policy no longer in the file.
+    let snaps = vec![
+        ours(D, "live-1", "p", "r1", ago(1)),
+        ours(D, "excl-1", "p", "r2", ago(10)),
+        ours(D, "excl-2", "p", "r2", ago(100)),
+        ours(D, "gone-1", "p", "r9", ago(10)),
+        ours(D, "gone-2", "p", "r9", ago(100)),
+        ours(D, "gone-3", "p", "r9", ago(200)),
+        ours(D, "ret-1", "retired", "r1", ago(10)),
+        ours(D, "ret-2", "retired", "r1", ago(100)),
+    ];
+    let mut p = policy("p", D, hours(6), last(1));
+    p.targets.exclude = Some(Selector {
+        ids: vec!["r2".into()],
+        ..Selector::default()
+    });
+    let want_reasons = [
+        ("p", "r2", OrphanReason::NoLongerTargeted, 2),
+        ("p", "r9", OrphanReason::ResourceGone, 3),
+        ("retired", "r1", OrphanReason::PolicyRemoved, 2),
+    ];
+    let cases = [
+        // (prune_orphans, dry_run, deleted)
+        (false, false, ids(&[])),
+        (true, true, ids(&[])),
+        (true, false, ids(&["excl-2", "gone-2", "gone-3", "ret-2"])),
+    ];
+    for (prune_orphans, dry_run, want_deleted) in cases {
+        let fake = Fake::new()
+            .resources(D, Ok(vec![res(D, "r1"), res(D, "r2")]))
+            .snapshots(D, Ok(snaps.clone()));
+        let mut acct = account(ProviderKind::DigitalOcean, vec![p.clone()]);
+        acct.prune_orphans = prune_orphans;
+        let o = EngineOptions { dry_run, ..opts() };
+        let report = cycle(&acct, &fake, &o).await;
+        let what = format!("prune_orphans {prune_orphans}, dry_run {dry_run}");
+        let got: Vec<_> = report
+            .orphans
+            .iter()
+            .map(|o| {
+                (
+                    o.policy.as_str(),
+                    o.resource_id.as_str(),
+                    o.reason,
+                    o.snapshots.len(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want_reasons, "{what}");
+        assert_eq!(sorted(fake.deleted()), want_deleted, "{what}");
+        let reported: Vec<String> = report
+            .orphans
+            .iter()
+            .flat_map(|o| o.deleted.clone())
+            .collect();
+        assert_eq!(sorted(reported), want_deleted, "{what}");
+        if dry_run {
+            // A plan shows what opting in would delete.
+            let would: Vec<String> = report
+                .orphans
+                .iter()
+                .flat_map(|o| o.would_delete.clone())
+                .collect();
+            assert_eq!(
+                sorted(would),
+                ids(&["excl-2", "gone-2", "gone-3", "ret-2"]),
+                "{what}"
+            );
+        }
+        assert_eq!(report.exit_code(), exit::OK, "{what}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn orphan_delete_failures_are_counted_and_protection_reported() {
+    let mut flagged = ours(D, "gone-2", "p", "r9", ago(100));
+    flagged.protected = true;
+    let snaps = vec![
+        ours(D, "live-1", "p", "r1", ago(1)),
+        ours(D, "gone-1", "p", "r9", ago(10)),
+        flagged,
+        ours(D, "gone-3", "p", "r9", ago(200)),
+        ours(D, "gone-4", "p", "r9", ago(300)),
+    ];
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "r1")]))
+        .snapshots(D, Ok(snaps))
+        .delete_answer(
+            "gone-3",
+            Err(err(ErrorKind::Server, Some(500), "delete snapshot")),
+        );
+    let mut acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(1))],
+    );
+    acct.prune_orphans = true;
+    let report = cycle(&acct, &fake, &opts()).await;
+    assert_eq!(sorted(fake.deleted()), ids(&["gone-3", "gone-4"]));
+    let o = &report.orphans[0];
+    assert_eq!(o.deleted, ["gone-4"]);
+    assert_eq!(o.protected, ["gone-2"]);
+    assert_eq!(o.failed.len(), 1, "{o:#?}");
+    assert!(o.failed[0].contains("gone-3"), "{:?}", o.failed);
+    assert_eq!(report.counts(), (0, 1, 1));
+    assert_eq!(report.exit_code(), exit::PARTIAL);
+}
+
+// -------------------------------------------------- rule 11: deletion cap
+
+#[tokio::test(start_paused = true)]
+async fn deletion_cap_holds_oldest_first() {
+    for (cap, want) in [(0u32, 0usize), (2, 2), (10, 10), (20, 15)] {
+        // s-1 is newest (1h); s-16 oldest. `last: 1` expires s-2..s-16.
+        let fake = Fake::new()
+            .resources(D, Ok(vec![res(D, "r1")]))
+            .snapshots(D, Ok(series(D, "s", "p", "r1", 1, 24, 16)));
+        let mut p = policy("p", D, hours(6), last(1));
+        p.max_deletes_per_run = cap;
+        let acct = account(ProviderKind::DigitalOcean, vec![p]);
+        let report = cycle(&acct, &fake, &opts()).await;
+        let want_ids: Vec<String> = (0..want).map(|i| format!("s-{}", 16 - i)).collect();
+        assert_eq!(sorted(fake.deleted()), sorted(want_ids), "cap {cap}");
+        let r = resource(&report, "p", "r1");
+        let capped = r
+            .snapshots
+            .iter()
+            .filter(|s| s.reasons.iter().any(|x| x.contains("deletion cap")))
+            .count();
+        assert_eq!(capped, 15 - want, "cap {cap}");
+    }
+}
+
+// --------------------------------------------------------- dry run (plan)
+
+#[tokio::test(start_paused = true)]
+async fn dry_run_writes_nothing_and_plans_what_a_run_does() {
+    // Due (newest 7h old); `last: 2` with the new snapshot keeps the new one
+    // and s-1, so s-2 and s-3 go. Without counting the new one only s-3
+    // would.
+    let build = || {
+        Fake::new()
+            .resources(D, Ok(vec![res(D, "r1")]))
+            .snapshots(D, Ok(series(D, "s", "p", "r1", 7, 24, 3)))
+    };
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(2))],
+    );
+    let plan_fake = build();
+    let plan = cycle(
+        &acct,
+        &plan_fake,
+        &EngineOptions {
+            dry_run: true,
+            ..opts()
+        },
+    )
+    .await;
+    assert!(plan.dry_run);
+    assert_eq!(plan_fake.writes(), Vec::<Call>::new());
+    assert!(
+        plan_fake
+            .calls()
+            .iter()
+            .all(|c| !matches!(c, Call::Poll(_))),
+        "nothing to poll in a plan"
+    );
+    let r = resource(&plan, "p", "r1");
+    assert_eq!(
+        r.create,
+        CreateStatus::WouldCreate(marker(ACCOUNT, "p", "r1", t0()).encode())
+    );
+    let new = line(r, "(new)");
+    assert_eq!((new.action, new.created), ("keep", t0()));
+    let would: Vec<String> = r
+        .snapshots
+        .iter()
+        .filter(|s| s.delete == Some(DeleteStatus::WouldDelete))
+        .map(|s| s.id.clone())
+        .collect();
+    assert_eq!(sorted(would.clone()), ids(&["s-2", "s-3"]));
+    assert_eq!(plan.counts(), (0, 0, 0));
+    assert_eq!(plan.exit_code(), exit::OK);
+
+    // The real run on the same state does exactly that.
+    let run_fake = build();
+    cycle(&acct, &run_fake, &opts()).await;
+    assert_eq!(run_fake.created(), ["r1"]);
+    assert_eq!(sorted(run_fake.deleted()), sorted(would));
+}
+
+// ------------------------------------------------------- cancellation
+
+#[tokio::test(start_paused = true)]
+async fn cancelled_before_the_cycle_writes_nothing() {
+    let fake = Fake::new().resources(D, Ok(vec![res(D, "r1")])).snapshots(
+        D,
+        Ok([
+            series(D, "s", "p", "r1", 7, 24, 3),
+            series(D, "o", "p", "r9", 7, 24, 3),
+        ]
+        .concat()),
+    );
+    let mut acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(1))],
+    );
+    acct.prune_orphans = true;
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let report = run_cycle(&acct, &fake, &Clock::fixed(t0()), &opts(), &cancel).await;
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert_eq!(resource(&report, "p", "r1").create, CreateStatus::Stopped);
+    assert!(report.orphans.iter().all(|o| o.deleted.is_empty()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_stops_at_safe_points() {
+    type When = fn(&Call) -> bool;
+    struct Case {
+        what: &'static str,
+        when: When,
+        busy: bool,
+        running: bool,
+        /// Calls to create / delete the engine may still make.
+        creates: &'static [&'static str],
+        deletes: usize,
+        r1: fn(&CreateStatus) -> bool,
+    }
+    let cases = [
+        Case {
+            what: "stop arrives while checking what is running",
+            when: |c| *c == Call::InProgress("r1".into()),
+            busy: false,
+            running: false,
+            creates: &[],
+            deletes: 0,
+            r1: |c| *c == CreateStatus::Stopped,
+        },
+        Case {
+            what: "stop arrives while waiting for the snapshot",
+            when: |c| matches!(c, Call::Poll(_)),
+            busy: false,
+            running: true,
+            creates: &["r1"],
+            deletes: 0,
+            r1: |c| matches!(c, CreateStatus::Unconfirmed(r) if r.contains("shutdown")),
+        },
+        Case {
+            what: "stop arrives while the resource is busy",
+            when: |c| matches!(c, Call::Create { .. }),
+            busy: true,
+            running: false,
+            creates: &["r1"],
+            deletes: 0,
+            r1: |c| *c == CreateStatus::Stopped,
+        },
+        Case {
+            what: "stop arrives during the first delete",
+            when: |c| matches!(c, Call::Delete(_)),
+            busy: false,
+            running: false,
+            creates: &["r1"],
+            deletes: 1,
+            r1: |c| matches!(c, CreateStatus::Created { .. }),
+        },
+    ];
+    for case in cases {
+        let cancel = CancellationToken::new();
+        let mut fake = Fake::new()
+            .resources(D, Ok(vec![res(D, "r1"), res(D, "r2")]))
+            .snapshots(
+                D,
+                Ok([
+                    series(D, "a", "p", "r1", 7, 24, 3),
+                    series(D, "b", "p", "r2", 7, 24, 3),
+                ]
+                .concat()),
+            )
+            .cancel_after(&cancel, case.when);
+        if case.running {
+            fake = fake.polls("r1", vec![Ok(Progress::Running { percent: None })]);
+        }
+        if case.busy {
+            fake = fake.creates(
+                "r1",
+                vec![Err(err(ErrorKind::Busy, Some(422), "create snapshot"))],
+            );
+        }
+        let report = run_cycle(
+            &account(
+                ProviderKind::DigitalOcean,
+                vec![policy("p", D, hours(6), last(1))],
+            ),
+            &fake,
+            &Clock::fixed(t0()),
+            &opts(),
+            &cancel,
+        )
+        .await;
+        assert_eq!(fake.created(), case.creates, "{}", case.what);
+        assert_eq!(fake.deleted().len(), case.deletes, "{}", case.what);
+        let r1 = resource(&report, "p", "r1");
+        assert!((case.r1)(&r1.create), "{}: {:?}", case.what, r1.create);
+        if case.deletes > 0 {
+            let stopped = r1
+                .snapshots
+                .iter()
+                .filter(|s| matches!(s.delete, Some(DeleteStatus::NotAttempted(_))))
+                .count();
+            assert_eq!(stopped, 2, "{}: {r1:#?}", case.what);
+        }
+        // concurrency 1: r2 had not started, so it is left alone entirely.
+        let r2 = resource(&report, "p", "r2");
+        assert_eq!(r2.create, CreateStatus::Stopped, "{}", case.what);
+        assert_eq!(
+            fake.count(&Call::InProgress("r2".into())),
+            0,
+            "{}",
+            case.what
+        );
+    }
+}
+
+// ------------------------------------------------ exit codes and counts
+
+#[tokio::test(start_paused = true)]
+async fn exit_codes_and_counts() {
+    type Setup = fn() -> Fake;
+    let one_policy = || {
+        account(
+            ProviderKind::DigitalOcean,
+            vec![policy("p", D, hours(6), last(1))],
+        )
+    };
+    let cases: Vec<(&str, Setup, u8, (usize, usize, usize))> = vec![
+        (
+            "all ok: two created, four deleted",
+            || {
+                Fake::new()
+                    .resources(D, Ok(vec![res(D, "r1"), res(D, "r2")]))
+                    .snapshots(
+                        D,
+                        Ok([
+                            series(D, "a", "p", "r1", 7, 24, 2),
+                            series(D, "b", "p", "r2", 7, 24, 2),
+                        ]
+                        .concat()),
+                    )
+            },
+            exit::OK,
+            (2, 4, 0),
+        ),
+        ("nothing to do is fine", Fake::new, exit::OK, (0, 0, 0)),
+        (
+            "not due and nothing expired",
+            || {
+                Fake::new()
+                    .resources(D, Ok(vec![res(D, "r1")]))
+                    .snapshots(D, Ok(series(D, "a", "p", "r1", 1, 24, 1)))
+            },
+            exit::OK,
+            (0, 0, 0),
+        ),
+        (
+            "partial: one resource's create fails",
+            || {
+                Fake::new()
+                    .resources(D, Ok(vec![res(D, "r1"), res(D, "r2")]))
+                    .creates(
+                        "r1",
+                        vec![Err(err(ErrorKind::Rejected, Some(422), "create snapshot"))],
+                    )
+            },
+            exit::PARTIAL,
+            (1, 0, 1),
+        ),
+        (
+            "partial: created, but one delete failed",
+            || {
+                Fake::new()
+                    .resources(D, Ok(vec![res(D, "r1")]))
+                    .snapshots(D, Ok(series(D, "a", "p", "r1", 7, 24, 3)))
+                    .delete_answer(
+                        "a-2",
+                        Err(err(ErrorKind::Server, Some(500), "delete snapshot")),
+                    )
+            },
+            exit::PARTIAL,
+            (1, 2, 1),
+        ),
+        (
+            "nothing done: the only resource failed",
+            || {
+                Fake::new().resources(D, Ok(vec![res(D, "r1")])).polls(
+                    "r1",
+                    vec![Ok(Progress::Failed {
+                        reason: "provider error".into(),
+                    })],
+                )
+            },
+            exit::NOTHING_DONE,
+            (0, 0, 1),
+        ),
+        (
+            "nothing done: listing refused",
+            || {
+                Fake::new().resources(
+                    D,
+                    Err(err(ErrorKind::Unauthorized, Some(401), "list droplets")),
+                )
+            },
+            exit::NOTHING_DONE,
+            (0, 0, 1),
+        ),
+    ];
+    for (what, setup, code, counts) in cases {
+        let fake = setup();
+        let acct = one_policy();
+        let report = cycle(&acct, &fake, &opts()).await;
+        assert_eq!(report.exit_code(), code, "{what}: {report:#?}");
+        assert_eq!(report.counts(), counts, "{what}");
+    }
+}
+
+// ---------------------------------- one failing resource never stops others
+
+#[tokio::test(start_paused = true)]
+async fn one_failing_resource_never_stops_the_others() {
+    // r1..r4 fail in four different ways and come first; r5 is fine.
+    let all: Vec<Resource> = ["r1", "r2", "r3", "r4", "r5"]
+        .iter()
+        .map(|id| res(D, id))
+        .collect();
+    let snaps: Vec<Snapshot> = ["r1", "r2", "r3", "r4", "r5"]
+        .iter()
+        .flat_map(|r| series(D, &format!("{r}s"), "p", r, 7, 24, 2))
+        .collect();
+    for concurrency in [1, 4] {
+        let fake = Fake::new()
+            .resources(D, Ok(all.clone()))
+            .snapshots(D, Ok(snaps.clone()))
+            .in_progress(
+                "r1",
+                Err(err(ErrorKind::Transport, None, "list droplet actions")),
+            )
+            .creates(
+                "r2",
+                vec![Err(err(ErrorKind::Rejected, Some(422), "create snapshot"))],
+            )
+            .polls("r3", vec![Ok(Progress::Failed { reason: "x".into() })])
+            .delete_answer(
+                "r4s-1",
+                Err(err(ErrorKind::Server, Some(500), "delete snapshot")),
+            );
+        let acct = account(
+            ProviderKind::DigitalOcean,
+            vec![policy("p", D, hours(6), last(1))],
+        );
+        let o = EngineOptions {
+            concurrency,
+            ..opts()
+        };
+        let report = cycle(&acct, &fake, &o).await;
+        let r5 = resource(&report, "p", "r5");
+        assert!(
+            matches!(r5.create, CreateStatus::Created { .. }),
+            "concurrency {concurrency}"
+        );
+        assert_eq!(r5.prune, PruneStatus::Done { deleted: 2 });
+        let failed: Vec<_> = report
+            .resources
+            .iter()
+            .filter(|r| r.failed())
+            .map(|r| r.resource_id.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            ["r1", "r2", "r3", "r4"],
+            "concurrency {concurrency}"
+        );
+        assert_eq!(report.exit_code(), exit::PARTIAL);
+        assert_eq!(report.resources.len(), 5);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retention_that_refuses_to_decide_is_a_failure_and_deletes_nothing() {
+    // Validation refuses empty keep rules; should one slip through, the
+    // engine deletes nothing and says so in the exit code.
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "r1")]))
+        .snapshots(D, Ok(series(D, "s", "p", "r1", 1, 24, 3)));
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), KeepRules::default())],
+    );
+    let report = cycle(&acct, &fake, &opts()).await;
+    assert!(fake.deleted().is_empty());
+    let r = resource(&report, "p", "r1");
+    assert!(matches!(r.prune, PruneStatus::Skipped(_)), "{:?}", r.prune);
+    assert!(r.failed());
+    assert_eq!(report.exit_code(), exit::NOTHING_DONE);
+}
