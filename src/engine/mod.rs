@@ -129,8 +129,15 @@ pub async fn run_cycle(
             ("snapshots", snapshots.as_ref().err()),
         ] {
             if let Some(e) = err {
-                error!(kind = %kind, error = %e, "listing failed: no snapshot or prune for {what} of this kind this cycle");
-                report.errors.push(format!("list {kind} {what}: {e}"));
+                if needed {
+                    error!(kind = %kind, error = %e, "listing failed: no snapshot or prune for {what} of this kind this cycle");
+                    report.errors.push(format!("list {kind} {what}: {e}"));
+                } else {
+                    // No policy targets this kind: the listing only feeds the
+                    // orphan report, which is incomplete, not the cycle failed
+                    // (a token may well lack the scope for this kind).
+                    warn!(kind = %kind, error = %e, "cannot list {what} of this kind: orphans of it are not reported this cycle");
+                }
             }
         }
         kinds.insert(

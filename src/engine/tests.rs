@@ -777,6 +777,32 @@ async fn every_listing_failing_is_nothing_done() {
     assert_eq!(report.counts(), (0, 0, 2));
 }
 
+#[tokio::test(start_paused = true)]
+async fn untargeted_kind_listing_failure_is_not_a_cycle_failure() {
+    // Only droplets are targeted; a token without volume scopes cannot list
+    // volume snapshots. That costs the volume orphan report, not the cycle.
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "d1")]))
+        .snapshots(D, Ok(series(D, "d", "pd", "d1", 7, 24, 3)))
+        .snapshots(
+            V,
+            Err(err(
+                ErrorKind::Forbidden,
+                Some(403),
+                "list volume snapshots",
+            )),
+        );
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("pd", D, hours(6), last(1))],
+    );
+    let report = cycle(&acct, &fake, &opts()).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.skipped_policies.is_empty());
+    assert_eq!(fake.created(), vec!["d1".to_string()]);
+    assert_eq!(report.exit_code(), exit::OK);
+}
+
 // ----------------------------------------------------------- rule 4: floors
 
 #[tokio::test(start_paused = true)]
