@@ -67,6 +67,14 @@ pub struct Settings {
     /// Multiplies every rate limit's capacity and refill rate, so tests can
     /// reach a limit in seconds (0.01 turns 5,000/h into 50/h).
     pub rate_limit_factor: f64,
+    /// Multiplies every rate-limit time window: DigitalOcean's minute and
+    /// hour windows, and the refill interval of Hetzner's and Vultr's token
+    /// buckets (their refill rate is divided by it). Capacity stays as
+    /// `rate_limit_factor` makes it, so a test can exhaust a limit and see it
+    /// recover in moments: `rate_limit_factor: 0.01, rate_window_scale: 0.001`
+    /// turns Hetzner's 3,600/h into 36 requests refilling 10/s. Must be a
+    /// positive number; 1.0 (the default) is real-world time.
+    pub rate_window_scale: f64,
     /// Simulated seconds a snapshot takes per GB of disk (before `time_scale`).
     pub seconds_per_gb: f64,
     /// Simulated fixed overhead of a snapshot, in seconds (before `time_scale`).
@@ -78,6 +86,7 @@ impl Default for Settings {
         Self {
             time_scale: 1.0,
             rate_limit_factor: 1.0,
+            rate_window_scale: 1.0,
             seconds_per_gb: 2.0,
             base_seconds: 20.0,
         }

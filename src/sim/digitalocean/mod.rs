@@ -142,7 +142,7 @@ impl App {
     fn new_limits(&self) -> Limits {
         let hour = self.core.scaled_limit(ratelimit::PER_HOUR).floor() as usize;
         let minute = self.core.scaled_limit(ratelimit::PER_MINUTE).floor() as usize;
-        Limits::new(hour, minute)
+        Limits::new(hour, minute, self.core.settings.rate_window_scale)
     }
 }
 
@@ -216,6 +216,7 @@ const PENDING_EVENT: &str = "Droplet already has a pending event.";
 /// # Errors
 /// A message naming what is wrong in the seed section.
 pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<super::Served, String> {
+    ratelimit::window_scale(core.settings.rate_window_scale)?;
     let (tokens, state) = seed::load(&core, seed)?;
     let app = App {
         core: core.clone(),

@@ -1,6 +1,7 @@
 //! DigitalOcean's per-token rate limits: 5,000 requests per hour and 250 per
 //! minute, each a sliding window (every request counts for one window length
-//! from when it was made), both scaled by `settings.rate_limit_factor`.
+//! from when it was made), both scaled by `settings.rate_limit_factor`, and
+//! both window lengths multiplied by `settings.rate_window_scale`.
 //!
 //! Owns the windows and the header values. Runs on the simulator clock
 //! (`Core::clock`) rather than `core::SlidingWindow`'s `Instant`, so tests and
@@ -16,6 +17,33 @@ use chrono::{DateTime, Duration, Utc};
 pub(super) const PER_HOUR: f64 = 5000.0;
 /// Published burst limit per minute.
 pub(super) const PER_MINUTE: f64 = 250.0;
+/// Largest accepted `settings.rate_window_scale` (an hour becomes ~42 days).
+const MAX_WINDOW_SCALE: f64 = 1000.0;
+
+/// The seed's `settings.rate_window_scale`, checked.
+///
+/// # Errors
+/// A message naming the setting when it is not a number in (0, 1000].
+pub(super) fn window_scale(scale: f64) -> Result<f64, String> {
+    if scale > 0.0 && scale <= MAX_WINDOW_SCALE {
+        Ok(scale)
+    } else {
+        Err(format!(
+            "settings.rate_window_scale: must be a positive number no larger than {MAX_WINDOW_SCALE}, not {scale}"
+        ))
+    }
+}
+
+/// `base` times `scale`, in whole milliseconds, at least one.
+fn scaled_span(base: Duration, scale: f64) -> Duration {
+    let ms = (base.num_milliseconds() as f64 * scale).round();
+    let ms = if ms >= 1.0 && ms.is_finite() {
+        ms.min(i64::MAX as f64 / 4.0) as i64
+    } else {
+        1
+    };
+    Duration::try_milliseconds(ms).unwrap_or(base)
+}
 
 #[derive(Debug)]
 struct Window {
@@ -49,6 +77,11 @@ impl Window {
     }
 }
 
+/// `t` in Unix seconds, rounded up.
+fn ceil_secs(t: DateTime<Utc>) -> i64 {
+    t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0)
+}
+
 /// Header values for one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Headers {
@@ -56,7 +89,8 @@ pub(super) struct Headers {
     pub limit: u64,
     /// `ratelimit-remaining`: requests left in the hour (0 when refused).
     pub remaining: u64,
-    /// `ratelimit-reset`: Unix seconds when the oldest counted request expires.
+    /// `ratelimit-reset`: Unix seconds when the oldest counted request expires
+    /// (rounded up, so a scaled window is free by then).
     pub reset: i64,
     /// `retry-after` seconds, only when the per-minute burst limit refused.
     pub retry_after: Option<u64>,
@@ -70,11 +104,18 @@ pub(super) struct Limits {
 }
 
 impl Limits {
-    /// Windows of `per_hour` and `per_minute` requests (already scaled).
-    pub(super) fn new(per_hour: usize, per_minute: usize) -> Self {
+    /// Windows of `per_hour` and `per_minute` requests (already scaled),
+    /// an hour and a minute long times `window_scale`.
+    pub(super) fn new(per_hour: usize, per_minute: usize, window_scale: f64) -> Self {
         Self {
-            hour: Window::new(per_hour.max(1), Duration::hours(1)),
-            minute: Window::new(per_minute.max(1), Duration::minutes(1)),
+            hour: Window::new(
+                per_hour.max(1),
+                scaled_span(Duration::hours(1), window_scale),
+            ),
+            minute: Window::new(
+                per_minute.max(1),
+                scaled_span(Duration::minutes(1), window_scale),
+            ),
         }
     }
 
@@ -87,7 +128,7 @@ impl Limits {
             } else {
                 (self.hour.limit - self.hour.hits.len()) as u64
             },
-            reset: self.hour.oldest_expiry(now).timestamp(),
+            reset: ceil_secs(self.hour.oldest_expiry(now)),
             retry_after,
         }
     }
@@ -129,7 +170,7 @@ mod tests {
 
     #[test]
     fn burst_limit_refuses_with_retry_after() {
-        let mut l = Limits::new(10, 2);
+        let mut l = Limits::new(10, 2, 1.0);
         let now = t0();
         assert!(l.check(now).0);
         let (ok, h) = l.check(now + Duration::seconds(10));
@@ -148,7 +189,7 @@ mod tests {
 
     #[test]
     fn hourly_limit_refuses_without_retry_after_and_slides() {
-        let mut l = Limits::new(3, 3);
+        let mut l = Limits::new(3, 3, 1.0);
         let now = t0();
         for i in 0..3 {
             assert!(l.check(now + Duration::minutes(i * 2)).0);
@@ -167,8 +208,65 @@ mod tests {
 
     #[test]
     fn peek_counts_nothing() {
-        let mut l = Limits::new(5, 5);
+        let mut l = Limits::new(5, 5, 1.0);
         assert_eq!(l.peek(t0()).remaining, 5);
         assert_eq!(l.peek(t0()).remaining, 5);
+    }
+
+    #[test]
+    fn scaled_windows_refuse_past_capacity_and_recover() {
+        // rate_limit_factor 0.1 and rate_window_scale 0.001: 500 per 3.6 s
+        // and 25 per 60 ms.
+        let mut l = Limits::new(500, 25, 0.001);
+        let now = t0();
+        for _ in 0..25 {
+            assert!(l.check(now).0);
+        }
+        let (ok, h) = l.check(now + Duration::milliseconds(59));
+        assert!(!ok);
+        // The header stays in whole seconds: at least one.
+        assert_eq!(h.retry_after, Some(1));
+        // The reset follows the scaled hour.
+        assert_eq!(h.reset, now.timestamp() + 4);
+        let (ok, h) = l.check(now + Duration::milliseconds(60));
+        assert!(ok, "the scaled minute has passed");
+        assert_eq!(h.remaining, 500 - 26);
+
+        // The scaled hour: fill it 25 at a time, one scaled minute apart.
+        let mut l = Limits::new(50, 25, 0.001);
+        for i in 0..50 {
+            assert!(l.check(now + Duration::milliseconds(60 * (i / 25))).0);
+        }
+        let (ok, h) = l.check(now + Duration::milliseconds(200));
+        assert!(!ok);
+        assert_eq!((h.remaining, h.retry_after), (0, None));
+        assert!(!l.check(now + Duration::milliseconds(3599)).0);
+        assert!(l.check(now + Duration::milliseconds(3600)).0);
+    }
+
+    #[test]
+    fn window_scale_cases() {
+        let cases = [
+            (1.0, true),
+            (0.001, true),
+            (1000.0, true),
+            (0.0, false),
+            (-1.0, false),
+            (1000.5, false),
+            (f64::NAN, false),
+            (f64::INFINITY, false),
+        ];
+        for (scale, ok) in cases {
+            let got = window_scale(scale);
+            assert_eq!(got.is_ok(), ok, "{scale}");
+            if let Err(e) = got {
+                assert!(e.contains("settings.rate_window_scale"), "{e}");
+            }
+        }
+        // Tiny scales still leave a window of a millisecond.
+        let mut l = Limits::new(1, 1, 1e-12);
+        assert!(l.check(t0()).0);
+        assert!(!l.check(t0()).0);
+        assert!(l.check(t0() + Duration::milliseconds(1)).0);
     }
 }

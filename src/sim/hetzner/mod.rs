@@ -102,6 +102,28 @@ projects:
 /// per second.
 const PER_HOUR: f64 = 3600.0;
 
+/// Largest accepted `settings.rate_window_scale`.
+const MAX_WINDOW_SCALE: f64 = 1000.0;
+
+/// The seed's `settings.rate_window_scale`, checked.
+fn window_scale(scale: f64) -> Result<f64, String> {
+    if scale > 0.0 && scale <= MAX_WINDOW_SCALE {
+        Ok(scale)
+    } else {
+        Err(format!(
+            "settings.rate_window_scale: must be a positive number no larger than {MAX_WINDOW_SCALE}, not {scale}"
+        ))
+    }
+}
+
+/// One project's bucket: 3,600 × `rate_limit_factor` requests, refilled in
+/// full once per hour × `window_scale` (1/s at the published numbers), so
+/// `RateLimit-Reset` follows the scaled refill too.
+fn project_bucket(core: &Core, window_scale: f64) -> TokenBucket {
+    let capacity = core.scaled_limit(PER_HOUR);
+    TokenBucket::new(capacity, capacity / (PER_HOUR * window_scale))
+}
+
 /// Status for `token_readonly`. The official error table (docs.hetzner.cloud,
 /// "Errors") lists it under 401, next to `unauthorized`; see the docs file.
 const TOKEN_READONLY_STATUS: StatusCode = StatusCode::UNAUTHORIZED;
@@ -171,8 +193,8 @@ struct Ctx {
 /// A message naming what is wrong in the seed section.
 pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<Served, String> {
     let checked = seed::check(seed, core.clock.now())?;
-    let capacity = core.scaled_limit(PER_HOUR);
-    let bucket = || TokenBucket::new(capacity, capacity / PER_HOUR);
+    let scale = window_scale(core.settings.rate_window_scale)?;
+    let bucket = || project_bucket(&core, scale);
     let hz = Arc::new(Hz {
         core: core.clone(),
         tokens: checked.tokens,
@@ -1127,3 +1149,79 @@ inventory!(
         statuses: None,
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::sim::Settings;
+
+    fn core(rate_limit_factor: f64, rate_window_scale: f64) -> Core {
+        let settings = Settings {
+            rate_limit_factor,
+            rate_window_scale,
+            ..Settings::default()
+        };
+        Core::new(settings, Clock::system(), Vec::new())
+    }
+
+    #[test]
+    fn scaled_bucket_refuses_past_capacity_and_recovers() {
+        // 3,600/h at factor 0.01 and window scale 0.00001: 36 requests,
+        // refilling 1,000/s (unscaled it would be 0.01/s).
+        let c = core(0.01, 0.00001);
+        let mut b = project_bucket(&c, c.settings.rate_window_scale);
+        assert_eq!(b.limit(), 36);
+        let start = Instant::now();
+        let mut taken = 0u32;
+        while taken < 100_000 && b.try_take() {
+            taken += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        assert!(taken >= 36, "{taken}");
+        // Whatever ran in between refilled at most 1,000/s.
+        assert!(
+            f64::from(taken) <= 37.0 + secs * 1000.0,
+            "{taken} in {secs} s"
+        );
+        // The scaled refill interval (36 ms for the whole bucket) later it
+        // is full again, and the reset header says so in whole seconds.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(b.remaining(), 36);
+        assert_eq!(b.secs_until_full(), 0);
+    }
+
+    #[test]
+    fn unscaled_bucket_is_the_published_one() {
+        let c = core(1.0, 1.0);
+        let mut b = project_bucket(&c, 1.0);
+        assert_eq!(b.limit(), 3600);
+        for _ in 0..10 {
+            assert!(b.try_take());
+        }
+        // Ten tokens short: at 1/s, full again within ten seconds (fewer if
+        // this thread was held up in between).
+        assert!((1..=10).contains(&b.secs_until_full()));
+    }
+
+    #[test]
+    fn window_scale_must_be_positive_and_bounded() {
+        let cases = [
+            (1.0, true),
+            (0.001, true),
+            (1000.0, true),
+            (0.0, false),
+            (-0.5, false),
+            (1e4, false),
+            (f64::NAN, false),
+        ];
+        for (scale, ok) in cases {
+            assert_eq!(window_scale(scale).is_ok(), ok, "{scale}");
+        }
+        let c = Arc::new(core(1.0, 0.0));
+        let err = serve(c, None).err().unwrap_or_default();
+        assert!(err.contains("settings.rate_window_scale"), "{err}");
+    }
+}

@@ -148,6 +148,38 @@ struct Rate {
     status: StatusCode,
 }
 
+impl Rate {
+    /// The seed's published per-second limit, scaled: capacity by
+    /// `rate_limit_factor` (at least 1), refill by it too and divided by
+    /// `window_scale` (the refill interval, one second, times the scale).
+    fn new(core: &Core, raw: &seed::RawRateLimit, window_scale: f64) -> Self {
+        let scaled = raw.per_second * core.settings.rate_limit_factor / window_scale;
+        Self {
+            capacity: core.scaled_limit(raw.per_second),
+            per_second: if scaled > 0.0 { scaled } else { 0.001 },
+            status: StatusCode::from_u16(raw.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+
+    fn bucket(&self) -> TokenBucket {
+        TokenBucket::new(self.capacity, self.per_second)
+    }
+}
+
+/// Largest accepted `settings.rate_window_scale`.
+const MAX_WINDOW_SCALE: f64 = 1000.0;
+
+/// The seed's `settings.rate_window_scale`, checked.
+fn window_scale(scale: f64) -> Result<f64, String> {
+    if scale > 0.0 && scale <= MAX_WINDOW_SCALE {
+        Ok(scale)
+    } else {
+        Err(format!(
+            "settings.rate_window_scale: must be a positive number no larger than {MAX_WINDOW_SCALE}, not {scale}"
+        ))
+    }
+}
+
 /// Shared handler state.
 #[derive(Clone)]
 struct Vultr {
@@ -172,13 +204,9 @@ struct Caller {
 /// # Errors
 /// A message naming what is wrong in the seed section.
 pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<Served, String> {
+    let scale = window_scale(core.settings.rate_window_scale)?;
     let (raw_rate, world) = seed::load(&core, seed)?;
-    let scaled = raw_rate.per_second * core.settings.rate_limit_factor;
-    let rate = Rate {
-        capacity: core.scaled_limit(raw_rate.per_second),
-        per_second: if scaled > 0.0 { scaled } else { 0.001 },
-        status: StatusCode::from_u16(raw_rate.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
-    };
+    let rate = Rate::new(&core, &raw_rate, scale);
     let mut tokens: Vec<TokenInfo> = world
         .keys
         .iter()
@@ -247,7 +275,7 @@ async fn gate(State(v): State<Vultr>, mut req: Request, next: Next) -> Response 
         .unwrap_or_else(|| "local".to_string());
     let allowed = lock(&v.buckets)
         .entry(ip)
-        .or_insert_with(|| TokenBucket::new(v.rate.capacity, v.rate.per_second))
+        .or_insert_with(|| v.rate.bucket())
         .try_take();
     if !allowed {
         return vultr_error(v.rate.status, "", "Rate limit exceeded.");
@@ -650,5 +678,57 @@ mod tests {
             let err = serve(core.clone(), Some(&seed)).err().unwrap_or_default();
             assert!(err.contains(want), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn scaled_bucket_refuses_past_capacity_and_recovers() {
+        // 30/s at factor 0.5 and window scale 0.01: 15 requests, refilling
+        // 1,500/s (10 ms for the whole bucket).
+        let settings = Settings {
+            rate_limit_factor: 0.5,
+            rate_window_scale: 0.01,
+            ..Settings::default()
+        };
+        let core = Core::new(settings, Clock::system(), Vec::new());
+        let rate = Rate::new(&core, &seed::RawRateLimit::default(), 0.01);
+        assert_eq!(rate.capacity, 15.0);
+        assert!((rate.per_second - 1500.0).abs() < 1e-6, "{rate:?}");
+        let mut b = rate.bucket();
+        let start = std::time::Instant::now();
+        let mut taken = 0u32;
+        while taken < 1_000_000 && b.try_take() {
+            taken += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        assert!(taken >= 15, "{taken}");
+        assert!(
+            f64::from(taken) <= 16.0 + secs * 1500.0,
+            "{taken} in {secs} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(b.remaining(), 15);
+        // Unscaled the refill is the published rate times the factor.
+        let plain = Rate::new(&core, &seed::RawRateLimit::default(), 1.0);
+        assert!((plain.per_second - 15.0).abs() < 1e-9, "{plain:?}");
+    }
+
+    #[test]
+    fn window_scale_must_be_positive_and_bounded() {
+        for (scale, ok) in [
+            (1.0, true),
+            (0.001, true),
+            (0.0, false),
+            (-1.0, false),
+            (2e3, false),
+        ] {
+            assert_eq!(window_scale(scale).is_ok(), ok, "{scale}");
+        }
+        let settings = Settings {
+            rate_window_scale: f64::NAN,
+            ..Settings::default()
+        };
+        let core = Arc::new(Core::new(settings, Clock::system(), Vec::new()));
+        let err = serve(core, None).err().unwrap_or_default();
+        assert!(err.contains("settings.rate_window_scale"), "{err}");
     }
 }
