@@ -1,11 +1,13 @@
 //! The DigitalOcean client against the simulator: paging, droplet and volume
 //! snapshots end to end with exact request counts, in-progress detection,
-//! busy/quota/forbidden answers, every transport fault, and redaction.
+//! busy/quota/forbidden answers, every transport fault, redaction, and a
+//! paced burst under the enforced (scaled) rate limit that never sees a 429.
 
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
 use snapkeeper::provider::{
-    ErrorKind, ListScope, Progress, Provider, Resource, SnapshotName, WaitOutcome, wait,
+    ClientOptions, ErrorKind, Limit, ListScope, Progress, Provider, Resource, SnapshotName,
+    WaitOutcome, wait,
 };
 use snapkeeper::sim::{FaultKind, SimProvider};
 use tokio_util::sync::CancellationToken;
@@ -518,5 +520,61 @@ async fn the_token_never_reaches_logs_or_errors() {
     assert!(!log.contains(RW), "token in logs");
     for t in texts {
         assert!(!t.contains(RW), "token in {t}");
+    }
+}
+
+/// Issue 4: under the simulator's enforced rate limit, scaled down, a burst
+/// paced by matching client-side limits completes with zero 429s; the same
+/// burst against the same simulator without pacing runs into the limit.
+#[tokio::test]
+async fn a_paced_burst_never_hits_the_rate_limit() {
+    const BURST: usize = 90;
+    // 250/min and 5,000/h at factor 0.1 and window scale 0.01: 25 requests
+    // per 0.6 s and 500 per 36 s, both sliding, on the real clock.
+    let yaml = seed(0).replace(
+        "settings: {}",
+        "settings: {rate_limit_factor: 0.1, rate_window_scale: 0.01}",
+    );
+    let sim = Sim::start_with_clock(&yaml, snapkeeper::clock::Clock::system()).await;
+    // 5 at once, then 15/s: at most 14 in any 0.6 s, well under 25 even when
+    // a loaded machine delays a few requests on the way.
+    let paced = ClientOptions {
+        limits: Some(vec![Limit {
+            capacity: 5.0,
+            per_second: 15.0,
+        }]),
+        ..fast(&sim.clock)
+    };
+    let client = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &paced);
+    let client = client.as_ref();
+    let burst = (0..BURST).map(|_| client.list_resources(TargetKind::Droplet));
+    let results = futures_util::future::join_all(burst).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert!(results.iter().flatten().all(|d| d.len() == 2));
+    assert_eq!(sim.count(RW, "GET /v2/droplets"), BURST as u64);
+    assert_eq!(sim.rate_limited(), 0, "429s seen");
+    assert!(sim.requests().iter().all(|r| r.status == 200));
+    assert_requests_valid(&sim.requests());
+
+    // Pacing off (the test default: a bucket of a million): the same burst
+    // is far more than 25 in 0.6 s, so the simulator refuses some.
+    let unpaced = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &fast(&sim.clock));
+    let unpaced = unpaced.as_ref();
+    let burst = (0..BURST).map(|_| unpaced.list_resources(TargetKind::Droplet));
+    let results = futures_util::future::join_all(burst).await;
+    let refused = sim.rate_limited();
+    assert!(refused > 0, "an unpaced burst never hit the limit");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(r.kind, ErrorKind::RateLimited, "{r}");
+    }
+    // Every refusal carried DigitalOcean's headers.
+    for r in sim.requests().iter().filter(|r| r.status == 429) {
+        assert_eq!(
+            r.response_headers
+                .get("ratelimit-limit")
+                .map(String::as_str),
+            Some("500")
+        );
+        assert!(r.response_headers.contains_key("retry-after"), "{r:?}");
     }
 }

@@ -1,12 +1,14 @@
 //! The Hetzner client against the simulator: page/per_page paging, snapshot
 //! images end to end with exact request counts, label-selector listing with
 //! the labels-and-description agreement rule, running actions, locked /
-//! protected / quota / read-only answers, and faults.
+//! protected / quota / read-only answers, faults, and a paced burst under
+//! the enforced (scaled) rate limit that never sees a 429.
 
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
 use snapkeeper::provider::{
-    ErrorKind, ListScope, Progress, Provider, Resource, SnapshotName, WaitOutcome, wait,
+    ClientOptions, ErrorKind, Limit, ListScope, Progress, Provider, Resource, SnapshotName,
+    WaitOutcome, wait,
 };
 use snapkeeper::sim::{FaultKind, SimProvider};
 use tokio_util::sync::CancellationToken;
@@ -372,4 +374,58 @@ async fn inventory_has_every_section() {
         ]
     );
     assert_exchanges_valid(&sim.requests());
+}
+
+/// Issue 4: under the simulator's enforced rate limit, scaled down, a burst
+/// paced by matching client-side limits completes with zero 429s; the same
+/// burst against the same simulator without pacing runs into the limit.
+#[tokio::test]
+async fn a_paced_burst_never_hits_the_rate_limit() {
+    const BURST: usize = 110;
+    // 3,600/h refilling 1/s at factor 0.01 and window scale 0.0004: a bucket
+    // of 36 refilling 25/s.
+    let yaml = seed(0).replace(
+        "settings: {}",
+        "settings: {rate_limit_factor: 0.01, rate_window_scale: 0.0004}",
+    );
+    let sim = Sim::start_with_clock(&yaml, snapkeeper::clock::Clock::system()).await;
+    // 10 at once, then 15/s: the simulator's bucket never drops below 26,
+    // so a few requests held up on a loaded machine still fit.
+    let paced = ClientOptions {
+        limits: Some(vec![Limit {
+            capacity: 10.0,
+            per_second: 15.0,
+        }]),
+        ..fast(&sim.clock)
+    };
+    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &paced);
+    let client = client.as_ref();
+    let burst = (0..BURST).map(|_| client.list_resources(TargetKind::Server));
+    let results = futures_util::future::join_all(burst).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert!(results.iter().flatten().all(|s| s.len() == 2));
+    assert_eq!(sim.count(RW, "GET /servers"), BURST as u64);
+    assert_eq!(sim.rate_limited(), 0, "429s seen");
+    assert!(sim.requests().iter().all(|r| r.status == 200));
+    assert_requests_valid(&sim.requests());
+
+    // Pacing off (the test default: a bucket of a million): 110 at once
+    // against a bucket of 36, so the simulator refuses some.
+    let unpaced = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
+    let unpaced = unpaced.as_ref();
+    let burst = (0..BURST).map(|_| unpaced.list_resources(TargetKind::Server));
+    let results = futures_util::future::join_all(burst).await;
+    assert!(
+        sim.rate_limited() > 0,
+        "an unpaced burst never hit the limit"
+    );
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(r.kind, ErrorKind::RateLimited, "{r}");
+    }
+    // Every refusal carried Hetzner's headers, with the scaled limit.
+    for r in sim.requests().iter().filter(|r| r.status == 429) {
+        let h = &r.response_headers;
+        assert_eq!(h.get("ratelimit-limit").map(String::as_str), Some("36"));
+        assert_eq!(h.get("ratelimit-remaining").map(String::as_str), Some("0"));
+    }
 }
