@@ -93,6 +93,23 @@ impl Default for Settings {
     }
 }
 
+/// Largest accepted `settings.rate_window_scale` (an hour becomes ~42 days).
+pub const MAX_WINDOW_SCALE: f64 = 1000.0;
+
+/// The seed's `settings.rate_window_scale`, checked: a number in (0, 1000].
+///
+/// # Errors
+/// A message naming the setting when it is out of range or not a number.
+pub fn window_scale(scale: f64) -> Result<f64, String> {
+    if scale > 0.0 && scale <= MAX_WINDOW_SCALE {
+        Ok(scale)
+    } else {
+        Err(format!(
+            "settings.rate_window_scale: must be a positive number no larger than {MAX_WINDOW_SCALE}, not {scale}"
+        ))
+    }
+}
+
 /// What a fault does to a matching request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]

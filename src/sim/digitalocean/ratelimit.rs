@@ -17,22 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 pub(super) const PER_HOUR: f64 = 5000.0;
 /// Published burst limit per minute.
 pub(super) const PER_MINUTE: f64 = 250.0;
-/// Largest accepted `settings.rate_window_scale` (an hour becomes ~42 days).
-const MAX_WINDOW_SCALE: f64 = 1000.0;
-
-/// The seed's `settings.rate_window_scale`, checked.
-///
-/// # Errors
-/// A message naming the setting when it is not a number in (0, 1000].
-pub(super) fn window_scale(scale: f64) -> Result<f64, String> {
-    if scale > 0.0 && scale <= MAX_WINDOW_SCALE {
-        Ok(scale)
-    } else {
-        Err(format!(
-            "settings.rate_window_scale: must be a positive number no larger than {MAX_WINDOW_SCALE}, not {scale}"
-        ))
-    }
-}
+pub(super) use crate::sim::core::window_scale;
 
 /// `base` times `scale`, in whole milliseconds, at least one.
 fn scaled_span(base: Duration, scale: f64) -> Duration {

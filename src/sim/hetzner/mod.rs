@@ -102,19 +102,7 @@ projects:
 /// per second.
 const PER_HOUR: f64 = 3600.0;
 
-/// Largest accepted `settings.rate_window_scale`.
-const MAX_WINDOW_SCALE: f64 = 1000.0;
-
-/// The seed's `settings.rate_window_scale`, checked.
-fn window_scale(scale: f64) -> Result<f64, String> {
-    if scale > 0.0 && scale <= MAX_WINDOW_SCALE {
-        Ok(scale)
-    } else {
-        Err(format!(
-            "settings.rate_window_scale: must be a positive number no larger than {MAX_WINDOW_SCALE}, not {scale}"
-        ))
-    }
-}
+use crate::sim::core::window_scale;
 
 /// One project's bucket: 3,600 × `rate_limit_factor` requests, refilled in
 /// full once per hour × `window_scale` (1/s at the published numbers), so

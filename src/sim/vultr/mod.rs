@@ -166,19 +166,7 @@ impl Rate {
     }
 }
 
-/// Largest accepted `settings.rate_window_scale`.
-const MAX_WINDOW_SCALE: f64 = 1000.0;
-
-/// The seed's `settings.rate_window_scale`, checked.
-fn window_scale(scale: f64) -> Result<f64, String> {
-    if scale > 0.0 && scale <= MAX_WINDOW_SCALE {
-        Ok(scale)
-    } else {
-        Err(format!(
-            "settings.rate_window_scale: must be a positive number no larger than {MAX_WINDOW_SCALE}, not {scale}"
-        ))
-    }
-}
+use crate::sim::core::window_scale;
 
 /// Shared handler state.
 #[derive(Clone)]
