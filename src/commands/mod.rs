@@ -88,6 +88,23 @@ pub enum CommandError {
         /// The resource's kind.
         got: TargetKind,
     },
+    /// The policy does not select the resource: a managed snapshot of it
+    /// would be an orphan that retention never looks at.
+    #[error(
+        "policy {policy} of account {account} does not select {kind} {resource} ({id}); a snapshot under it would never be pruned (use --name for a manual one)"
+    )]
+    NotTargeted {
+        /// The account.
+        account: String,
+        /// The policy.
+        policy: String,
+        /// The resource kind.
+        kind: TargetKind,
+        /// The resource name.
+        resource: String,
+        /// The resource id.
+        id: String,
+    },
     /// The token could not be read or the client built.
     #[error("account {account}: {message}")]
     Connect {
@@ -257,11 +274,18 @@ pub async fn plan(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
         }
         plans.push(p);
     }
-    let ok = plans
-        .iter()
-        .filter(|p| p.report.as_ref().is_some_and(|r| r.errors.is_empty()))
-        .count();
-    let code = combine(ok, plans.len() - ok);
+    let (mut ok, mut failed) = (0, 0);
+    for p in &plans {
+        match p.report.as_ref().map(CycleReport::exit_code) {
+            Some(exit::OK) => ok += 1,
+            Some(exit::PARTIAL) => {
+                ok += 1;
+                failed += 1;
+            }
+            _ => failed += 1,
+        }
+    }
+    let code = combine(ok, failed);
     let warnings: Vec<String> = ctx.warnings.iter().map(ToString::to_string).collect();
     if json {
         println!(
@@ -346,13 +370,16 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
         }
         if !res.snapshots.is_empty() {
             let mut t = Table::new(&["SNAPSHOT", "CREATED", "STATE", "ACTION", "REASONS"]);
-            for s in &res.snapshots {
+            // Oldest first, whatever order the provider listed them in.
+            let mut rows: Vec<_> = res.snapshots.iter().collect();
+            rows.sort_by_key(|s| s.created);
+            for s in rows {
                 let action = match &s.delete {
                     Some(DeleteStatus::WouldDelete) => "delete".to_string(),
                     Some(DeleteStatus::Deleted) => "deleted".to_string(),
                     Some(DeleteStatus::Protected) => "keep (protected)".to_string(),
                     Some(DeleteStatus::NotAttempted(w)) => format!("keep ({w})"),
-                    Some(DeleteStatus::Failed(e)) => format!("delete failed: {e}"),
+                    Some(DeleteStatus::Failed(_)) => "delete failed (see error)".to_string(),
                     None => s.action.to_string(),
                 };
                 t.row(vec![
@@ -568,6 +595,15 @@ pub async fn snapshot(
                     resource: r.name.clone(),
                     want: p.targets.kind,
                     got: r.kind,
+                });
+            }
+            if !p.targets.matches(r.facts()) {
+                return fail(&CommandError::NotTargeted {
+                    account: a.name.clone(),
+                    policy: p.name.clone(),
+                    kind: r.kind,
+                    resource: r.name.clone(),
+                    id: r.id.clone(),
                 });
             }
             match Marker::new(&a.name, &p.name, &r.id, now) {

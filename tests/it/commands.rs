@@ -813,7 +813,7 @@ fn snapshot_manual_by_name_and_id_and_managed_with_wait() {
 }
 
 #[test]
-fn snapshot_refuses_unknown_accounts_resources_and_policies() {
+fn snapshot_refuses_unknown_names_and_untargeted_managed_snapshots() {
     let s = Setup::new(P::Hetzner, Vec::new(), false);
     let ran = s.run(&["snapshot", ACCOUNT, "no-such-server"]);
     assert_eq!(ran.code, 2, "{}", show(&ran));
@@ -822,6 +822,17 @@ fn snapshot_refuses_unknown_accounts_resources_and_policies() {
     assert_eq!(ran.code, 2, "{}", show(&ran));
     assert!(
         ran.stderr.contains("has no policy \"nope\""),
+        "{}",
+        show(&ran)
+    );
+    // A managed snapshot of a resource the policy does not select would be
+    // an orphan no retention ever looks at.
+    let ran = s.run(&["snapshot", ACCOUNT, "scratch", "--policy", POLICY]);
+    assert_eq!(ran.code, 2, "{}", show(&ran));
+    assert!(
+        ran.stderr.contains(
+            "policy six-hourly of account acct does not select server scratch (42000103)"
+        ),
         "{}",
         show(&ran)
     );
