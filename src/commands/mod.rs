@@ -148,6 +148,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Whether the named account lets retention remove its orphans.
+    fn prune_orphans(&self, account: &str) -> bool {
+        self.config
+            .accounts
+            .iter()
+            .any(|a| a.name == account && a.prune_orphans)
+    }
+
     fn accounts(&self, only: Option<&str>) -> Result<Vec<&Account>, CommandError> {
         match only {
             None => Ok(self.config.accounts.iter().collect()),
@@ -307,7 +315,7 @@ pub async fn plan(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
             continue;
         }
         if let Some(r) = &p.report {
-            print_cycle(r, true);
+            print_cycle(r, true, ctx.prune_orphans(&r.account));
         }
         if p.unmanaged > 0 {
             println!(
@@ -339,7 +347,7 @@ async fn count_unmanaged(account: &Account, client: &dyn Provider) -> usize {
 }
 
 /// Print a cycle report as people read it (used by `plan` and `prune`).
-fn print_cycle(r: &CycleReport, show_due: bool) {
+fn print_cycle(r: &CycleReport, show_due: bool, prune_orphans: bool) {
     for e in &r.errors {
         println!("  error: {e}");
     }
@@ -396,18 +404,23 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
         }
     }
     for o in &r.orphans {
+        // The engine does not work out orphan deletions in a dry run, so a
+        // plan must not claim they are all kept when prune_orphans is on.
+        let fate = if !o.deleted.is_empty() {
+            format!("kept but {} deleted (prune_orphans)", o.deleted.len())
+        } else if r.dry_run && prune_orphans {
+            "prune_orphans is on: a run applies retention to them (not shown in a dry run)"
+                .to_string()
+        } else {
+            "kept".to_string()
+        };
         println!(
-            "  orphans: {} snapshot(s) of {} {} from policy {}: {}; kept{}",
+            "  orphans: {} snapshot(s) of {} {} from policy {}: {}; {fate}",
             o.snapshots.len(),
             o.kind,
             o.resource_id,
             o.policy,
             o.reason,
-            if o.deleted.is_empty() {
-                String::new()
-            } else {
-                format!(" but {} deleted (prune_orphans)", o.deleted.len())
-            }
         );
     }
 }
@@ -477,7 +490,7 @@ pub async fn prune(ctx: &Ctx, account: Option<&str>, dry_run: bool, json: bool) 
                     ""
                 }
             );
-            print_cycle(r, false);
+            print_cycle(r, false, ctx.prune_orphans(&r.account));
             let (_, deleted, _) = r.counts();
             let would = r
                 .resources

@@ -127,9 +127,13 @@ struct Snap {
 }
 
 fn managed(p: P, account: &str, res: Res, age: chrono::Duration) -> Snap {
+    marked(p, account, POLICY, res, age)
+}
+
+fn marked(p: P, account: &str, policy: &str, res: Res, age: chrono::Duration) -> Snap {
     let m = Marker {
         account: account.into(),
-        policy: POLICY.into(),
+        policy: policy.into(),
         resource_id: p.id(res).into(),
         created: now() - age,
     };
@@ -328,11 +332,20 @@ struct Setup {
 
 impl Setup {
     fn new(p: P, snaps: Vec<Snap>, read_only: bool) -> Self {
+        Self::with(p, snaps, read_only, "")
+    }
+
+    /// `extra` is added to the account block (e.g. `prune_orphans: true`).
+    fn with(p: P, snaps: Vec<Snap>, read_only: bool, extra: &str) -> Self {
         let sim = SimProcess::start(Some(&seed(&[(p, snaps.clone())])));
         let dir = Dir::new();
         let (rw, ro) = p.tokens();
         let token = if read_only { ro } else { rw };
-        let block = account_yaml(&dir, &sim, p, ACCOUNT, token);
+        let block = account_yaml(&dir, &sim, p, ACCOUNT, token).replacen(
+            "    policies:\n",
+            &format!("{extra}    policies:\n"),
+            1,
+        );
         let config = write_config(&dir, &[block]);
         Self {
             p,
@@ -1244,5 +1257,65 @@ fn exit_codes_ok_partial_nothing_done_and_config_error() {
     // No token ever shows.
     for tok in t.sim.tokens.iter().map(|x| x.token.as_str()) {
         assert!(!ran.stdout.contains(tok) && !ran.stderr.contains(tok));
+    }
+}
+
+#[test]
+fn orphans_of_a_removed_policy_are_kept_unless_the_account_opts_in() {
+    for p in ALL {
+        let web = p.id(Res::Web);
+        let snaps = vec![
+            managed(p, ACCOUNT, Res::Web, h(1)),
+            marked(p, ACCOUNT, "old-policy", Res::Web, d(3)),
+            marked(p, ACCOUNT, "old-policy", Res::Web, d(4)),
+            marked(p, ACCOUNT, "old-policy", Res::Web, d(5)),
+        ];
+        let line = format!(
+            "  orphans: 3 snapshot(s) of {} {web} from policy old-policy: policy removed or renamed; ",
+            p.kind()
+        );
+
+        // Default: kept, and plan and prune say so.
+        let s = Setup::new(p, snaps.clone(), false);
+        for args in [&["plan"][..], &["prune"]] {
+            let ran = s.run(args);
+            assert_eq!(ran.code, 0, "{p:?} {args:?}: {}", show(&ran));
+            assert!(
+                ran.stdout.contains(&format!("{line}kept\n")),
+                "{p:?} {args:?}: {}",
+                show(&ran)
+            );
+        }
+        assert_eq!(s.listed().len(), 4, "{p:?}: nothing deleted");
+
+        // Opted in: the plan does not claim they are kept; a run keeps the
+        // newest of the group (a removed policy's fallback is `last: 1`).
+        let s = Setup::with(p, snaps, false, "    prune_orphans: true\n");
+        let ran = s.run(&["plan"]);
+        assert_eq!(ran.code, 0, "{}", show(&ran));
+        assert!(
+            ran.stdout.contains(&format!("{line}prune_orphans is on")),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        let ran = s.run(&["prune"]);
+        assert_eq!(ran.code, 0, "{}", show(&ran));
+        assert!(
+            ran.stdout
+                .contains(&format!("{line}kept but 2 deleted (prune_orphans)")),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        assert!(
+            ran.stdout.contains("deleted 2 snapshot(s)"),
+            "{}",
+            show(&ran)
+        );
+        let left: Vec<String> = s
+            .listed()
+            .into_keys()
+            .filter(|n| n.contains(":old-policy:"))
+            .collect();
+        assert_eq!(left.len(), 1, "{p:?}: {left:?}");
     }
 }
