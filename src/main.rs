@@ -106,8 +106,8 @@ enum Command {
         account: String,
         /// The resource id or name.
         resource: String,
-        /// The snapshot name (manual snapshots).
-        #[arg(long)]
+        /// The snapshot name (manual snapshots; a managed one is named by its marker).
+        #[arg(long, conflicts_with = "policy")]
         name: Option<String>,
         /// Make it a managed snapshot of this policy.
         #[arg(long)]

@@ -88,6 +88,23 @@ pub enum CommandError {
         /// The resource's kind.
         got: TargetKind,
     },
+    /// The policy does not select the resource: a managed snapshot of it
+    /// would be an orphan that retention never looks at.
+    #[error(
+        "policy {policy} of account {account} does not select {kind} {resource} ({id}); a snapshot under it would never be pruned (use --name for a manual one)"
+    )]
+    NotTargeted {
+        /// The account.
+        account: String,
+        /// The policy.
+        policy: String,
+        /// The resource kind.
+        kind: TargetKind,
+        /// The resource name.
+        resource: String,
+        /// The resource id.
+        id: String,
+    },
     /// The token could not be read or the client built.
     #[error("account {account}: {message}")]
     Connect {
@@ -131,6 +148,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Whether the named account lets retention remove its orphans.
+    fn prune_orphans(&self, account: &str) -> bool {
+        self.config
+            .accounts
+            .iter()
+            .any(|a| a.name == account && a.prune_orphans)
+    }
+
     fn accounts(&self, only: Option<&str>) -> Result<Vec<&Account>, CommandError> {
         match only {
             None => Ok(self.config.accounts.iter().collect()),
@@ -257,11 +282,18 @@ pub async fn plan(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
         }
         plans.push(p);
     }
-    let ok = plans
-        .iter()
-        .filter(|p| p.report.as_ref().is_some_and(|r| r.errors.is_empty()))
-        .count();
-    let code = combine(ok, plans.len() - ok);
+    let (mut ok, mut failed) = (0, 0);
+    for p in &plans {
+        match p.report.as_ref().map(CycleReport::exit_code) {
+            Some(exit::OK) => ok += 1,
+            Some(exit::PARTIAL) => {
+                ok += 1;
+                failed += 1;
+            }
+            _ => failed += 1,
+        }
+    }
+    let code = combine(ok, failed);
     let warnings: Vec<String> = ctx.warnings.iter().map(ToString::to_string).collect();
     if json {
         println!(
@@ -283,7 +315,7 @@ pub async fn plan(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
             continue;
         }
         if let Some(r) = &p.report {
-            print_cycle(r, true);
+            print_cycle(r, true, ctx.prune_orphans(&r.account));
         }
         if p.unmanaged > 0 {
             println!(
@@ -315,7 +347,7 @@ async fn count_unmanaged(account: &Account, client: &dyn Provider) -> usize {
 }
 
 /// Print a cycle report as people read it (used by `plan` and `prune`).
-fn print_cycle(r: &CycleReport, show_due: bool) {
+fn print_cycle(r: &CycleReport, show_due: bool, prune_orphans: bool) {
     for e in &r.errors {
         println!("  error: {e}");
     }
@@ -346,13 +378,16 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
         }
         if !res.snapshots.is_empty() {
             let mut t = Table::new(&["SNAPSHOT", "CREATED", "STATE", "ACTION", "REASONS"]);
-            for s in &res.snapshots {
+            // Oldest first, whatever order the provider listed them in.
+            let mut rows: Vec<_> = res.snapshots.iter().collect();
+            rows.sort_by_key(|s| s.created);
+            for s in rows {
                 let action = match &s.delete {
                     Some(DeleteStatus::WouldDelete) => "delete".to_string(),
                     Some(DeleteStatus::Deleted) => "deleted".to_string(),
                     Some(DeleteStatus::Protected) => "keep (protected)".to_string(),
                     Some(DeleteStatus::NotAttempted(w)) => format!("keep ({w})"),
-                    Some(DeleteStatus::Failed(e)) => format!("delete failed: {e}"),
+                    Some(DeleteStatus::Failed(_)) => "delete failed (see error)".to_string(),
                     None => s.action.to_string(),
                 };
                 t.row(vec![
@@ -369,18 +404,23 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
         }
     }
     for o in &r.orphans {
+        // The engine does not work out orphan deletions in a dry run, so a
+        // plan must not claim they are all kept when prune_orphans is on.
+        let fate = if !o.deleted.is_empty() {
+            format!("kept but {} deleted (prune_orphans)", o.deleted.len())
+        } else if r.dry_run && prune_orphans {
+            "prune_orphans is on: a run applies retention to them (not shown in a dry run)"
+                .to_string()
+        } else {
+            "kept".to_string()
+        };
         println!(
-            "  orphans: {} snapshot(s) of {} {} from policy {}: {}; kept{}",
+            "  orphans: {} snapshot(s) of {} {} from policy {}: {}; {fate}",
             o.snapshots.len(),
             o.kind,
             o.resource_id,
             o.policy,
             o.reason,
-            if o.deleted.is_empty() {
-                String::new()
-            } else {
-                format!(" but {} deleted (prune_orphans)", o.deleted.len())
-            }
         );
     }
 }
@@ -450,7 +490,7 @@ pub async fn prune(ctx: &Ctx, account: Option<&str>, dry_run: bool, json: bool) 
                     ""
                 }
             );
-            print_cycle(r, false);
+            print_cycle(r, false, ctx.prune_orphans(&r.account));
             let (_, deleted, _) = r.counts();
             let would = r
                 .resources
@@ -568,6 +608,15 @@ pub async fn snapshot(
                     resource: r.name.clone(),
                     want: p.targets.kind,
                     got: r.kind,
+                });
+            }
+            if !p.targets.matches(r.facts()) {
+                return fail(&CommandError::NotTargeted {
+                    account: a.name.clone(),
+                    policy: p.name.clone(),
+                    kind: r.kind,
+                    resource: r.name.clone(),
+                    id: r.id.clone(),
                 });
             }
             match Marker::new(&a.name, &p.name, &r.id, now) {

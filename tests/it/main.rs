@@ -5,6 +5,7 @@
 
 mod check;
 mod demo;
+mod commands;
 mod harness;
 mod provider_digitalocean;
 mod provider_hetzner;

@@ -1,0 +1,1321 @@
+//! Operator commands (issue "(6/6) Operator commands"): `plan`, `snapshot`,
+//! `list`, `prune` and `inventory`, the real binary against `snapkeeper sim`,
+//! on all three providers: read-only tokens, `plan --at`, `prune --dry-run`
+//! writing nothing (the simulator's counters and state prove it), manual
+//! snapshots surviving `prune`, `--json` field lists, and exit codes.
+//!
+//! Every scenario seeds managed snapshots at known ages relative to now:
+//! policy `six-hourly` (`every: 6h`, `keep: {within: 1d}`,
+//! `max_deletes_per_run: 3`) on `web-1` and `db-1`:
+//! - web-1: 1h, 7h, 13h, 19h (kept), 2d, 3d (expired);
+//! - db-1: 2h (kept), 4d (expired);
+//! - web-1 also has a manual snapshot `before-upgrade` (30d) and one with
+//!   another account's marker (10d): neither may ever be touched.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::Value;
+use snapkeeper::clock::Clock;
+use snapkeeper::policy::Marker;
+
+use crate::harness::{Dir, Ran, SimProcess, run, snapkeeper, wait_for};
+
+/// The config's account name (part of every marker we seed).
+const ACCOUNT: &str = "acct";
+const POLICY: &str = "six-hourly";
+/// The read-only message every refused write must carry.
+const READ_ONLY: &str = "a read-only token works for plan/list/inventory only";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum P {
+    Do,
+    Vultr,
+    Hetzner,
+}
+
+const ALL: [P; 3] = [P::Do, P::Vultr, P::Hetzner];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Res {
+    Web,
+    Db,
+    Scratch,
+}
+
+impl P {
+    fn name(self) -> &'static str {
+        match self {
+            P::Do => "digitalocean",
+            P::Vultr => "vultr",
+            P::Hetzner => "hetzner",
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            P::Do => "droplet",
+            P::Vultr => "instance",
+            P::Hetzner => "server",
+        }
+    }
+
+    fn targets(self) -> &'static str {
+        match self {
+            P::Do => "{ kind: droplet, tags: [backup] }",
+            P::Vultr => "{ kind: instance, tags: [backup] }",
+            P::Hetzner => "{ kind: server, labels: { backup: \"true\" } }",
+        }
+    }
+
+    fn id(self, r: Res) -> &'static str {
+        match (self, r) {
+            (P::Do, Res::Web) => "301000101",
+            (P::Do, Res::Db) => "301000102",
+            (P::Do, Res::Scratch) => "301000103",
+            (P::Vultr, Res::Web) => "3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e01",
+            (P::Vultr, Res::Db) => "3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e02",
+            (P::Vultr, Res::Scratch) => "3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e03",
+            (P::Hetzner, Res::Web) => "42000101",
+            (P::Hetzner, Res::Db) => "42000102",
+            (P::Hetzner, Res::Scratch) => "42000103",
+        }
+    }
+
+    /// Read-write and read-only tokens of the simulated account.
+    fn tokens(self) -> (&'static str, &'static str) {
+        match self {
+            P::Do => (
+                "dop_v1_c0de000000000000000000000000000000000000000000000000000000000001",
+                "dop_v1_c0de000000000000000000000000000000000000000000000000000000000002",
+            ),
+            P::Vultr => (
+                "CMDTESTVULTRRW000000000000000000000RW",
+                "CMDTESTVULTRRO000000000000000000000RO",
+            ),
+            P::Hetzner => (
+                "cmdtestHetznerReadWrite00000000000000000000000000000000000000001",
+                "cmdtestHetznerReadOnly000000000000000000000000000000000000000002",
+            ),
+        }
+    }
+}
+
+fn res_name(r: Res) -> &'static str {
+    match r {
+        Res::Web => "web-1",
+        Res::Db => "db-1",
+        Res::Scratch => "scratch",
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Clock::system().now().trunc_subsecs(0)
+}
+
+/// A snapshot in the seed.
+#[derive(Debug, Clone)]
+struct Snap {
+    res: Res,
+    /// The name/description; for marked ones, the marker text.
+    text: String,
+    /// Hetzner labels (the marker's, for marked snapshots).
+    labels: BTreeMap<String, String>,
+    created: DateTime<Utc>,
+}
+
+fn managed(p: P, account: &str, res: Res, age: chrono::Duration) -> Snap {
+    marked(p, account, POLICY, res, age)
+}
+
+fn marked(p: P, account: &str, policy: &str, res: Res, age: chrono::Duration) -> Snap {
+    let m = Marker {
+        account: account.into(),
+        policy: policy.into(),
+        resource_id: p.id(res).into(),
+        created: now() - age,
+    };
+    Snap {
+        res,
+        text: m.encode(),
+        labels: m.labels(),
+        created: m.created,
+    }
+}
+
+fn manual(res: Res, name: &str, age: chrono::Duration) -> Snap {
+    Snap {
+        res,
+        text: name.into(),
+        labels: BTreeMap::new(),
+        created: now() - age,
+    }
+}
+
+fn h(n: i64) -> chrono::Duration {
+    chrono::Duration::hours(n)
+}
+
+fn d(n: i64) -> chrono::Duration {
+    chrono::Duration::days(n)
+}
+
+/// The scenario of the module docs, marked for config account `account`.
+fn scenario(p: P, account: &str) -> Vec<Snap> {
+    vec![
+        managed(p, account, Res::Web, h(1)),
+        managed(p, account, Res::Web, h(7)),
+        managed(p, account, Res::Web, h(13)),
+        managed(p, account, Res::Web, h(19)),
+        managed(p, account, Res::Web, d(2)),
+        managed(p, account, Res::Web, d(3)),
+        managed(p, account, Res::Db, h(2)),
+        managed(p, account, Res::Db, d(4)),
+        manual(Res::Web, "before-upgrade", d(30)),
+        managed(p, "other", Res::Web, d(10)),
+    ]
+}
+
+/// Names of the seeded snapshots of `account` that retention expires now
+/// (older than a day; the newest of each resource is at most 2h old).
+fn expired(snaps: &[Snap], account: &str) -> BTreeSet<String> {
+    snaps
+        .iter()
+        .filter(|s| {
+            s.text.starts_with(&format!("snapkeeper:{account}:"))
+                && now() - s.created > chrono::Duration::days(1)
+        })
+        .map(|s| s.text.clone())
+        .collect()
+}
+
+fn yaml_map(m: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<String> = m.iter().map(|(k, v)| format!("{k}: \"{v}\"")).collect();
+    format!("{{ {} }}", pairs.join(", "))
+}
+
+/// One provider's seed section (top-level key included).
+fn section(p: P, snaps: &[Snap]) -> String {
+    let (rw, ro) = p.tokens();
+    let of = |r: Res| snaps.iter().filter(move |s| s.res == r);
+    let ts = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    match p {
+        P::Do => {
+            let mut out = format!(
+                "digitalocean:\n  accounts:\n    - name: team\n      tokens:\n        - {{ token: {rw} }}\n        - {{ token: {ro}, read_only: true }}\n      droplets:\n"
+            );
+            for r in [Res::Web, Res::Db, Res::Scratch] {
+                let tags = if r == Res::Scratch { "[]" } else { "[backup]" };
+                out.push_str(&format!(
+                    "        - id: {}\n          name: {}\n          region: fra1\n          tags: {tags}\n          snapshots:\n",
+                    p.id(r),
+                    res_name(r)
+                ));
+                let mut any = false;
+                for s in of(r) {
+                    any = true;
+                    out.push_str(&format!(
+                        "            - {{ name: \"{}\", created_at: {}, size_gigabytes: 1.5 }}\n",
+                        s.text,
+                        ts(s.created)
+                    ));
+                }
+                if !any {
+                    out.push_str("            []\n");
+                }
+            }
+            out
+        }
+        P::Vultr => {
+            let mut out = format!(
+                "vultr:\n  accounts:\n    - name: team\n      api_keys:\n        - {{ key: {rw} }}\n        - {{ key: {ro}, read_only: true }}\n      instances:\n"
+            );
+            for r in [Res::Web, Res::Db, Res::Scratch] {
+                let tags = if r == Res::Scratch { "[]" } else { "[backup]" };
+                out.push_str(&format!(
+                    "        - {{ id: {}, label: {}, tags: {tags} }}\n",
+                    p.id(r),
+                    res_name(r)
+                ));
+            }
+            out.push_str("      snapshots:\n");
+            if snaps.is_empty() {
+                out.push_str("        []\n");
+            }
+            for s in snaps {
+                out.push_str(&format!(
+                    "        - {{ description: \"{}\", source_instance: {}, date_created: {} }}\n",
+                    s.text,
+                    p.id(s.res),
+                    ts(s.created)
+                ));
+            }
+            out
+        }
+        P::Hetzner => {
+            let mut out = format!(
+                "hetzner:\n  projects:\n    - name: team\n      tokens:\n        - {{ token: {rw} }}\n        - {{ token: {ro}, read_only: true }}\n      servers:\n"
+            );
+            for r in [Res::Web, Res::Db, Res::Scratch] {
+                let labels = if r == Res::Scratch {
+                    "{}"
+                } else {
+                    "{ backup: \"true\" }"
+                };
+                out.push_str(&format!(
+                    "        - {{ id: {}, name: {}, labels: {labels} }}\n",
+                    p.id(r),
+                    res_name(r)
+                ));
+            }
+            out.push_str("      images:\n");
+            if snaps.is_empty() {
+                out.push_str("        []\n");
+            }
+            for s in snaps {
+                out.push_str(&format!(
+                    "        - {{ description: \"{}\", labels: {}, server: {}, created: {} }}\n",
+                    s.text,
+                    yaml_map(&s.labels),
+                    res_name(s.res),
+                    ts(s.created)
+                ));
+            }
+            out
+        }
+    }
+}
+
+/// A whole seed: fast snapshots, and the given providers' sections.
+fn seed(parts: &[(P, Vec<Snap>)]) -> String {
+    let mut out = String::from("settings: { time_scale: 0.001 }\n");
+    for (p, snaps) in parts {
+        out.push_str(&section(*p, snaps));
+    }
+    out
+}
+
+/// A config account block (token in a file in `dir`).
+fn account_yaml(dir: &Dir, sim: &SimProcess, p: P, name: &str, token: &str) -> String {
+    let file = dir.write(&format!("{name}.token"), token);
+    set_private(&file);
+    format!(
+        "  - name: {name}\n    provider: {}\n    token: {{ file: {} }}\n    api_url: {}\n    policies:\n      - name: {POLICY}\n        targets: {}\n        every: 6h\n        keep: {{ within: 1d }}\n        max_deletes_per_run: 3\n",
+        p.name(),
+        file.display(),
+        sim.url(p.name()),
+        p.targets()
+    )
+}
+
+fn set_private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn write_config(dir: &Dir, blocks: &[String]) -> PathBuf {
+    dir.write("config.yaml", &format!("accounts:\n{}", blocks.concat()))
+}
+
+/// One provider, one account `acct`, with the read-write or read-only token.
+struct Setup {
+    p: P,
+    /// What the simulator was seeded with.
+    snaps: Vec<Snap>,
+    sim: SimProcess,
+    /// Holds the token file and config for the test's lifetime.
+    _dir: Dir,
+    config: PathBuf,
+}
+
+impl Setup {
+    fn new(p: P, snaps: Vec<Snap>, read_only: bool) -> Self {
+        Self::with(p, snaps, read_only, "")
+    }
+
+    /// `extra` is added to the account block (e.g. `prune_orphans: true`).
+    fn with(p: P, snaps: Vec<Snap>, read_only: bool, extra: &str) -> Self {
+        let sim = SimProcess::start(Some(&seed(&[(p, snaps.clone())])));
+        let dir = Dir::new();
+        let (rw, ro) = p.tokens();
+        let token = if read_only { ro } else { rw };
+        let block = account_yaml(&dir, &sim, p, ACCOUNT, token).replacen(
+            "    policies:\n",
+            &format!("{extra}    policies:\n"),
+            1,
+        );
+        let config = write_config(&dir, &[block]);
+        Self {
+            p,
+            snaps,
+            sim,
+            _dir: dir,
+            config,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Ran {
+        sk(&self.config, args)
+    }
+
+    fn expired(&self) -> BTreeSet<String> {
+        expired(&self.snaps, ACCOUNT)
+    }
+
+    /// Run with `--json`, expect `code`, and parse stdout.
+    fn json(&self, args: &[&str], code: i32) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let ran = self.run(&all);
+        assert_eq!(ran.code, code, "{:?} {args:?}: {}", self.p, show(&ran));
+        parse(&ran)
+    }
+
+    fn state(&self) -> Value {
+        control(
+            &self.sim,
+            reqwest::Method::GET,
+            &format!("/state/{}", self.p.name()),
+        )
+    }
+
+    /// Names of every snapshot `list --all` shows, with their `managed` flag.
+    fn listed(&self) -> BTreeMap<String, bool> {
+        let rows = self.json(&["list", "--all"], 0);
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    r["managed"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn sk(config: &std::path::Path, args: &[&str]) -> Ran {
+    let mut cmd = snapkeeper();
+    cmd.arg("--config").arg(config).args(args);
+    run(&mut cmd)
+}
+
+fn show(r: &Ran) -> String {
+    format!(
+        "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+        r.code, r.stdout, r.stderr
+    )
+}
+
+fn parse(r: &Ran) -> Value {
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", show(r)))
+}
+
+/// A request to the simulator's control API (`/_sim` + `path`).
+fn control(sim: &SimProcess, method: reqwest::Method, path: &str) -> Value {
+    let url = format!("{}{path}", sim.url("control"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let resp = reqwest::Client::new()
+            .request(method, &url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(resp.status().is_success(), "{url}: {}", resp.status());
+        let text = resp.text().await.unwrap();
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
+    })
+}
+
+/// Every counted request as "METHOD template", over all tokens.
+fn counted(sim: &SimProcess) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let all = control(sim, reqwest::Method::GET, "/counters");
+    for per_token in all.as_object().unwrap().values() {
+        for (k, v) in per_token.as_object().unwrap() {
+            *out.entry(k.clone()).or_default() += v.as_u64().unwrap();
+        }
+    }
+    out
+}
+
+fn writes(counts: &BTreeMap<String, u64>) -> Vec<String> {
+    counts
+        .keys()
+        .filter(|k| !k.starts_with("GET ") && !k.starts_with("HEAD "))
+        .cloned()
+        .collect()
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+fn sorted<'a>(v: &[&'a str]) -> Vec<&'a str> {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v
+}
+
+/// The resource reports of one account in `plan --json` output.
+fn plan_resources(plan: &Value) -> Vec<Value> {
+    plan["accounts"][0]["report"]["resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no resources in {plan:#}"))
+        .clone()
+}
+
+fn resource<'a>(resources: &'a [Value], id: &str) -> &'a Value {
+    resources
+        .iter()
+        .find(|r| r["resource_id"] == id)
+        .unwrap_or_else(|| panic!("no resource {id} in {resources:#?}"))
+}
+
+/// Names of the snapshots a resource report marks for deletion.
+fn deleted_names(r: &Value) -> BTreeSet<String> {
+    r["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "delete")
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn read_only_token_works_for_plan_list_inventory_only() {
+    for p in ALL {
+        let s = Setup::new(p, scenario(p, ACCOUNT), true);
+        let before = s.state();
+        for args in [&["plan"][..], &["list"], &["list", "--all"], &["inventory"]] {
+            let ran = s.run(args);
+            assert_eq!(ran.code, 0, "{p:?} {args:?}: {}", show(&ran));
+        }
+
+        let ran = s.run(&["snapshot", ACCOUNT, "web-1", "--name", "ro-test"]);
+        assert_eq!(ran.code, 2, "{p:?} snapshot: {}", show(&ran));
+        assert!(
+            ran.stderr.contains(&format!("account {ACCOUNT}")) && ran.stderr.contains(READ_ONLY),
+            "{p:?} snapshot message: {}",
+            show(&ran)
+        );
+
+        let ran = s.run(&["prune"]);
+        assert_eq!(ran.code, 2, "{p:?} prune: {}", show(&ran));
+        let errors: Vec<&str> = ran
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert!(
+            !errors.is_empty(),
+            "{p:?} prune: no error line: {}",
+            show(&ran)
+        );
+        for e in errors {
+            assert!(
+                e.contains(&format!("account {ACCOUNT}")) && e.contains(READ_ONLY),
+                "{p:?} prune error line {e:?}"
+            );
+        }
+        assert!(
+            ran.stdout.contains("deleted 0 snapshot(s)"),
+            "{}",
+            show(&ran)
+        );
+        assert_eq!(s.state(), before, "{p:?}: a read-only token changed state");
+    }
+}
+
+#[test]
+fn plan_at_a_week_ahead_shows_deletions_capped_by_max_deletes() {
+    for p in ALL {
+        let s = Setup::new(p, scenario(p, ACCOUNT), false);
+        let web = p.id(Res::Web);
+        let db = p.id(Res::Db);
+
+        // Now: nothing due (newest are 1h and 2h old), the expired ones go.
+        let plan = s.json(&["plan"], 0);
+        let rs = plan_resources(&plan);
+        assert_eq!(rs.len(), 2, "{p:?}: {rs:#?}");
+        for r in &rs {
+            assert_eq!(r["due"]["due"], false, "{p:?}: {r:#}");
+            assert_eq!(r["create"]["status"], "not_due", "{p:?}: {r:#}");
+        }
+        let want = s.expired();
+        let got: BTreeSet<String> = deleted_names(resource(&rs, web))
+            .union(&deleted_names(resource(&rs, db)))
+            .cloned()
+            .collect();
+        assert_eq!(got, want, "{p:?}: deletions now");
+
+        // A week ahead: the hypothetical new snapshot is the newest, so every
+        // seeded one is outside `within: 1d`; the cap (3) bounds each resource.
+        let at = (now() + chrono::Duration::days(7)).to_rfc3339();
+        let plan = s.json(&["plan", "--at", &at], 0);
+        let rs = plan_resources(&plan);
+        let w = resource(&rs, web);
+        assert_eq!(w["due"]["due"], true, "{p:?}: {w:#}");
+        assert_eq!(w["create"]["status"], "would_create", "{p:?}: {w:#}");
+        let name = w["create"]["detail"].as_str().unwrap();
+        assert!(
+            name.starts_with(&format!("snapkeeper:{ACCOUNT}:{POLICY}:{web}:")),
+            "{name}"
+        );
+        let snaps = w["snapshots"].as_array().unwrap();
+        // The six seeded ones plus "(new)".
+        assert_eq!(snaps.len(), 7, "{p:?}: {w:#}");
+        let deletes: Vec<&Value> = snaps.iter().filter(|x| x["action"] == "delete").collect();
+        assert_eq!(deletes.len(), 3, "{p:?}: capped at 3: {w:#}");
+        for x in &deletes {
+            assert_eq!(x["delete"]["status"], "would_delete", "{x:#}");
+        }
+        // Oldest go first: the three deleted are the three oldest.
+        let mut created: Vec<&str> = snaps
+            .iter()
+            .filter(|x| x["id"] != "(new)")
+            .map(|x| x["created"].as_str().unwrap())
+            .collect();
+        created.sort_unstable();
+        let oldest: BTreeSet<&str> = created[..3].iter().copied().collect();
+        let got: BTreeSet<&str> = deletes
+            .iter()
+            .map(|x| x["created"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, oldest, "{p:?}");
+        let capped = snaps
+            .iter()
+            .filter(|x| {
+                x["action"] == "keep"
+                    && x["reasons"].as_array().unwrap().iter().any(|r| {
+                        r.as_str()
+                            .unwrap()
+                            .contains("deletion cap reached (3 per run)")
+                    })
+            })
+            .count();
+        assert_eq!(capped, 3, "{p:?}: {w:#}");
+        let dbr = resource(&rs, db);
+        assert_eq!(deleted_names(dbr).len(), 2, "{p:?}: {dbr:#}");
+
+        // The same plan for people.
+        let ran = s.run(&["plan", "--at", &at]);
+        assert_eq!(ran.code, 0, "{}", show(&ran));
+        assert!(
+            ran.stdout.contains("(nothing is changed)"),
+            "{}",
+            show(&ran)
+        );
+        assert!(ran.stdout.contains("due now"), "{}", show(&ran));
+        assert!(
+            ran.stdout.contains(&format!(
+                "create: would create snapkeeper:{ACCOUNT}:{POLICY}:{web}:"
+            )),
+            "{}",
+            show(&ran)
+        );
+        let delete_rows = ran
+            .stdout
+            .lines()
+            .filter(|l| l.split_whitespace().any(|w| w == "delete"))
+            .count();
+        assert_eq!(delete_rows, 5, "{}", show(&ran));
+        assert!(
+            ran.stdout.contains("deletion cap reached (3 per run)"),
+            "{}",
+            show(&ran)
+        );
+        assert!(
+            ran.stdout
+                .contains("unmanaged: 2 snapshot(s) without this account's marker"),
+            "{}",
+            show(&ran)
+        );
+
+        // Planning wrote nothing.
+        assert_eq!(writes(&counted(&s.sim)), Vec::<String>::new(), "{p:?}");
+    }
+}
+
+#[test]
+fn plan_at_rejects_a_time_that_is_not_rfc3339() {
+    let s = Setup::new(P::Do, Vec::new(), false);
+    let ran = s.run(&["plan", "--at", "next tuesday"]);
+    assert_eq!(ran.code, 2, "{}", show(&ran));
+    assert!(
+        ran.stderr.contains("not an RFC 3339 time"),
+        "{}",
+        show(&ran)
+    );
+}
+
+#[test]
+fn prune_dry_run_changes_nothing() {
+    for p in ALL {
+        let s = Setup::new(p, scenario(p, ACCOUNT), false);
+        let before = s.state();
+        control(&s.sim, reqwest::Method::DELETE, "/counters");
+
+        let ran = s.run(&["prune", "--dry-run"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        assert!(
+            ran.stdout.contains("dry run: nothing is deleted"),
+            "{}",
+            show(&ran)
+        );
+        assert!(
+            ran.stdout.contains("would delete 3 snapshot(s)"),
+            "{}",
+            show(&ran)
+        );
+
+        let reports = s.json(&["prune", "--dry-run"], 0);
+        let r = &reports[0];
+        assert_eq!(r["dry_run"], true);
+        let mut would = BTreeSet::new();
+        for res in r["resources"].as_array().unwrap() {
+            assert_eq!(res["create"]["status"], "not_due", "prune never creates");
+            would.extend(deleted_names(res));
+        }
+        assert_eq!(would, s.expired(), "{p:?}");
+
+        let counts = counted(&s.sim);
+        assert!(!counts.is_empty(), "{p:?}: the dry run read nothing?");
+        assert_eq!(writes(&counts), Vec::<String>::new(), "{p:?}: {counts:?}");
+        assert_eq!(s.state(), before, "{p:?}: state changed");
+    }
+}
+
+#[test]
+fn prune_deletes_expired_marked_snapshots_and_never_a_manual_one() {
+    for p in ALL {
+        let s = Setup::new(p, scenario(p, ACCOUNT), false);
+        let before = s.listed();
+        assert_eq!(before.len(), 10, "{p:?}: {before:?}");
+
+        let reports = s.json(&["prune"], 0);
+        let r = &reports[0];
+        assert_eq!(r["dry_run"], false);
+        let mut deleted = BTreeSet::new();
+        for res in r["resources"].as_array().unwrap() {
+            for x in res["snapshots"].as_array().unwrap() {
+                if x["action"] == "delete" {
+                    assert_eq!(x["delete"]["status"], "deleted", "{x:#}");
+                    deleted.insert(x["name"].as_str().unwrap().to_string());
+                }
+            }
+        }
+        let expired = s.expired();
+        assert_eq!(deleted, expired, "{p:?}");
+
+        let after = s.listed();
+        let want: BTreeMap<String, bool> = before
+            .into_iter()
+            .filter(|(name, _)| !expired.contains(name))
+            .collect();
+        assert_eq!(after, want, "{p:?}");
+        assert_eq!(
+            after.get("before-upgrade"),
+            Some(&false),
+            "{p:?}: manual kept"
+        );
+        let foreign = after
+            .keys()
+            .filter(|n| n.starts_with("snapkeeper:other:"))
+            .count();
+        assert_eq!(foreign, 1, "{p:?}: another account's snapshot kept");
+
+        // Once more: nothing left to do.
+        let ran = s.run(&["prune"]);
+        assert_eq!(ran.code, 0, "{}", show(&ran));
+        assert!(
+            ran.stdout.contains("deleted 0 snapshot(s)"),
+            "{}",
+            show(&ran)
+        );
+    }
+}
+
+#[test]
+fn snapshot_manual_by_name_and_id_and_managed_with_wait() {
+    for p in ALL {
+        let s = Setup::new(p, Vec::new(), false);
+
+        // Manual, by resource name, not waiting.
+        let ran = s.run(&["snapshot", ACCOUNT, "web-1", "--name", "pre-deploy"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        assert!(
+            ran.stdout.starts_with("started snapshot \"pre-deploy\""),
+            "{}",
+            show(&ran)
+        );
+        wait_for(Duration::from_secs(60), "pre-deploy to be listed", || {
+            let rows = s.json(&["list", "--all"], 0);
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == "pre-deploy" && r["status"] == "complete")
+                .map(|r| assert_eq!(r["managed"], false, "{r:#}"))
+        });
+
+        // Manual, by resource id, waiting.
+        let db = p.id(Res::Db);
+        let ran = s.run(&["snapshot", ACCOUNT, db, "--name", "by-id", "--wait"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        assert!(ran.stdout.contains(&format!("({db})")), "{}", show(&ran));
+        assert!(ran.stdout.contains(" complete"), "{}", show(&ran));
+
+        // Managed, waiting: progress on stderr, then listed as managed.
+        let ran = s.run(&["snapshot", ACCOUNT, "web-1", "--policy", POLICY, "--wait"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        let web = p.id(Res::Web);
+        let prefix = format!("snapkeeper:{ACCOUNT}:{POLICY}:{web}:");
+        assert!(
+            ran.stdout
+                .starts_with(&format!("started snapshot \"{prefix}")),
+            "{}",
+            show(&ran)
+        );
+        assert!(
+            ran.stderr.lines().any(|l| l.starts_with("  0s: ")),
+            "no progress shown: {}",
+            show(&ran)
+        );
+        assert!(ran.stdout.contains(" complete"), "{}", show(&ran));
+
+        let rows = s.json(&["list", "--resource", "web-1"], 0);
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{p:?}: only the managed one: {rows:#?}");
+        assert!(rows[0]["name"].as_str().unwrap().starts_with(&prefix));
+        assert_eq!(rows[0]["managed"], true);
+        assert_eq!(rows[0]["policy"], POLICY);
+        assert_eq!(rows[0]["resource_id"], web);
+        assert_eq!(rows[0]["resource_name"], "web-1");
+        let all = s.listed();
+        assert_eq!(all.get("pre-deploy"), Some(&false));
+        assert_eq!(all.get("by-id"), Some(&false));
+        assert_eq!(all.len(), 3, "{all:?}");
+
+        // The managed snapshot is what the schedule sees: nothing due.
+        let plan = s.json(&["plan"], 0);
+        let w = resource(&plan_resources(&plan), web).clone();
+        assert_eq!(w["due"]["due"], false, "{p:?}: {w:#}");
+    }
+}
+
+#[test]
+fn snapshot_refuses_unknown_names_and_untargeted_managed_snapshots() {
+    let s = Setup::new(P::Hetzner, Vec::new(), false);
+    let ran = s.run(&["snapshot", ACCOUNT, "no-such-server"]);
+    assert_eq!(ran.code, 2, "{}", show(&ran));
+    assert!(ran.stderr.contains("\"no-such-server\""), "{}", show(&ran));
+    let ran = s.run(&["snapshot", ACCOUNT, "web-1", "--policy", "nope"]);
+    assert_eq!(ran.code, 2, "{}", show(&ran));
+    assert!(
+        ran.stderr.contains("has no policy \"nope\""),
+        "{}",
+        show(&ran)
+    );
+    // A managed snapshot of a resource the policy does not select would be
+    // an orphan no retention ever looks at.
+    let ran = s.run(&["snapshot", ACCOUNT, "scratch", "--policy", POLICY]);
+    assert_eq!(ran.code, 2, "{}", show(&ran));
+    assert!(
+        ran.stderr.contains(
+            "policy six-hourly of account acct does not select server scratch (42000103)"
+        ),
+        "{}",
+        show(&ran)
+    );
+    let ran = s.run(&["snapshot", "nobody", "web-1"]);
+    assert_eq!(ran.code, 2, "{}", show(&ran));
+    assert!(
+        ran.stderr.contains("no account named \"nobody\""),
+        "{}",
+        show(&ran)
+    );
+    let ran = s.run(&[
+        "snapshot", ACCOUNT, "web-1", "--name", "x", "--policy", POLICY,
+    ]);
+    assert_ne!(ran.code, 0, "--name with --policy: {}", show(&ran));
+    assert_eq!(writes(&counted(&s.sim)), Vec::<String>::new());
+}
+
+#[test]
+fn list_shows_managed_by_default_all_with_manual_and_filters_by_resource() {
+    for p in ALL {
+        let s = Setup::new(p, scenario(p, ACCOUNT), false);
+        let web = p.id(Res::Web);
+        let db = p.id(Res::Db);
+
+        let rows = s.json(&["list"], 0);
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 8, "{p:?}: {rows:#?}");
+        for r in rows {
+            assert_eq!(r["managed"], true, "{r:#}");
+            assert_eq!(r["policy"], POLICY, "{r:#}");
+            assert_eq!(r["account"], ACCOUNT);
+            assert_eq!(r["provider"], p.name());
+            assert_eq!(r["kind"], p.kind());
+            assert_eq!(r["status"], "complete");
+            let id = r["resource_id"].as_str().unwrap();
+            assert!(id == web || id == db, "{r:#}");
+            let name = if id == web { "web-1" } else { "db-1" };
+            assert_eq!(r["resource_name"], name, "{r:#}");
+        }
+
+        let all = s.json(&["list", "--all"], 0);
+        let all = all.as_array().unwrap();
+        assert_eq!(all.len(), 10, "{p:?}: {all:#?}");
+        let manual = all.iter().find(|r| r["name"] == "before-upgrade").unwrap();
+        assert_eq!(manual["managed"], false);
+        assert_eq!(manual["policy"], Value::Null);
+        let foreign = all
+            .iter()
+            .find(|r| r["name"].as_str().unwrap().starts_with("snapkeeper:other:"))
+            .unwrap();
+        assert_eq!(
+            foreign["managed"], false,
+            "another account's marker: {foreign:#}"
+        );
+
+        for (what, want) in [("web-1", 6), (web, 6), ("db-1", 2), (db, 2), ("scratch", 0)] {
+            let rows = s.json(&["list", "--resource", what], 0);
+            let rows = rows.as_array().unwrap();
+            assert_eq!(rows.len(), want, "{p:?} --resource {what}: {rows:#?}");
+            assert!(rows.iter().all(|r| r["managed"] == true));
+        }
+
+        // The table for people.
+        let ran = s.run(&["list"]);
+        assert_eq!(ran.code, 0, "{}", show(&ran));
+        let header: Vec<&str> = ran
+            .stdout
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            header,
+            [
+                "ACCOUNT", "ID", "NAME", "RESOURCE", "CREATED", "SIZE", "STATUS", "MANAGED"
+            ]
+        );
+        assert_eq!(ran.stdout.lines().count(), 9, "{}", show(&ran));
+        assert!(!ran.stdout.contains("before-upgrade"), "{}", show(&ran));
+        assert!(
+            ran.stdout.contains(&format!("web-1 ({web})")),
+            "{}",
+            show(&ran)
+        );
+        let ran = s.run(&["list", "--all"]);
+        assert!(ran.stdout.contains("before-upgrade"), "{}", show(&ran));
+        assert!(ran.stdout.contains("manual"), "{}", show(&ran));
+        let ran = s.run(&["list", "--resource", "scratch"]);
+        assert_eq!(ran.code, 0, "{}", show(&ran));
+        assert_eq!(ran.stdout.trim(), "no managed snapshots", "{}", show(&ran));
+    }
+}
+
+/// One sim with all three providers, one account each.
+struct Three {
+    sim: SimProcess,
+    dir: Dir,
+    blocks: Vec<String>,
+}
+
+impl Three {
+    fn new() -> Self {
+        let parts: Vec<(P, Vec<Snap>)> = ALL
+            .iter()
+            .map(|p| (*p, scenario(*p, &Self::account(*p))))
+            .collect();
+        let sim = SimProcess::start(Some(&seed(&parts)));
+        let dir = Dir::new();
+        let blocks = ALL
+            .iter()
+            .map(|p| account_yaml(&dir, &sim, *p, &Self::account(*p), p.tokens().0))
+            .collect();
+        Self { sim, dir, blocks }
+    }
+
+    fn account(p: P) -> String {
+        format!("{ACCOUNT}-{}", p.name())
+    }
+}
+
+#[test]
+fn inventory_shows_counts_and_a_table_per_account() {
+    let t = Three::new();
+    let config = write_config(&t.dir, &t.blocks);
+    let ran = sk(&config, &["inventory"]);
+    assert_eq!(ran.code, 0, "{}", show(&ran));
+    for p in ALL {
+        let head = format!("account {ACCOUNT}-{} ({}): ", p.name(), p.name());
+        let line = ran
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&head))
+            .unwrap_or_else(|| panic!("no {head:?} line: {}", show(&ran)));
+        let plural = format!("3 {}s", p.kind());
+        assert!(line.contains(&plural), "{line:?} lacks {plural:?}");
+        for name in ["web-1", "db-1", "scratch"] {
+            assert!(ran.stdout.contains(name), "{}", show(&ran));
+        }
+    }
+    let headers = ran
+        .stdout
+        .lines()
+        .filter(|l| {
+            l.split_whitespace().collect::<Vec<_>>() == ["KIND", "ID", "NAME", "REGION", "STATUS"]
+        })
+        .count();
+    assert_eq!(headers, 3, "one table per account: {}", show(&ran));
+
+    // One account only.
+    let ran = sk(&config, &["inventory", &format!("{ACCOUNT}-vultr")]);
+    assert_eq!(ran.code, 0, "{}", show(&ran));
+    assert_eq!(
+        ran.stdout
+            .lines()
+            .filter(|l| l.starts_with("account "))
+            .count(),
+        1,
+        "{}",
+        show(&ran)
+    );
+
+    // JSON: counts agree with the seed (snapshots: 10 seeded per account).
+    let inv = parse(&sk(&config, &["inventory", "--json"]));
+    for p in ALL {
+        let a = inv
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["provider"] == p.name())
+            .unwrap();
+        let section = |kind: &str| {
+            a["sections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["kind"] == kind)
+                .map(|s| s["items"].as_array().unwrap().len())
+        };
+        assert_eq!(section(&format!("{}s", p.kind())), Some(3), "{p:?}: {a:#}");
+        let snaps = section("snapshots").or_else(|| section("images"));
+        assert_eq!(snaps, Some(10), "{p:?}: {a:#}");
+    }
+}
+
+#[test]
+fn json_output_of_plan_list_prune_and_inventory_has_the_documented_fields() {
+    let t = Three::new();
+    let config = write_config(&t.dir, &t.blocks);
+    let json = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let ran = sk(&config, &all);
+        assert_eq!(ran.code, 0, "{args:?}: {}", show(&ran));
+        parse(&ran)
+    };
+    let at = (now() + chrono::Duration::days(7)).to_rfc3339();
+
+    let plan = json(&["plan", "--at", &at]);
+    assert_eq!(keys(&plan), ["accounts", "at", "warnings"]);
+    assert!(
+        plan["at"]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .is_ok()
+    );
+    let accounts = plan["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 3);
+    for a in accounts {
+        assert_eq!(
+            keys(a),
+            sorted(&["account", "provider", "error", "unmanaged", "report"])
+        );
+        assert_eq!(a["error"], Value::Null);
+        assert_eq!(a["unmanaged"], 2, "{a:#}");
+        check_report(&a["report"], true);
+    }
+
+    let rows = json(&["list", "--all"]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 30);
+    for r in rows {
+        assert_eq!(
+            keys(r),
+            sorted(&[
+                "account",
+                "provider",
+                "kind",
+                "id",
+                "name",
+                "resource_id",
+                "resource_name",
+                "created",
+                "size_gb",
+                "status",
+                "managed",
+                "policy",
+            ])
+        );
+        assert!(
+            r["created"]
+                .as_str()
+                .unwrap()
+                .parse::<DateTime<Utc>>()
+                .is_ok()
+        );
+    }
+
+    let inv = json(&["inventory"]);
+    for a in inv.as_array().unwrap() {
+        assert_eq!(
+            keys(a),
+            sorted(&["account", "provider", "error", "sections"])
+        );
+        for s in a["sections"].as_array().unwrap() {
+            assert_eq!(keys(s), ["items", "kind"]);
+            for it in s["items"].as_array().unwrap() {
+                assert_eq!(keys(it), sorted(&["id", "name", "region", "status"]));
+            }
+        }
+    }
+
+    let reports = json(&["prune", "--dry-run"]);
+    assert_eq!(reports.as_array().unwrap().len(), 3);
+    for r in reports.as_array().unwrap() {
+        check_report(r, true);
+    }
+    let reports = json(&["prune"]);
+    for r in reports.as_array().unwrap() {
+        check_report(r, false);
+        let deleted: usize = r["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["prune"]["detail"]["deleted"].as_u64().unwrap() as usize)
+            .sum();
+        assert_eq!(deleted, 3, "{r:#}");
+    }
+}
+
+/// A `CycleReport` as `plan` and `prune` print it.
+fn check_report(r: &Value, dry_run: bool) {
+    assert_eq!(
+        keys(r),
+        sorted(&[
+            "account",
+            "started",
+            "finished",
+            "dry_run",
+            "resources",
+            "orphans",
+            "skipped_policies",
+            "errors",
+        ])
+    );
+    assert_eq!(r["dry_run"], dry_run);
+    assert_eq!(r["errors"], Value::Array(Vec::new()), "{r:#}");
+    let resources = r["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 2, "{r:#}");
+    for res in resources {
+        assert_eq!(
+            keys(res),
+            sorted(&[
+                "policy",
+                "kind",
+                "resource_id",
+                "resource_name",
+                "due",
+                "create",
+                "prune",
+                "snapshots",
+                "errors",
+            ])
+        );
+        assert_eq!(keys(&res["due"]), ["due", "next", "reason"]);
+        assert!(res["create"]["status"].is_string(), "{res:#}");
+        assert!(res["prune"]["status"].is_string(), "{res:#}");
+        for s in res["snapshots"].as_array().unwrap() {
+            assert_eq!(
+                keys(s),
+                sorted(&[
+                    "id", "name", "created", "state", "action", "reasons", "delete"
+                ])
+            );
+            let action = s["action"].as_str().unwrap();
+            assert!(action == "keep" || action == "delete", "{s:#}");
+        }
+    }
+}
+
+#[test]
+fn exit_codes_ok_partial_nothing_done_and_config_error() {
+    let t = Three::new();
+    let good = write_config(&t.dir, &t.blocks);
+    let mut with_bad = t.blocks.clone();
+    with_bad.push(account_yaml(
+        &t.dir,
+        &t.sim,
+        P::Do,
+        "bad-token",
+        "dop_v1_ffff000000000000000000000000000000000000000000000000000000000000",
+    ));
+    let partial = t
+        .dir
+        .write("partial.yaml", &format!("accounts:\n{}", with_bad.concat()));
+    let only_bad = t
+        .dir
+        .write("only-bad.yaml", &format!("accounts:\n{}", with_bad[3]));
+    let invalid = t.dir.write(
+        "invalid.yaml",
+        "accounts:\n  - name: Bad Name\n    provider: nimbus\n",
+    );
+
+    let commands: [&[&str]; 5] = [
+        &["plan"],
+        &["list"],
+        &["inventory"],
+        &["prune", "--dry-run"],
+        &["plan", "--json"],
+    ];
+    for args in commands {
+        let ran = sk(&good, args);
+        assert_eq!(ran.code, 0, "good {args:?}: {}", show(&ran));
+
+        let ran = sk(&partial, args);
+        assert_eq!(ran.code, 1, "partial {args:?}: {}", show(&ran));
+        let text = format!("{}{}", ran.stdout, ran.stderr);
+        assert!(
+            text.contains("the token for account bad-token was refused"),
+            "partial {args:?}: {}",
+            show(&ran)
+        );
+
+        let ran = sk(&only_bad, args);
+        assert_eq!(ran.code, 2, "only bad {args:?}: {}", show(&ran));
+
+        let ran = sk(&invalid, args);
+        assert_eq!(ran.code, 78, "invalid {args:?}: {}", show(&ran));
+        assert!(ran.stderr.contains("error: "), "{}", show(&ran));
+        assert!(ran.stdout.is_empty(), "{}", show(&ran));
+    }
+    let ran = sk(&invalid, &["snapshot", "a", "b"]);
+    assert_eq!(ran.code, 78, "{}", show(&ran));
+    let ran = sk(
+        &only_bad,
+        &["snapshot", "bad-token", "web-1", "--name", "x"],
+    );
+    assert_eq!(ran.code, 2, "{}", show(&ran));
+    assert!(
+        ran.stderr
+            .contains("the token for account bad-token was refused"),
+        "{}",
+        show(&ran)
+    );
+    let ran = sk(&good, &["list", "no-such-account"]);
+    assert_eq!(ran.code, 2, "{}", show(&ran));
+    assert!(ran.stderr.contains("no account named"), "{}", show(&ran));
+
+    // prune for real: the good accounts delete, the bad one fails.
+    let ran = sk(&partial, &["prune"]);
+    assert_eq!(ran.code, 1, "{}", show(&ran));
+    assert_eq!(
+        ran.stdout.matches("deleted 3 snapshot(s)").count(),
+        3,
+        "{}",
+        show(&ran)
+    );
+    // No token ever shows.
+    for tok in t.sim.tokens.iter().map(|x| x.token.as_str()) {
+        assert!(!ran.stdout.contains(tok) && !ran.stderr.contains(tok));
+    }
+}
+
+#[test]
+fn orphans_of_a_removed_policy_are_kept_unless_the_account_opts_in() {
+    for p in ALL {
+        let web = p.id(Res::Web);
+        let snaps = vec![
+            managed(p, ACCOUNT, Res::Web, h(1)),
+            marked(p, ACCOUNT, "old-policy", Res::Web, d(3)),
+            marked(p, ACCOUNT, "old-policy", Res::Web, d(4)),
+            marked(p, ACCOUNT, "old-policy", Res::Web, d(5)),
+        ];
+        let line = format!(
+            "  orphans: 3 snapshot(s) of {} {web} from policy old-policy: policy removed or renamed; ",
+            p.kind()
+        );
+
+        // Default: kept, and plan and prune say so.
+        let s = Setup::new(p, snaps.clone(), false);
+        for args in [&["plan"][..], &["prune"]] {
+            let ran = s.run(args);
+            assert_eq!(ran.code, 0, "{p:?} {args:?}: {}", show(&ran));
+            assert!(
+                ran.stdout.contains(&format!("{line}kept\n")),
+                "{p:?} {args:?}: {}",
+                show(&ran)
+            );
+        }
+        assert_eq!(s.listed().len(), 4, "{p:?}: nothing deleted");
+
+        // Opted in: the plan does not claim they are kept; a run keeps the
+        // newest of the group (a removed policy's fallback is `last: 1`).
+        let s = Setup::with(p, snaps, false, "    prune_orphans: true\n");
+        let ran = s.run(&["plan"]);
+        assert_eq!(ran.code, 0, "{}", show(&ran));
+        assert!(
+            ran.stdout.contains(&format!("{line}prune_orphans is on")),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        let ran = s.run(&["prune"]);
+        assert_eq!(ran.code, 0, "{}", show(&ran));
+        assert!(
+            ran.stdout
+                .contains(&format!("{line}kept but 2 deleted (prune_orphans)")),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        assert!(
+            ran.stdout.contains("deleted 2 snapshot(s)"),
+            "{}",
+            show(&ran)
+        );
+        let left: Vec<String> = s
+            .listed()
+            .into_keys()
+            .filter(|n| n.contains(":old-policy:"))
+            .collect();
+        assert_eq!(left.len(), 1, "{p:?}: {left:?}");
+    }
+}
