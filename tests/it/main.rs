@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod check;
+mod daemon;
 mod harness;
 mod provider_digitalocean;
 mod provider_hetzner;
