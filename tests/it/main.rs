@@ -5,6 +5,7 @@
 
 mod check;
 mod daemon;
+mod daemon_reload;
 mod harness;
 mod provider_digitalocean;
 mod provider_hetzner;
