@@ -6,6 +6,7 @@
 mod check;
 mod daemon;
 mod daemon_reload;
+mod daemon_signals;
 mod harness;
 mod provider_digitalocean;
 mod provider_hetzner;
