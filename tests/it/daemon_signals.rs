@@ -405,6 +405,23 @@ fn systemd_notify_ready_status_reloading_and_stopping() {
         "{status:?}"
     );
 
+    // A bad edit: the status says so (and the old config keeps running)
+    // until the file is good again.
+    let good = std::fs::read_to_string(w.config_path()).unwrap();
+    let from = n.got.len();
+    w.write_config(&good.replace("every: 2s", "every: 2 parsecs"));
+    let ready = n.wait(from, "READY=1 after the bad edit", |m| has(m, "READY=1"));
+    let status = value(&n.got[ready], "STATUS").unwrap_or("");
+    assert!(
+        status.starts_with("reload rejected: 1 error; 2 accounts, "),
+        "{status:?}"
+    );
+    let from = n.got.len();
+    w.write_config(&good);
+    let ready = n.wait(from, "READY=1 after the repair", |m| has(m, "READY=1"));
+    let status = value(&n.got[ready], "STATUS").unwrap_or("");
+    assert!(status.starts_with("2 accounts, "), "{status:?}");
+
     let from = n.got.len();
     d.signal("TERM");
     n.wait(from, "STOPPING=1", |m| has(m, "STOPPING=1"));
