@@ -70,7 +70,7 @@ pub struct DaemonOptions {
     /// HTTP client knobs (time-outs, retries, pacing).
     pub client: ClientOptions,
     /// Shortest pause between cycles after trouble (doubles with each failed
-    /// cycle, up to 16 times this).
+    /// cycle, up to 8 times this).
     pub retry_delay: Duration,
     /// Longest sleep before re-checking schedules (guards against clock jumps).
     pub max_sleep: Duration,
@@ -112,6 +112,8 @@ fn board(b: &SharedBoard) -> std::sync::MutexGuard<'_, Board> {
 struct AccountTask {
     cancel: CancellationToken,
     config: tokio::sync::watch::Sender<Account>,
+    /// Finished while not cancelled means the loop died (a panic).
+    handle: tokio::task::JoinHandle<()>,
 }
 
 struct Supervisor {
@@ -121,6 +123,9 @@ struct Supervisor {
     tasks: BTreeMap<String, AccountTask>,
     board: SharedBoard,
     notifier: systemd::Notifier,
+    /// Errors of the last rejected reload, until a reload finds the file
+    /// good again (shown in `STATUS=`).
+    rejected: Option<usize>,
 }
 
 impl Supervisor {
@@ -129,11 +134,18 @@ impl Supervisor {
         let cancel = self.root.child_token();
         let (tx, rx) = tokio::sync::watch::channel(account);
         let span = info_span!("account", account = %name);
-        self.tracker.spawn(
+        let handle = self.tracker.spawn(
             account_loop(rx, self.opts.clone(), cancel.clone(), self.board.clone())
                 .instrument(span),
         );
-        self.tasks.insert(name, AccountTask { cancel, config: tx });
+        self.tasks.insert(
+            name,
+            AccountTask {
+                cancel,
+                config: tx,
+                handle,
+            },
+        );
     }
 
     fn stop(&mut self, name: &str) {
@@ -165,7 +177,23 @@ impl Supervisor {
         }
     }
 
+    /// Healthy means: every account loop still runs (none has died).
+    fn healthy(&self) -> bool {
+        self.tasks.values().all(|t| !t.handle.is_finished())
+    }
+
+    /// The `STATUS=` line: a rejected reload first, then accounts and the
+    /// nearest snapshot.
     fn status(&self) -> String {
+        let s = self.fleet_status();
+        match self.rejected {
+            Some(1) => format!("reload rejected: 1 error; {s}"),
+            Some(n) => format!("reload rejected: {n} errors; {s}"),
+            None => s,
+        }
+    }
+
+    fn fleet_status(&self) -> String {
         let b = board(&self.board);
         let n = self.tasks.len();
         let accounts = if n == 1 {
@@ -222,7 +250,13 @@ pub async fn run(
         path: config_path.to_path_buf(),
         source,
     })?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let text = String::from_utf8(bytes.clone()).map_err(|_| config::ConfigError::Read {
+        path: config_path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the file is not valid UTF-8",
+        ),
+    })?;
     let loaded = config::parse_str(&text, config_path)?;
     for w in &loaded.warnings {
         warn!(warning = %w, "config warning");
@@ -245,6 +279,7 @@ pub async fn run(
         tasks: BTreeMap::new(),
         board: Arc::new(Mutex::new(Board::default())),
         notifier,
+        rejected: None,
     };
     for account in reloader.current().accounts.clone() {
         sup.spawn(account);
@@ -271,7 +306,7 @@ pub async fn run(
             },
             _ = tick.tick() => {
                 // Healthy means: this loop turns and no account task has died.
-                if watchdog.is_some() && sup.tasks.values().all(|t| !t.cancel.is_cancelled()) {
+                if watchdog.is_some() && sup.healthy() {
                     sup.notifier.watchdog();
                 }
                 sup.notifier.status(&sup.status());
@@ -323,7 +358,12 @@ fn start_watcher(
 fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause) {
     sup.notifier.reloading();
     match reloader.reload() {
-        ReloadOutcome::Unchanged => debug!(cause = cause.as_str(), "config unchanged"),
+        ReloadOutcome::Unchanged => {
+            // The file holds the running config again (after a bad edit was
+            // undone, say): nothing is rejected any more.
+            sup.rejected = None;
+            debug!(cause = cause.as_str(), "config unchanged");
+        }
         ReloadOutcome::Rejected(errors) => {
             for e in &errors {
                 error!(error = %e, "config error");
@@ -333,13 +373,13 @@ fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause)
                 errors = errors.len(),
                 "config reload rejected: the running config stays in force"
             );
-            sup.notifier
-                .status(&format!("reload rejected: {} errors", errors.len()));
+            sup.rejected = Some(errors.len());
         }
         ReloadOutcome::Applied { diff, warnings } => {
             for w in &warnings {
                 warn!(warning = %w, "config warning");
             }
+            sup.rejected = None;
             info!(cause = cause.as_str(), changes = %diff.summary(), "config reloaded");
             let accounts = reloader.current().accounts.clone();
             sup.apply(&diff, &accounts);
@@ -389,13 +429,19 @@ async fn account_loop(
         if let Some(c) = client.as_deref() {
             let report = engine::run_cycle(&account, c, &clock, &engine_opts, &cancel).await;
             log_cycle(&report);
-            let mut b = board(&board_);
-            b.cycles += 1;
             let next = report.next_due().map(|(t, r)| (t, r.resource_name.clone()));
             if let Some((t, _)) = &next {
                 next_wake = next_wake.min(*t);
             }
-            b.next.insert(account.name.clone(), next);
+            let mut b = board(&board_);
+            b.cycles += 1;
+            // A removed account's entry is gone from the board (the
+            // supervisor cancels, then removes it, under this lock): a cycle
+            // that ends after that must not bring it back.
+            if !cancel.is_cancelled() {
+                b.next.insert(account.name.clone(), next);
+            }
+            drop(b);
             if report.failures() > 0 {
                 bad_cycles = bad_cycles.saturating_add(1);
             } else {

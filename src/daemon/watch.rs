@@ -2,14 +2,21 @@
 //!
 //! Owns the notify watcher: it watches the file's PARENT directory (editors
 //! save by rename, which makes a watch on the file itself go deaf), keeps only
-//! events for the config file's name, debounces them, and sends one
-//! [`Control::Reload`] per burst. Must never: parse the file (the reload path
-//! does that), or watch recursively.
+//! events that can change the config file's content (by its name), debounces
+//! them on a thread of its own, and sends one [`Control::Reload`] per burst.
+//!
+//! Must never: parse the file (the reload path does that), watch
+//! recursively, or react to the file merely being opened or read: the reload
+//! itself reads the file, and an open counted as a change turns every reload
+//! into the cause of the next one (a reload, and with a bad config an error,
+//! every debounce interval, forever).
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer, notify};
+use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::Control;
@@ -30,9 +37,21 @@ pub enum WatchError {
     },
 }
 
-/// A running watcher; dropping it stops watching.
+/// A running watcher; dropping it stops watching (and ends its debounce
+/// thread).
 pub struct ConfigWatcher {
-    _debouncer: Debouncer<notify::RecommendedWatcher>,
+    _watcher: RecommendedWatcher,
+}
+
+/// Can an event of this kind change what the file holds? Opening, reading
+/// and closing a file opened for reading cannot; everything else (create,
+/// write, close after writing, rename, delete, metadata, unknown) might.
+pub fn may_change_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
 }
 
 /// Watch `config`'s directory and send [`Control::Reload`] on changes to it.
@@ -47,28 +66,53 @@ pub fn watch(config: &Path, tx: UnboundedSender<Control>) -> Result<ConfigWatche
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let name = config.file_name().map(ToOwned::to_owned);
-    let handler = move |result: DebounceEventResult| match result {
-        Ok(events) => {
-            if events.iter().any(|e| e.path.file_name() == name.as_deref()) {
-                let _ = tx.send(Control::Reload(ReloadCause::FileChanged));
+    let (hits, rx) = std_mpsc::channel::<()>();
+    let handler = move |result: notify::Result<notify::Event>| match result {
+        Ok(event) => {
+            if may_change_content(&event.kind)
+                && event.paths.iter().any(|p| p.file_name() == name.as_deref())
+            {
+                let _ = hits.send(());
             }
         }
         Err(e) => tracing::warn!(error = %e, "config watcher error"),
     };
-    let mut debouncer = new_debouncer(DEBOUNCE, handler).map_err(|source| WatchError::Watch {
+    let mut watcher = notify::recommended_watcher(handler).map_err(|source| WatchError::Watch {
         dir: dir.clone(),
         source,
     })?;
-    debouncer
-        .watcher()
-        .watch(&dir, notify::RecursiveMode::NonRecursive)
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
         .map_err(|source| WatchError::Watch {
             dir: dir.clone(),
             source,
         })?;
-    Ok(ConfigWatcher {
-        _debouncer: debouncer,
-    })
+    std::thread::Builder::new()
+        .name("config-watch".into())
+        .spawn(move || debounce(&rx, &tx, DEBOUNCE))
+        .map_err(|e| WatchError::Watch {
+            dir,
+            source: notify::Error::io(e),
+        })?;
+    Ok(ConfigWatcher { _watcher: watcher })
+}
+
+/// One reload per burst: after a hit, wait until `quiet` passes without
+/// another. Ends when the watcher (the sending side) is dropped or the
+/// supervisor is gone.
+fn debounce(rx: &std_mpsc::Receiver<()>, tx: &UnboundedSender<Control>, quiet: Duration) {
+    while rx.recv().is_ok() {
+        loop {
+            match rx.recv_timeout(quiet) {
+                Ok(()) => {}
+                Err(std_mpsc::RecvTimeoutError::Timeout) => break,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        if tx.send(Control::Reload(ReloadCause::FileChanged)).is_err() {
+            return;
+        }
+    }
 }
 
 /// Why a reload was asked for.
@@ -87,5 +131,75 @@ impl ReloadCause {
             Self::FileChanged => "file changed",
             Self::Sighup => "SIGHUP",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind, RenameMode};
+
+    #[test]
+    fn only_events_that_can_change_the_content_count() {
+        let cases = [
+            (EventKind::Access(AccessKind::Open(AccessMode::Any)), false),
+            (EventKind::Access(AccessKind::Open(AccessMode::Read)), false),
+            (EventKind::Access(AccessKind::Read), false),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                false,
+            ),
+            (EventKind::Access(AccessKind::Any), false),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                true,
+            ),
+            (EventKind::Create(CreateKind::File), true),
+            (EventKind::Modify(ModifyKind::Data(DataChange::Any)), true),
+            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), true),
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+                true,
+            ),
+            (EventKind::Remove(RemoveKind::File), true),
+            (EventKind::Any, true),
+            (EventKind::Other, true),
+        ];
+        for (kind, want) in cases {
+            assert_eq!(may_change_content(&kind), want, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_burst_makes_one_reload_and_a_closed_watcher_ends_the_thread() {
+        let (hits, rx) = std_mpsc::channel();
+        let (tx, mut out) = tokio::sync::mpsc::unbounded_channel();
+        let t = std::thread::spawn(move || debounce(&rx, &tx, Duration::from_millis(50)));
+        for _ in 0..5 {
+            hits.send(()).unwrap();
+        }
+        drop(hits);
+        t.join().unwrap();
+        // The burst was cut short by the close: no reload is owed for it,
+        // and nothing else arrived.
+        assert!(out.try_recv().is_err());
+
+        let (hits, rx) = std_mpsc::channel();
+        let (tx, mut out) = tokio::sync::mpsc::unbounded_channel();
+        let t = std::thread::spawn(move || debounce(&rx, &tx, Duration::from_millis(50)));
+        for _ in 0..5 {
+            hits.send(()).unwrap();
+        }
+        // Wait for the one reload of the burst, then close.
+        let got = loop {
+            if let Ok(c) = out.try_recv() {
+                break c;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(got, Control::Reload(ReloadCause::FileChanged));
+        drop(hits);
+        t.join().unwrap();
+        assert!(out.try_recv().is_err(), "one burst, one reload");
     }
 }

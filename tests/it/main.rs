@@ -4,8 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod check;
-mod demo;
 mod commands;
+mod daemon;
+mod daemon_reload;
+mod daemon_signals;
+mod demo;
 mod harness;
 mod provider_digitalocean;
 mod provider_hetzner;

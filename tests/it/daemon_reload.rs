@@ -1,0 +1,403 @@
+//! Hot reload of the running daemon: every way a config can change (in-place
+//! write, rename-over, delete and recreate, SIGHUP, an invalid edit, an edit
+//! of one account, a removed policy, identical bytes), each checked by what
+//! the daemon then does, not only by what it logs.
+
+use crate::daemon::{Daemon, Line, World, config, policy, requests, sim_snapshots};
+
+const SEED: &str = r#"
+settings: { time_scale: 0.01 }
+hetzner:
+  projects:
+    - name: p1
+      tokens: [{ token: VberACpdclsxHKifxi5CvQUSHL8iLc7bE6wSt9cbMOeEeUtuieeCIxVc57VVTiY9 }]
+      servers:
+        - { id: 42000101, name: srv-1, labels: { backup: "true" } }
+        - { id: 42000102, name: srv-2, labels: { extra: "true" } }
+      images:
+        - { description: manual-srv-1, server: srv-1 }
+    - name: p2
+      tokens: [{ token: 6vwfRE5e32A8Yb3FKaNQyyLaMeffOhq4AUvy7VSLDCD1IfHWGbtMfEbo9ShFXNQ6 }]
+      servers:
+        - { id: 42000201, name: other-1, labels: { backup: "true" } }
+digitalocean:
+  accounts:
+    - name: team
+      tokens: [{ token: dop_v1_eee65f53e9421ce50211670eae679f02e8d28a79023c39c200661fccd268a29a }]
+      droplets:
+        - { id: 301, name: web-1, tags: [backup], snapshots: [{ name: manual-web-1 }] }
+"#;
+
+fn p_a(every: &str, keep: &str) -> String {
+    policy("p-a", "server", "names: [srv-1]", every, keep)
+}
+
+fn p_b() -> String {
+    policy("p-b", "server", "names: [srv-2]", "2s", "last: 2")
+}
+
+fn alpha(w: &World, policies: &[String]) -> String {
+    w.account("alpha", "hetzner", "p1", policies)
+}
+
+fn beta(w: &World) -> String {
+    w.account(
+        "beta",
+        "hetzner",
+        "p2",
+        &[policy("p-o", "server", "all: true", "2s", "last: 2")],
+    )
+}
+
+fn gamma(w: &World, every: &str) -> String {
+    w.account(
+        "gamma",
+        "digitalocean",
+        "team",
+        &[policy(
+            "drops",
+            "droplet",
+            "tags: [backup]",
+            every,
+            "last: 5",
+        )],
+    )
+}
+
+fn complete(account: &str, policy: &'static str) -> impl Fn(&Line) -> bool {
+    let account = account.to_string();
+    move |l: &Line| {
+        l.is_about("snapshot complete", &account) && l.get("policy").as_deref() == Some(policy)
+    }
+}
+
+fn reloaded(cause: &'static str) -> impl Fn(&Line) -> bool {
+    move |l: &Line| l.is("config reloaded") && l.field_str("cause") == Some(cause)
+}
+
+/// Restart or change notices that name `account`.
+fn touched(l: &Line, account: &str) -> bool {
+    l.account().as_deref() == Some(account)
+        && [
+            "account changed: new settings apply at the next safe point",
+            "account config changed: running with the new settings",
+            "account added: starting its loop",
+            "account removed: stopping its loop at the next safe point",
+        ]
+        .contains(&l.message())
+}
+
+/// Hetzner create_image requests for one server, from the simulator's log.
+fn creates_for(w: &World, server: &str) -> usize {
+    let path = format!("/servers/{server}/actions/create_image");
+    requests(&w.sim)
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == path)
+        .count()
+}
+
+#[test]
+fn in_place_write_adds_a_policy_that_starts_creating() {
+    let w = World::new(SEED);
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2")])]));
+    let mut d = w.start();
+    d.wait("a first p-a snapshot", complete("alpha", "p-a"));
+    assert_eq!(creates_for(&w, "42000102"), 0);
+
+    let mark = d.mark();
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2"), p_b()])]));
+    let l = d.wait_after(mark, "the reload", reloaded("file changed"));
+    assert_eq!(
+        l.field_str("changes"),
+        Some("0 added, 1 changed (alpha), 0 removed, 0 unchanged")
+    );
+    d.wait_after(mark, "a p-b snapshot", complete("alpha", "p-b"));
+    assert!(creates_for(&w, "42000102") >= 1);
+    // p-a goes on as before.
+    d.wait_count_after(mark, 2, "p-a to go on", complete("alpha", "p-a"));
+    d.stop();
+}
+
+#[test]
+fn rename_over_removes_an_account_whose_loop_stops() {
+    let w = World::new(SEED);
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2")]), beta(&w)]));
+    let mut d = w.start();
+    d.wait("a snapshot by alpha", complete("alpha", "p-a"));
+    d.wait("a snapshot by beta", complete("beta", "p-o"));
+
+    // Write a temporary file beside it and rename it over the config.
+    let tmp = w.dir.path().join("etc/.config.yaml.tmp");
+    std::fs::write(&tmp, config(&[alpha(&w, &[p_a("2s", "last: 2")])])).unwrap();
+    let mark = d.mark();
+    std::fs::rename(&tmp, w.config_path()).unwrap();
+    let l = d.wait_after(mark, "the reload", reloaded("file changed"));
+    assert_eq!(
+        l.field_str("changes"),
+        Some("0 added, 0 changed, 1 removed (beta), 1 unchanged")
+    );
+    d.wait_after(mark, "beta's stop notice", |l| {
+        l.is_about(
+            "account removed: stopping its loop at the next safe point",
+            "beta",
+        )
+    });
+    // Let a cycle in flight end, then compare beta's creates across two more
+    // snapshots of alpha: a live beta would have made more by then.
+    d.wait_count_after(mark, 2, "alpha to go on", complete("alpha", "p-a"));
+    let before = creates_for(&w, "42000201");
+    let mark2 = d.mark();
+    d.wait_count_after(mark2, 2, "alpha to go on", complete("alpha", "p-a"));
+    assert_eq!(creates_for(&w, "42000201"), before, "beta still creates");
+    assert_eq!(
+        d.count_after(mark2, |l| l.account().as_deref() == Some("beta")),
+        0
+    );
+    d.stop();
+}
+
+#[test]
+fn delete_and_recreate_applies_a_changed_every() {
+    let w = World::new(SEED);
+    w.write_config(&config(&[gamma(&w, "1h")]));
+    let mut d = w.start();
+    d.wait("gamma's first snapshot", complete("gamma", "drops"));
+    d.wait("a cycle of gamma", |l| {
+        l.is_about("cycle finished", "gamma")
+    });
+
+    let mark = d.mark();
+    std::fs::remove_file(w.config_path()).unwrap();
+    let l = d.wait_after(mark, "the rejected reload", |l| {
+        l.is("config error")
+            && l.field_str("error")
+                .is_some_and(|e| e.contains("cannot read config file"))
+    });
+    let _ = l;
+    d.wait_after(mark, "the rejection summary", |l| {
+        l.message().starts_with("config reload rejected") && l.field_u64("errors") == Some(1)
+    });
+    assert!(d.running());
+    // With every: 1h, one snapshot so far.
+    assert_eq!(d.count(complete("gamma", "drops")), 1);
+
+    let mark = d.mark();
+    w.write_config(&config(&[gamma(&w, "2s")]));
+    let l = d.wait_after(mark, "the reload", reloaded("file changed"));
+    assert_eq!(
+        l.field_str("changes"),
+        Some("0 added, 1 changed (gamma), 0 removed, 0 unchanged")
+    );
+    d.wait_count_after(mark, 2, "snapshots every 2s", complete("gamma", "drops"));
+    d.stop();
+}
+
+#[test]
+fn sighup_reloads_a_change_the_watcher_cannot_see() {
+    // The config path is a symlink to a file in another directory: editing
+    // the target makes no event in the watched directory, so only SIGHUP
+    // (systemctl reload) picks the change up.
+    let w = World::new(SEED);
+    let real = w.dir.path().join("real/config.yaml");
+    std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+    std::fs::write(&real, config(&[alpha(&w, &[p_a("2s", "last: 2")])])).unwrap();
+    std::os::unix::fs::symlink(&real, w.config_path()).unwrap();
+    let mut d = w.start();
+    d.wait("a snapshot by alpha", complete("alpha", "p-a"));
+
+    let mark = d.mark();
+    std::fs::write(
+        &real,
+        config(&[alpha(&w, &[p_a("2s", "last: 2")]), beta(&w)]),
+    )
+    .unwrap();
+    d.signal("HUP");
+    let l = d.wait_after(mark, "the reload", reloaded("SIGHUP"));
+    assert_eq!(
+        l.field_str("changes"),
+        Some("1 added (beta), 0 changed, 0 removed, 1 unchanged")
+    );
+    d.wait_after(mark, "beta's start", |l| {
+        l.is_about("account added: starting its loop", "beta")
+    });
+    d.wait_after(mark, "a snapshot by beta", complete("beta", "p-o"));
+    assert_eq!(d.count_after(mark, |l| touched(l, "alpha")), 0);
+    d.stop();
+}
+
+#[test]
+fn invalid_edit_is_logged_with_line_and_column_and_the_old_config_keeps_working() {
+    let w = World::new(SEED);
+    let good = config(&[alpha(&w, &[p_a("2s", "last: 2")])]);
+    w.write_config(&good);
+    let mut d = w.start();
+    d.wait("a snapshot by alpha", complete("alpha", "p-a"));
+
+    let bad = config(&[alpha(&w, &[p_a("2 parsecs", "last: 2")])]);
+    let (line, col) = bad
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find("2 parsecs").map(|c| (i + 1, c + 1)))
+        .unwrap();
+    let mark = d.mark();
+    w.write_config(&bad);
+    let err = d.wait_after(mark, "the config error", |l| l.is("config error"));
+    let text = err.field_str("error").unwrap();
+    let want = format!("config.yaml:{line}:{col}: accounts[0].policies[0].every: invalid duration");
+    assert!(text.contains(&want), "{text:?} lacks {want:?}");
+    assert_eq!(err.level(), "ERROR");
+    let summary = d.wait_after(mark, "the rejection", |l| {
+        l.message().starts_with("config reload rejected")
+    });
+    assert_eq!(summary.field_u64("errors"), Some(1));
+    assert_eq!(summary.field_str("cause"), Some("file changed"));
+
+    // The old config goes on: more snapshots, and they are still every 2s.
+    let mark2 = d.mark();
+    d.wait_count_after(mark2, 2, "alpha to go on", complete("alpha", "p-a"));
+    assert!(d.running());
+    assert_eq!(d.count_after(mark, |l| l.is("config reloaded")), 0);
+    // Reported once for the edit, not again on every debounce interval.
+    assert!(
+        d.count_after(mark, |l| l.message().starts_with("config reload rejected")) <= 2,
+        "{}",
+        d.tail(40)
+    );
+
+    // Putting the good bytes back is no change at all.
+    let mark3 = d.mark();
+    w.write_config(&good);
+    d.wait_count_after(mark3, 2, "alpha to go on", complete("alpha", "p-a"));
+    assert_eq!(d.count_after(mark, |l| l.is("config reloaded")), 0);
+    assert_eq!(d.count_after(mark, |l| touched(l, "alpha")), 0);
+    d.stop();
+}
+
+#[test]
+fn editing_one_account_does_not_restart_the_other() {
+    let w = World::new(SEED);
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2")]), beta(&w)]));
+    let mut d = w.start();
+    d.wait("a snapshot by alpha", complete("alpha", "p-a"));
+    d.wait("a snapshot by beta", complete("beta", "p-o"));
+
+    let mark = d.mark();
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 3")]), beta(&w)]));
+    let l = d.wait_after(mark, "the reload", reloaded("file changed"));
+    assert_eq!(
+        l.field_str("changes"),
+        Some("0 added, 1 changed (alpha), 0 removed, 1 unchanged")
+    );
+    d.wait_after(mark, "alpha to take the change", |l| {
+        l.is_about(
+            "account config changed: running with the new settings",
+            "alpha",
+        )
+    });
+    // beta goes on, untouched; alpha keeps three now.
+    d.wait_count_after(mark, 2, "beta to go on", complete("beta", "p-o"));
+    d.wait_until("alpha to keep three", |_| {
+        let n = sim_snapshots(&w.sim)
+            .iter()
+            .filter(|s| s.managed_by("alpha", "p-a", "42000101") && s.done)
+            .count();
+        (n >= 3).then_some(())
+    });
+    assert_eq!(d.count_after(mark, |l| l.is("config reloaded")), 1);
+    assert_eq!(d.count_after(mark, |l| touched(l, "beta")), 0);
+    d.stop();
+}
+
+#[test]
+fn removing_a_policy_keeps_its_snapshots_as_orphans() {
+    let w = World::new(SEED);
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2"), p_b()])]));
+    let mut d = w.start();
+    d.wait_count_after(0, 2, "two p-b snapshots", complete("alpha", "p-b"));
+
+    let mark = d.mark();
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2")])]));
+    d.wait_after(mark, "the reload", reloaded("file changed"));
+    let orphan = d.wait_after(mark, "the orphan notice", |l| {
+        l.is_about(
+            "orphaned snapshots kept (set prune_orphans: true to let retention remove them)",
+            "alpha",
+        ) && l.field_str("policy") == Some("p-b")
+    });
+    assert_eq!(orphan.field_str("resource"), Some("42000102"));
+    assert_eq!(
+        orphan.field_str("reason"),
+        Some("policy removed or renamed")
+    );
+    let kept: Vec<String> = sim_snapshots(&w.sim)
+        .into_iter()
+        .filter(|s| s.managed_by("alpha", "p-b", "42000102"))
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(orphan.field_u64("count"), Some(kept.len() as u64));
+    assert!(kept.len() >= 2, "{kept:?}");
+    let created = creates_for(&w, "42000102");
+
+    // More cycles: the orphans stay, reported each time, never deleted.
+    let mark2 = d.mark();
+    d.wait_count_after(mark2, 2, "p-a to go on", complete("alpha", "p-a"));
+    d.wait_count_after(mark2, 1, "the orphans reported again", |l| {
+        l.message().starts_with("orphaned snapshots kept") && l.field_str("policy") == Some("p-b")
+    });
+    let now: Vec<String> = sim_snapshots(&w.sim)
+        .into_iter()
+        .filter(|s| s.managed_by("alpha", "p-b", "42000102"))
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(now, kept);
+    for id in &kept {
+        let path = format!("/images/{id}");
+        assert!(
+            !requests(&w.sim)
+                .iter()
+                .any(|r| r.method == "DELETE" && r.path == path),
+            "orphan {id} was deleted"
+        );
+    }
+    assert_eq!(creates_for(&w, "42000102"), created, "p-b still creates");
+    d.stop();
+}
+
+#[test]
+fn rewriting_identical_bytes_does_nothing() {
+    let w = World::new(SEED);
+    let text = config(&[alpha(&w, &[p_a("2s", "last: 2")]), beta(&w)]);
+    w.write_config(&text);
+    let mut d = Daemon::start_with(
+        &w.config_path(),
+        "json",
+        &[("RUST_LOG", "info,snapkeeper::daemon=debug")],
+        &[],
+    );
+    d.wait("a snapshot by alpha", complete("alpha", "p-a"));
+
+    let mark = d.mark();
+    w.write_config(&text);
+    d.wait_after(mark, "the no-change notice", |l| {
+        l.is("config unchanged") && l.field_str("cause") == Some("file changed")
+    });
+    d.wait_count_after(mark, 2, "alpha to go on", complete("alpha", "p-a"));
+    // The reload's own read of the file is no change: one notice for the
+    // write (two, should the write's events straddle a debounce window),
+    // not one every debounce interval.
+    assert!(
+        d.count_after(mark, |l| l.is("config unchanged")) <= 2,
+        "{}",
+        d.tail(40)
+    );
+    assert_eq!(d.count_after(mark, |l| l.is("config reloaded")), 0);
+    assert_eq!(
+        d.count_after(mark, |l| l.message().starts_with("config reload rejected")),
+        0
+    );
+    assert_eq!(
+        d.count_after(mark, |l| touched(l, "alpha") || touched(l, "beta")),
+        0
+    );
+    d.stop();
+}
