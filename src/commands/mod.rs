@@ -148,14 +148,6 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Whether the named account lets retention remove its orphans.
-    fn prune_orphans(&self, account: &str) -> bool {
-        self.config
-            .accounts
-            .iter()
-            .any(|a| a.name == account && a.prune_orphans)
-    }
-
     fn accounts(&self, only: Option<&str>) -> Result<Vec<&Account>, CommandError> {
         match only {
             None => Ok(self.config.accounts.iter().collect()),
@@ -315,7 +307,7 @@ pub async fn plan(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
             continue;
         }
         if let Some(r) = &p.report {
-            print_cycle(r, true, ctx.prune_orphans(&r.account));
+            print_cycle(r, true);
         }
         if p.unmanaged > 0 {
             println!(
@@ -347,7 +339,7 @@ async fn count_unmanaged(account: &Account, client: &dyn Provider) -> usize {
 }
 
 /// Print a cycle report as people read it (used by `plan` and `prune`).
-fn print_cycle(r: &CycleReport, show_due: bool, prune_orphans: bool) {
+fn print_cycle(r: &CycleReport, show_due: bool) {
     for e in &r.errors {
         println!("  error: {e}");
     }
@@ -404,15 +396,26 @@ fn print_cycle(r: &CycleReport, show_due: bool, prune_orphans: bool) {
         }
     }
     for o in &r.orphans {
-        // The engine does not work out orphan deletions in a dry run, so a
-        // plan must not claim they are all kept when prune_orphans is on.
-        let fate = if !o.deleted.is_empty() {
-            format!("kept but {} deleted (prune_orphans)", o.deleted.len())
-        } else if r.dry_run && prune_orphans {
-            "prune_orphans is on: a run applies retention to them (not shown in a dry run)"
-                .to_string()
-        } else {
+        let mut fate = Vec::new();
+        if !o.would_delete.is_empty() {
+            fate.push(format!(
+                "{} would be deleted (prune_orphans)",
+                o.would_delete.len()
+            ));
+        }
+        if !o.deleted.is_empty() {
+            fate.push(format!("{} deleted (prune_orphans)", o.deleted.len()));
+        }
+        if !o.protected.is_empty() {
+            fate.push(format!("{} delete-protected, skipped", o.protected.len()));
+        }
+        if !o.failed.is_empty() {
+            fate.push(format!("{} failed to delete", o.failed.len()));
+        }
+        let fate = if fate.is_empty() {
             "kept".to_string()
+        } else {
+            fate.join(", ")
         };
         println!(
             "  orphans: {} snapshot(s) of {} {} from policy {}: {}; {fate}",
@@ -490,14 +493,18 @@ pub async fn prune(ctx: &Ctx, account: Option<&str>, dry_run: bool, json: bool) 
                     ""
                 }
             );
-            print_cycle(r, false, ctx.prune_orphans(&r.account));
+            print_cycle(r, false);
             let (_, deleted, _) = r.counts();
             let would = r
                 .resources
                 .iter()
                 .flat_map(|x| &x.snapshots)
                 .filter(|s| s.delete == Some(DeleteStatus::WouldDelete))
-                .count();
+                .count()
+                + r.orphans
+                    .iter()
+                    .map(|o| o.would_delete.len())
+                    .sum::<usize>();
             if dry_run {
                 println!("  would delete {would} snapshot(s)");
             } else {

@@ -189,7 +189,7 @@ pub async fn run_cycle(
     let futures: Vec<_> = works
         .into_iter()
         .map(|w| {
-            let span = info_span!("resource", policy = %w.policy.name, resource = %w.resource.id, name = %w.resource.name);
+            let span = info_span!("resource", policy = %w.policy.name, resource = %w.resource.id, resource_name = %w.resource.name);
             work_on(account, provider, now, opts, cancel, w).instrument(span)
         })
         .collect();

@@ -525,7 +525,13 @@ impl Provider for DigitalOcean {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            let items: Vec<Value> = self.http.list(&op, path, &query, key).await?;
+            let mut items: Vec<Value> = self.http.list(&op, path, &query, key).await?;
+            if *kind == "images" {
+                // Droplet snapshots are private images too; they are already
+                // in the snapshots section, so images shows the rest (custom
+                // images and backups).
+                items.retain(|v| v.get("type").and_then(Value::as_str) != Some("snapshot"));
+            }
             inventory.sections.push(InventorySection {
                 kind: kind.to_string(),
                 items: items

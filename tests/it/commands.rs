@@ -1288,13 +1288,14 @@ fn orphans_of_a_removed_policy_are_kept_unless_the_account_opts_in() {
         }
         assert_eq!(s.listed().len(), 4, "{p:?}: nothing deleted");
 
-        // Opted in: the plan does not claim they are kept; a run keeps the
-        // newest of the group (a removed policy's fallback is `last: 1`).
+        // Opted in: the plan shows exactly what a run deletes; a run keeps
+        // the newest of the group (a removed policy's fallback is `last: 1`).
         let s = Setup::with(p, snaps, false, "    prune_orphans: true\n");
         let ran = s.run(&["plan"]);
         assert_eq!(ran.code, 0, "{}", show(&ran));
         assert!(
-            ran.stdout.contains(&format!("{line}prune_orphans is on")),
+            ran.stdout
+                .contains(&format!("{line}2 would be deleted (prune_orphans)")),
             "{p:?}: {}",
             show(&ran)
         );
@@ -1302,7 +1303,7 @@ fn orphans_of_a_removed_policy_are_kept_unless_the_account_opts_in() {
         assert_eq!(ran.code, 0, "{}", show(&ran));
         assert!(
             ran.stdout
-                .contains(&format!("{line}kept but 2 deleted (prune_orphans)")),
+                .contains(&format!("{line}2 deleted (prune_orphans)")),
             "{p:?}: {}",
             show(&ran)
         );
