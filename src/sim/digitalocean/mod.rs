@@ -266,10 +266,13 @@ pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<super:
         .route("/v2/tags/{tag_id}", get(get_tag))
         .route("/v2/tags/{tag_id}/resources", post(post_tag_resources))
         .route("/v2/images", get(list_images))
-        .route("/v2/load_balancers", get(list_load_balancers))
-        .route("/v2/firewalls", get(list_firewalls))
-        .route("/v2/kubernetes/clusters", get(list_clusters))
-        .route("/v2/cdn/endpoints", get(list_cdn_endpoints))
+        .route("/v2/load_balancers", get(list_inventory("load_balancers")))
+        .route("/v2/firewalls", get(list_inventory("firewalls")))
+        .route(
+            "/v2/kubernetes/clusters",
+            get(list_inventory("kubernetes_clusters")),
+        )
+        .route("/v2/cdn/endpoints", get(list_inventory("endpoints")))
         .with_state(app.clone())
         // Innermost: rate limits, auth, scopes (recorded by the core layer).
         .route_layer(from_fn_with_state(app.clone(), gate))
@@ -1238,46 +1241,21 @@ fn inventory(app: &App, account: &str, kind: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-async fn list_load_balancers(
-    AxState(app): AxState<App>,
-    axum::Extension(c): axum::Extension<Caller>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(q): Q,
-) -> Response {
-    let items = inventory(&app, &c.account, "load_balancers");
-    paged(&headers, &uri, &q, "load_balancers", items)
-}
-
-async fn list_firewalls(
-    AxState(app): AxState<App>,
-    axum::Extension(c): axum::Extension<Caller>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(q): Q,
-) -> Response {
-    let items = inventory(&app, &c.account, "firewalls");
-    paged(&headers, &uri, &q, "firewalls", items)
-}
-
-async fn list_clusters(
-    AxState(app): AxState<App>,
-    axum::Extension(c): axum::Extension<Caller>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(q): Q,
-) -> Response {
-    let items = inventory(&app, &c.account, "kubernetes_clusters");
-    paged(&headers, &uri, &q, "kubernetes_clusters", items)
-}
-
-async fn list_cdn_endpoints(
-    AxState(app): AxState<App>,
-    axum::Extension(c): axum::Extension<Caller>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(q): Q,
-) -> Response {
-    let items = inventory(&app, &c.account, "endpoints");
-    paged(&headers, &uri, &q, "endpoints", items)
+/// The read-only inventory lists (load balancers, firewalls, Kubernetes
+/// clusters, CDN endpoints): seeded items under `key`, paged.
+fn list_inventory(
+    key: &'static str,
+) -> impl Fn(AxState<App>, axum::Extension<Caller>, HeaderMap, Uri, Q) -> std::future::Ready<Response>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |AxState(app): AxState<App>,
+          axum::Extension(c): axum::Extension<Caller>,
+          headers: HeaderMap,
+          uri: Uri,
+          Query(q): Q| {
+        let items = inventory(&app, &c.account, key);
+        std::future::ready(paged(&headers, &uri, &q, key, items))
+    }
 }
