@@ -278,13 +278,7 @@ impl Provider for DigitalOcean {
         let mut out = Vec::with_capacity(raw.len());
         for s in raw {
             let snap = self.snapshot_of(kind, s, &op)?;
-            let keep = match scope {
-                ListScope::All => true,
-                ListScope::Managed { account } => {
-                    snap.marker.as_ref().is_some_and(|m| m.account == account)
-                }
-            };
-            if keep {
+            if scope.admits(&snap) {
                 out.push(snap);
             }
         }

@@ -251,13 +251,7 @@ impl Provider for Hetzner {
         let mut out = Vec::with_capacity(images.len());
         for image in images {
             let snap = self.snapshot_of(image, op)?;
-            let keep = match scope {
-                ListScope::All => true,
-                ListScope::Managed { account } => {
-                    snap.marker.as_ref().is_some_and(|m| m.account == account)
-                }
-            };
-            if keep {
+            if scope.admits(&snap) {
                 out.push(snap);
             }
         }

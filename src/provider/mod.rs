@@ -109,6 +109,19 @@ pub enum ListScope<'a> {
     All,
 }
 
+impl ListScope<'_> {
+    /// True when a listed snapshot belongs in this scope.
+    pub fn admits(&self, snapshot: &Snapshot) -> bool {
+        match self {
+            Self::All => true,
+            Self::Managed { account } => snapshot
+                .marker
+                .as_ref()
+                .is_some_and(|m| m.account == *account),
+        }
+    }
+}
+
 /// What to call a new snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotName {
