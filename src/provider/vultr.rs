@@ -164,9 +164,7 @@ impl Provider for Vultr {
     ) -> Result<Vec<Snapshot>> {
         self.check_kind(kind)?;
         let mut all = self.all_snapshots().await?;
-        if let ListScope::Managed { account } = scope {
-            all.retain(|s| s.marker.as_ref().is_some_and(|m| m.account == account));
-        }
+        all.retain(|s| scope.admits(s));
         Ok(all)
     }
 
