@@ -476,10 +476,47 @@ async fn account_loop(
                 engine_opts.started = clock.now();
                 bad_cycles = 0;
                 info!("account config changed: running with the new settings");
+                // Show what the new settings will delete before they do.
+                if let Ok(c) = connect(&account, &opts.client) {
+                    let preview = EngineOptions {
+                        dry_run: true,
+                        ..engine_opts.clone()
+                    };
+                    let plan = engine::run_cycle(&account, c.as_ref(), &clock, &preview, &cancel).await;
+                    log_reload_preview(&plan);
+                    client = Some(c);
+                }
             }
         }
     }
     debug!("account loop stopped");
+}
+
+/// After a config change: one line per snapshot the new settings will delete
+/// in the next cycle, and a summary (DESIGN rule 11).
+fn log_reload_preview(plan: &CycleReport) {
+    let mut n = 0;
+    for r in &plan.resources {
+        for s in r
+            .snapshots
+            .iter()
+            .filter(|s| s.delete == Some(engine::DeleteStatus::WouldDelete))
+        {
+            n += 1;
+            warn!(
+                policy = %r.policy,
+                resource = %r.resource_id,
+                snapshot = %s.id,
+                reasons = %s.reasons.join("; "),
+                "the new settings will delete this snapshot in the next cycle"
+            );
+        }
+    }
+    let orphans: usize = plan.orphans.iter().map(|o| o.would_delete.len()).sum();
+    info!(
+        deletions = n + orphans,
+        "reload preview: snapshots the new settings will delete"
+    );
 }
 
 fn log_cycle(report: &CycleReport) {

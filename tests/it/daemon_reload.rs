@@ -401,3 +401,48 @@ fn rewriting_identical_bytes_does_nothing() {
     );
     d.stop();
 }
+
+#[test]
+fn a_reload_logs_what_the_new_settings_will_delete_before_deleting_it() {
+    let w = World::new(SEED);
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 4")])]));
+    let mut d = w.start();
+    d.wait_count_after(0, 4, "four p-a snapshots", complete("alpha", "p-a"));
+
+    // Keep only the newest and stop creating: the next cycle only prunes.
+    let mark = d.mark();
+    w.write_config(&config(&[alpha(&w, &[p_a("1h", "last: 1")])]));
+    let summary = d.wait_after(mark, "the reload preview", |l| {
+        l.is_about(
+            "reload preview: snapshots the new settings will delete",
+            "alpha",
+        )
+    });
+    let field = |l: &Line| l.field_str("snapshot").map(str::to_string);
+    let mut planned: Vec<String> = d.lines()[mark..]
+        .iter()
+        .filter(|l| {
+            l.is_about(
+                "the new settings will delete this snapshot in the next cycle",
+                "alpha",
+            )
+        })
+        .filter_map(field)
+        .collect();
+    assert!(planned.len() >= 3, "{planned:?}\n{}", d.tail(40));
+    assert_eq!(summary.field_u64("deletions"), Some(planned.len() as u64));
+
+    // The real cycle then deletes exactly what the preview said.
+    d.wait_count_after(mark, planned.len(), "the deletions", |l| {
+        l.is_about("deleted snapshot", "alpha")
+    });
+    let mut deleted: Vec<String> = d.lines()[mark..]
+        .iter()
+        .filter(|l| l.is_about("deleted snapshot", "alpha"))
+        .filter_map(field)
+        .collect();
+    planned.sort();
+    deleted.sort();
+    assert_eq!(deleted, planned);
+    d.stop();
+}
