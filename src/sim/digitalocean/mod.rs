@@ -926,11 +926,10 @@ async fn delete_volume_snapshot(
     axum::Extension(c): axum::Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
-    let mut st = app.settled();
-    let before = st.snapshots.len();
-    st.snapshots
-        .retain(|s| !(s.account == c.account && s.kind == Kind::Volume && s.id == id));
-    if st.snapshots.len() < before {
+    if app
+        .settled()
+        .remove_snapshot(&c.account, &id, Some(Kind::Volume))
+    {
         StatusCode::NO_CONTENT.into_response()
     } else {
         not_found()
@@ -963,11 +962,7 @@ async fn delete_snapshot(
     axum::Extension(c): axum::Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
-    let mut st = app.settled();
-    let before = st.snapshots.len();
-    st.snapshots
-        .retain(|s| !(s.account == c.account && s.id == id));
-    if st.snapshots.len() < before {
+    if app.settled().remove_snapshot(&c.account, &id, None) {
         StatusCode::NO_CONTENT.into_response()
     } else if is_base_image(&id) {
         not_a_snapshot()

@@ -325,6 +325,15 @@ impl State {
             .find(|s| s.account == account && s.id == id)
     }
 
+    /// Remove the snapshot `id` of `account` (only of kind `only`, when
+    /// given); true when one was removed.
+    pub(super) fn remove_snapshot(&mut self, account: &str, id: &str, only: Option<Kind>) -> bool {
+        let before = self.snapshots.len();
+        self.snapshots
+            .retain(|s| !(s.account == account && s.id == id && only.is_none_or(|k| s.kind == k)));
+        self.snapshots.len() < before
+    }
+
     /// A droplet as the spec's `droplet` object.
     pub(super) fn droplet_json(&self, d: &Droplet) -> Value {
         let snapshot_ids: Vec<u64> = self
