@@ -6,14 +6,14 @@
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
 use snapkeeper::provider::{
-    ClientOptions, ErrorKind, Limit, ListScope, Progress, Provider, Resource, SnapshotName,
-    WaitOutcome, wait,
+    ErrorKind, Limit, ListScope, Progress, Provider, Resource, SnapshotName, WaitOutcome, wait,
 };
 use snapkeeper::sim::{FaultKind, SimProvider};
 use tokio_util::sync::CancellationToken;
 
 use crate::provider_support::{
-    Logs, Sim, assert_exchanges_valid, assert_requests_valid, fast, quick_wait, short_timeout, t0,
+    Logs, Sim, assert_exchanges_valid, assert_requests_valid, fast, paced_then_unpaced_burst,
+    quick_wait, short_timeout, t0,
 };
 
 const RW: &str = "dop_v1_9c0000000000000000000000000000000000000000000000000000000000a1";
@@ -538,39 +538,26 @@ async fn a_paced_burst_never_hits_the_rate_limit() {
         "settings: {rate_limit_factor: 0.1, rate_window_scale: 0.01}",
     );
     let sim = Sim::start_with_clock(&yaml, snapkeeper::clock::Clock::system()).await;
-    // 5 at once, then 15/s: at most 14 in any 0.6 s, well under 25 even when
-    // a loaded machine delays a few requests on the way.
-    let paced = ClientOptions {
-        limits: Some(vec![Limit {
+    // Paced: 5 at once, then 15/s: at most 14 in any 0.6 s, well under 25
+    // even when a loaded machine delays a few requests on the way. Unpaced,
+    // the same burst is far more than 25 in 0.6 s.
+    let refused = paced_then_unpaced_burst(
+        &sim,
+        ProviderKind::DigitalOcean,
+        ACCOUNT,
+        RW,
+        TargetKind::Droplet,
+        "GET /v2/droplets",
+        Limit {
             capacity: 5.0,
             per_second: 15.0,
-        }]),
-        ..fast(&sim.clock)
-    };
-    let client = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &paced);
-    let client = client.as_ref();
-    let burst = (0..BURST).map(|_| client.list_resources(TargetKind::Droplet));
-    let results = futures_util::future::join_all(burst).await;
-    assert!(results.iter().all(Result::is_ok));
-    assert!(results.iter().flatten().all(|d| d.len() == 2));
-    assert_eq!(sim.count(RW, "GET /v2/droplets"), BURST as u64);
-    assert_eq!(sim.rate_limited(), 0, "429s seen");
-    assert!(sim.requests().iter().all(|r| r.status == 200));
-    assert_requests_valid(&sim.requests());
-
-    // Pacing off (the test default: a bucket of a million): the same burst
-    // is far more than 25 in 0.6 s, so the simulator refuses some.
-    let unpaced = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &fast(&sim.clock));
-    let unpaced = unpaced.as_ref();
-    let burst = (0..BURST).map(|_| unpaced.list_resources(TargetKind::Droplet));
-    let results = futures_util::future::join_all(burst).await;
-    let refused = sim.rate_limited();
-    assert!(refused > 0, "an unpaced burst never hit the limit");
-    for r in results.iter().filter_map(|r| r.as_ref().err()) {
-        assert_eq!(r.kind, ErrorKind::RateLimited, "{r}");
-    }
+        },
+        BURST,
+        2,
+    )
+    .await;
     // Every refusal carried DigitalOcean's headers.
-    for r in sim.requests().iter().filter(|r| r.status == 429) {
+    for r in &refused {
         assert_eq!(
             r.response_headers
                 .get("ratelimit-limit")

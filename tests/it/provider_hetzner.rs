@@ -7,14 +7,14 @@
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
 use snapkeeper::provider::{
-    ClientOptions, ErrorKind, Limit, ListScope, Progress, Provider, Resource, SnapshotName,
-    WaitOutcome, wait,
+    ErrorKind, Limit, ListScope, Progress, Provider, Resource, SnapshotName, WaitOutcome, wait,
 };
 use snapkeeper::sim::{FaultKind, SimProvider};
 use tokio_util::sync::CancellationToken;
 
 use crate::provider_support::{
-    Logs, Sim, assert_exchanges_valid, assert_requests_valid, fast, quick_wait, t0,
+    Logs, Sim, assert_exchanges_valid, assert_requests_valid, fast, paced_then_unpaced_burst,
+    quick_wait, t0,
 };
 
 const RW: &str = "hzProviderTestReadWrite00000000000000000000000000000000000000001";
@@ -389,41 +389,26 @@ async fn a_paced_burst_never_hits_the_rate_limit() {
         "settings: {rate_limit_factor: 0.01, rate_window_scale: 0.0004}",
     );
     let sim = Sim::start_with_clock(&yaml, snapkeeper::clock::Clock::system()).await;
-    // 10 at once, then 15/s: the simulator's bucket never drops below 26,
-    // so a few requests held up on a loaded machine still fit.
-    let paced = ClientOptions {
-        limits: Some(vec![Limit {
+    // Paced: 10 at once, then 15/s: the simulator's bucket never drops below
+    // 26, so a few requests held up on a loaded machine still fit. Unpaced:
+    // 110 at once against a bucket of 36.
+    let refused = paced_then_unpaced_burst(
+        &sim,
+        ProviderKind::Hetzner,
+        ACCOUNT,
+        RW,
+        TargetKind::Server,
+        "GET /servers",
+        Limit {
             capacity: 10.0,
             per_second: 15.0,
-        }]),
-        ..fast(&sim.clock)
-    };
-    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &paced);
-    let client = client.as_ref();
-    let burst = (0..BURST).map(|_| client.list_resources(TargetKind::Server));
-    let results = futures_util::future::join_all(burst).await;
-    assert!(results.iter().all(Result::is_ok));
-    assert!(results.iter().flatten().all(|s| s.len() == 2));
-    assert_eq!(sim.count(RW, "GET /servers"), BURST as u64);
-    assert_eq!(sim.rate_limited(), 0, "429s seen");
-    assert!(sim.requests().iter().all(|r| r.status == 200));
-    assert_requests_valid(&sim.requests());
-
-    // Pacing off (the test default: a bucket of a million): 110 at once
-    // against a bucket of 36, so the simulator refuses some.
-    let unpaced = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
-    let unpaced = unpaced.as_ref();
-    let burst = (0..BURST).map(|_| unpaced.list_resources(TargetKind::Server));
-    let results = futures_util::future::join_all(burst).await;
-    assert!(
-        sim.rate_limited() > 0,
-        "an unpaced burst never hit the limit"
-    );
-    for r in results.iter().filter_map(|r| r.as_ref().err()) {
-        assert_eq!(r.kind, ErrorKind::RateLimited, "{r}");
-    }
+        },
+        BURST,
+        2,
+    )
+    .await;
     // Every refusal carried Hetzner's headers, with the scaled limit.
-    for r in sim.requests().iter().filter(|r| r.status == 429) {
+    for r in &refused {
         let h = &r.response_headers;
         assert_eq!(h.get("ratelimit-limit").map(String::as_str), Some("36"));
         assert_eq!(h.get("ratelimit-remaining").map(String::as_str), Some("0"));

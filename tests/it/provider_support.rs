@@ -10,9 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use snapkeeper::clock::Clock;
-use snapkeeper::config::{Account, ProviderKind, TokenSource};
+use snapkeeper::config::{Account, ProviderKind, TargetKind, TokenSource};
 use snapkeeper::provider::{
-    ClientOptions, Limit, Provider, RetryPolicy, WaitOptions, connect_with,
+    ClientOptions, ErrorKind, Limit, Provider, RetryPolicy, WaitOptions, connect_with,
 };
 use snapkeeper::sim::{FaultKind, FaultRule, RecordedRequest, Running, Seed, SimProvider, start};
 
@@ -248,4 +248,54 @@ impl std::io::Write for Logs {
 pub fn assert_exchanges_valid(records: &[RecordedRequest]) {
     assert_requests_valid(records);
     crate::spec::assert_contract(records);
+}
+
+/// Issue 4's burst against a simulator with an enforced, scaled-down limit:
+/// `burst` concurrent listings of `kind`, paced by `limit`, all succeed with
+/// `per_call` items each, are counted under `key` and see zero 429s; the same
+/// burst unpaced (the test default bucket of a million) is refused at least
+/// once, and every call that fails fails as rate limited. Returns the refused
+/// exchanges, for the provider's own header checks.
+#[allow(clippy::too_many_arguments)]
+pub async fn paced_then_unpaced_burst(
+    sim: &Sim,
+    provider: ProviderKind,
+    account: &str,
+    token: &str,
+    kind: TargetKind,
+    key: &str,
+    limit: Limit,
+    burst: usize,
+    per_call: usize,
+) -> Vec<RecordedRequest> {
+    let paced = ClientOptions {
+        limits: Some(vec![limit]),
+        ..fast(&sim.clock)
+    };
+    let client = sim.client(provider, account, token, &paced);
+    let client = client.as_ref();
+    let results =
+        futures_util::future::join_all((0..burst).map(|_| client.list_resources(kind))).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert!(results.iter().flatten().all(|r| r.len() == per_call));
+    assert_eq!(sim.count(token, key), burst as u64);
+    assert_eq!(sim.rate_limited(), 0, "429s seen");
+    assert!(sim.requests().iter().all(|r| r.status == 200));
+    assert_requests_valid(&sim.requests());
+
+    let unpaced = sim.client(provider, account, token, &fast(&sim.clock));
+    let unpaced = unpaced.as_ref();
+    let results =
+        futures_util::future::join_all((0..burst).map(|_| unpaced.list_resources(kind))).await;
+    assert!(
+        sim.rate_limited() > 0,
+        "an unpaced burst never hit the limit"
+    );
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(r.kind, ErrorKind::RateLimited, "{r}");
+    }
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.status == 429)
+        .collect()
 }
