@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Account, Config, Diagnostic, TargetKind};
-use crate::engine::{self, CreateStatus, CycleReport, DeleteStatus, EngineOptions, PruneStatus};
+use crate::engine::{
+    self, CreateStatus, CycleReport, DeleteStatus, EngineOptions, OrphanReason, PruneStatus,
+};
 use crate::exit;
 use crate::policy::{Marker, SnapState};
 use crate::provider::{
@@ -412,7 +414,10 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
         if !o.failed.is_empty() {
             fate.push(format!("{} failed to delete", o.failed.len()));
         }
-        let fate = if fate.is_empty() {
+        let fate = if fate.is_empty() && o.reason == OrphanReason::PolicyRemoved {
+            "kept (name the policy in retired_policies to let prune_orphans remove them)"
+                .to_string()
+        } else if fate.is_empty() {
             "kept".to_string()
         } else {
             fate.join(", ")

@@ -537,6 +537,7 @@ fn orphans(
             // Resources are listed for every kind a policy targets, so a
             // policy of this kind implies the resource list is real.
             let reason = match policy {
+                None if account.retired_policies.contains(&m.policy) => OrphanReason::PolicyRetired,
                 None => OrphanReason::PolicyRemoved,
                 Some(p) if p.targets.kind != *kind => OrphanReason::PolicyRemoved,
                 Some(_) => match &state.resources {
@@ -583,6 +584,16 @@ async fn prune_orphans(
         ..KeepRules::default()
     };
     for o in &mut report.orphans {
+        if !o.reason.prunable() {
+            info!(
+                policy = %o.policy,
+                resource = %o.resource_id,
+                reason = %o.reason,
+                count = o.snapshots.len(),
+                "orphaned snapshots kept"
+            );
+            continue;
+        }
         let (keep, cap, tz) = match account.policies.iter().find(|p| p.name == o.policy) {
             Some(p) => (p.keep.clone(), p.max_deletes_per_run, p.timezone),
             None => (fallback.clone(), 10, chrono_tz::UTC),

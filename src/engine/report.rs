@@ -319,18 +319,36 @@ impl SnapshotLine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrphanReason {
-    /// The policy named in the marker is no longer in the config.
+    /// The policy named in the marker is not in the config and not named in
+    /// `retired_policies`: removed, renamed, or another installation's policy
+    /// under the same account name. Never pruned.
     PolicyRemoved,
+    /// The policy is named in `retired_policies`: with `prune_orphans` its
+    /// snapshots go down to the newest complete one.
+    PolicyRetired,
     /// The resource no longer exists.
     ResourceGone,
     /// The resource exists but the policy no longer selects it.
     NoLongerTargeted,
 }
 
+impl OrphanReason {
+    /// Whether `prune_orphans: true` may let retention delete such snapshots:
+    /// only a gone resource under a policy this file still has, or a policy
+    /// the file names as retired. A policy the file does not know may be
+    /// another installation's, so its snapshots are never ours to delete.
+    pub fn prunable(self) -> bool {
+        matches!(self, Self::ResourceGone | Self::PolicyRetired)
+    }
+}
+
 impl std::fmt::Display for OrphanReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::PolicyRemoved => "policy removed or renamed",
+            Self::PolicyRemoved => {
+                "policy not in this file (removed, renamed, or another installation's)"
+            }
+            Self::PolicyRetired => "policy retired",
             Self::ResourceGone => "resource no longer exists",
             Self::NoLongerTargeted => "resource no longer selected by the policy",
         })

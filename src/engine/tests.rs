@@ -133,6 +133,8 @@ fn account(provider: ProviderKind, policies: Vec<Policy>) -> Account {
         api_url: "http://127.0.0.1:9".into(),
         policies,
         prune_orphans: false,
+        retired_policies: Vec::new(),
+        reload_grace: crate::config::DEFAULT_RELOAD_GRACE,
     }
 }
 
@@ -1185,26 +1187,40 @@ async fn orphans_are_kept_and_reported_unless_opted_in() {
         ids: vec!["r2".into()],
         ..Selector::default()
     });
-    let want_reasons = [
-        ("p", "r2", OrphanReason::NoLongerTargeted, 2),
-        ("p", "r9", OrphanReason::ResourceGone, 3),
-        ("retired", "r1", OrphanReason::PolicyRemoved, 2),
-    ];
     let cases = [
-        // (prune_orphans, dry_run, deleted)
-        (false, false, ids(&[])),
-        (true, true, ids(&[])),
-        (true, false, ids(&["excl-2", "gone-2", "gone-3", "ret-2"])),
+        // (prune_orphans, retired_policies, dry_run, deleted or would delete)
+        // Only a gone resource under a policy this file has, and a policy the
+        // file names as retired, are ever pruned: an excluded resource and an
+        // unknown policy (perhaps another installation's) are kept.
+        (false, false, false, ids(&[])),
+        (false, true, false, ids(&[])),
+        (true, false, true, ids(&["gone-2", "gone-3"])),
+        (true, false, false, ids(&["gone-2", "gone-3"])),
+        (true, true, true, ids(&["gone-2", "gone-3", "ret-2"])),
+        (true, true, false, ids(&["gone-2", "gone-3", "ret-2"])),
     ];
-    for (prune_orphans, dry_run, want_deleted) in cases {
+    for (prune_orphans, retire, dry_run, want) in cases {
         let fake = Fake::new()
             .resources(D, Ok(vec![res(D, "r1"), res(D, "r2")]))
             .snapshots(D, Ok(snaps.clone()));
         let mut acct = account(ProviderKind::DigitalOcean, vec![p.clone()]);
         acct.prune_orphans = prune_orphans;
+        if retire {
+            acct.retired_policies = vec!["retired".into()];
+        }
         let o = EngineOptions { dry_run, ..opts() };
         let report = cycle(&acct, &fake, &o).await;
-        let what = format!("prune_orphans {prune_orphans}, dry_run {dry_run}");
+        let what = format!("prune_orphans {prune_orphans}, retired {retire}, dry_run {dry_run}");
+        let retired_reason = if retire {
+            OrphanReason::PolicyRetired
+        } else {
+            OrphanReason::PolicyRemoved
+        };
+        let want_reasons = [
+            ("p", "r2", OrphanReason::NoLongerTargeted, 2),
+            ("p", "r9", OrphanReason::ResourceGone, 3),
+            ("retired", "r1", retired_reason, 2),
+        ];
         let got: Vec<_> = report
             .orphans
             .iter()
@@ -1218,6 +1234,7 @@ async fn orphans_are_kept_and_reported_unless_opted_in() {
             })
             .collect();
         assert_eq!(got, want_reasons, "{what}");
+        let want_deleted = if dry_run { ids(&[]) } else { want.clone() };
         assert_eq!(sorted(fake.deleted()), want_deleted, "{what}");
         let reported: Vec<String> = report
             .orphans
@@ -1232,11 +1249,7 @@ async fn orphans_are_kept_and_reported_unless_opted_in() {
                 .iter()
                 .flat_map(|o| o.would_delete.clone())
                 .collect();
-            assert_eq!(
-                sorted(would),
-                ids(&["excl-2", "gone-2", "gone-3", "ret-2"]),
-                "{what}"
-            );
+            assert_eq!(sorted(would), want, "{what}");
         }
         assert_eq!(report.exit_code(), exit::OK, "{what}");
     }

@@ -1261,36 +1261,64 @@ fn exit_codes_ok_partial_nothing_done_and_config_error() {
 }
 
 #[test]
-fn orphans_of_a_removed_policy_are_kept_unless_the_account_opts_in() {
+fn another_installations_policy_is_never_pruned_unless_retired_issue_10() {
+    // Two hosts manage one cloud account under the same account name. Host
+    // B's policy `host-b-hourly` is unknown to host A's file: with
+    // `prune_orphans: true` alone host A must keep every one of them; only a
+    // policy named in `retired_policies` is pruned (down to its newest).
     for p in ALL {
         let web = p.id(Res::Web);
         let snaps = vec![
             managed(p, ACCOUNT, Res::Web, h(1)),
-            marked(p, ACCOUNT, "old-policy", Res::Web, d(3)),
-            marked(p, ACCOUNT, "old-policy", Res::Web, d(4)),
-            marked(p, ACCOUNT, "old-policy", Res::Web, d(5)),
+            marked(p, ACCOUNT, "host-b-hourly", Res::Web, d(3)),
+            marked(p, ACCOUNT, "host-b-hourly", Res::Web, d(4)),
+            marked(p, ACCOUNT, "host-b-hourly", Res::Web, d(5)),
         ];
         let line = format!(
-            "  orphans: 3 snapshot(s) of {} {web} from policy old-policy: policy removed or renamed; ",
+            "  orphans: 3 snapshot(s) of {} {web} from policy host-b-hourly: policy not in this file (removed, renamed, or another installation's); ",
             p.kind()
         );
+        let kept = format!(
+            "{line}kept (name the policy in retired_policies to let prune_orphans remove them)\n"
+        );
 
-        // Default: kept, and plan and prune say so.
-        let s = Setup::new(p, snaps.clone(), false);
-        for args in [&["plan"][..], &["prune"]] {
-            let ran = s.run(args);
-            assert_eq!(ran.code, 0, "{p:?} {args:?}: {}", show(&ran));
-            assert!(
-                ran.stdout.contains(&format!("{line}kept\n")),
-                "{p:?} {args:?}: {}",
-                show(&ran)
-            );
+        // Default, and prune_orphans alone: kept, and plan and prune say so.
+        for extra in ["", "    prune_orphans: true\n"] {
+            let s = Setup::with(p, snaps.clone(), false, extra);
+            for args in [&["plan"][..], &["prune"]] {
+                let ran = s.run(args);
+                assert_eq!(ran.code, 0, "{p:?} {args:?}: {}", show(&ran));
+                assert!(
+                    ran.stdout.contains(&kept),
+                    "{p:?} {extra} {args:?}: {}",
+                    show(&ran)
+                );
+            }
+            assert_eq!(s.listed().len(), 4, "{p:?} {extra}: nothing deleted");
         }
-        assert_eq!(s.listed().len(), 4, "{p:?}: nothing deleted");
+        // check says why an account name must be unique when prune_orphans is on.
+        let s = Setup::with(p, snaps.clone(), false, "    prune_orphans: true\n");
+        let ran = s.run(&["check"]);
+        assert_eq!(ran.code, 0, "{}", show(&ran));
+        assert!(
+            ran.stderr
+                .contains("must be unique per cloud account across every snapkeeper installation"),
+            "{p:?}: {}",
+            show(&ran)
+        );
 
-        // Opted in: the plan shows exactly what a run deletes; a run keeps
-        // the newest of the group (a removed policy's fallback is `last: 1`).
-        let s = Setup::with(p, snaps, false, "    prune_orphans: true\n");
+        // Retired by name: the plan shows exactly what a run deletes; a run
+        // keeps the newest of the group (a retired policy keeps `last: 1`).
+        let s = Setup::with(
+            p,
+            snaps,
+            false,
+            "    prune_orphans: true\n    retired_policies: [host-b-hourly]\n",
+        );
+        let line = line.replace(
+            "policy not in this file (removed, renamed, or another installation's)",
+            "policy retired",
+        );
         let ran = s.run(&["plan"]);
         assert_eq!(ran.code, 0, "{}", show(&ran));
         assert!(
@@ -1307,15 +1335,10 @@ fn orphans_of_a_removed_policy_are_kept_unless_the_account_opts_in() {
             "{p:?}: {}",
             show(&ran)
         );
-        assert!(
-            ran.stdout.contains("deleted 2 snapshot(s)"),
-            "{}",
-            show(&ran)
-        );
         let left: Vec<String> = s
             .listed()
             .into_keys()
-            .filter(|n| n.contains(":old-policy:"))
+            .filter(|n| n.contains(":host-b-hourly:"))
             .collect();
         assert_eq!(left.len(), 1, "{p:?}: {left:?}");
     }

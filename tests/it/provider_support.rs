@@ -60,6 +60,8 @@ impl Sim {
             api_url: self.run.base_url(sim),
             policies: Vec::new(),
             prune_orphans: false,
+            retired_policies: Vec::new(),
+            reload_grace: snapkeeper::config::DEFAULT_RELOAD_GRACE,
         }
     }
 
