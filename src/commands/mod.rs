@@ -22,7 +22,7 @@ use crate::engine::{
     self, CreateStatus, CycleReport, DeleteStatus, EngineOptions, OrphanReason, PruneStatus,
 };
 use crate::exit;
-use crate::policy::{Marker, SnapState};
+use crate::policy::{Marker, SnapState, marker};
 use crate::provider::{
     self, ClientOptions, ListScope, Progress, Provider, Resource, Snapshot, SnapshotName,
     WaitOutcome,
@@ -106,6 +106,14 @@ pub enum CommandError {
         resource: String,
         /// The resource id.
         id: String,
+    },
+    /// A manual snapshot name that retention would take for a marker.
+    #[error(
+        "manual snapshot name {name:?} looks like a snapkeeper marker: retention would take it for a managed snapshot and delete it; choose a name that does not start with `snapkeeper:` (or use --policy for a managed snapshot)"
+    )]
+    MarkerLikeName {
+        /// The name given.
+        name: String,
     },
     /// The token could not be read or the client built.
     #[error("account {account}: {message}")]
@@ -580,6 +588,12 @@ pub async fn snapshot(
     policy: Option<&str>,
     wait: bool,
 ) -> u8 {
+    // A manual snapshot stays manual: refuse a name before anything is sent.
+    if let Some(n) = name.filter(|n| marker::looks_like_marker(n)) {
+        return fail(&CommandError::MarkerLikeName {
+            name: n.to_string(),
+        });
+    }
     let a = match ctx.accounts(Some(account)) {
         Ok(a) => a[0],
         Err(e) => return fail(&e),

@@ -860,7 +860,35 @@ fn snapshot_refuses_unknown_names_and_untargeted_managed_snapshots() {
         "snapshot", ACCOUNT, "web-1", "--name", "x", "--policy", POLICY,
     ]);
     assert_ne!(ran.code, 0, "--name with --policy: {}", show(&ran));
+    // Issue 10: a manual snapshot stays manual. A name that parses as a
+    // marker (any account's) or starts like one is refused before any call.
+    let web = hetzner_web_marker();
+    for name in [
+        web.as_str(),
+        "snapkeeper:other:daily:42000101:20261130T060000Z",
+        " SNAPKEEPER:acct:x",
+    ] {
+        let ran = s.run(&["snapshot", ACCOUNT, "web-1", "--name", name]);
+        assert_eq!(ran.code, 2, "{name:?}: {}", show(&ran));
+        assert!(
+            ran.stderr.contains("looks like a snapkeeper marker"),
+            "{name:?}: {}",
+            show(&ran)
+        );
+    }
     assert_eq!(writes(&counted(&s.sim)), Vec::<String>::new());
+}
+
+/// A marker of this test's account, policy and Hetzner web-1, as `snapshot
+/// --policy` would write it.
+fn hetzner_web_marker() -> String {
+    Marker {
+        account: ACCOUNT.into(),
+        policy: POLICY.into(),
+        resource_id: P::Hetzner.id(Res::Web).into(),
+        created: now(),
+    }
+    .encode()
 }
 
 #[test]
