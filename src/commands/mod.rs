@@ -353,6 +353,9 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
     for e in &r.errors {
         println!("  error: {e}");
     }
+    for w in &r.warnings {
+        println!("  warning: {w}");
+    }
     for res in &r.resources {
         println!(
             "  {} {} ({})  policy {}",
@@ -389,6 +392,10 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
                     Some(DeleteStatus::Deleted) => "deleted".to_string(),
                     Some(DeleteStatus::Protected) => "keep (protected)".to_string(),
                     Some(DeleteStatus::NotAttempted(w)) => format!("keep ({w})"),
+                    Some(DeleteStatus::Held {
+                        until: Some(until), ..
+                    }) => format!("held until {}", local(*until)),
+                    Some(DeleteStatus::Held { until: None, .. }) => "held (clock)".to_string(),
                     Some(DeleteStatus::Failed(_)) => "delete failed (see error)".to_string(),
                     None => s.action.to_string(),
                 };
@@ -415,6 +422,9 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
         }
         if !o.deleted.is_empty() {
             fate.push(format!("{} deleted (prune_orphans)", o.deleted.len()));
+        }
+        if !o.held.is_empty() {
+            fate.push(format!("{} deletion(s) held", o.held.len()));
         }
         if !o.protected.is_empty() {
             fate.push(format!("{} delete-protected, skipped", o.protected.len()));

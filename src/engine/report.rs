@@ -30,6 +30,9 @@ pub struct CycleReport {
     pub skipped_policies: Vec<String>,
     /// Account-level errors (listings).
     pub errors: Vec<String>,
+    /// Account-level warnings that are not failures (a clock that disagrees
+    /// with the provider's, suspect snapshot times).
+    pub warnings: Vec<String>,
 }
 
 impl CycleReport {
@@ -44,6 +47,7 @@ impl CycleReport {
             orphans: Vec::new(),
             skipped_policies: Vec::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -239,6 +243,14 @@ pub enum DeleteStatus {
     Protected,
     /// Not attempted, and why.
     NotAttempted(String),
+    /// Held back: the clocks disagree (no `until`), or a reload made the
+    /// deletion newly due and its grace period ends at `until`.
+    Held {
+        /// When the hold ends, when it is a reload's grace period.
+        until: Option<DateTime<Utc>>,
+        /// Why, in words.
+        why: String,
+    },
     /// The delete call failed.
     Failed(String),
 }
@@ -306,7 +318,7 @@ impl SnapshotLine {
         Self {
             id: s.id.clone(),
             name: s.name.clone(),
-            created: s.marker.as_ref().map_or(s.created, |m| m.created),
+            created: s.created,
             state: state_str(s.state),
             action: "keep",
             reasons: vec!["retention did not run for this resource this cycle".to_string()],
@@ -376,6 +388,8 @@ pub struct OrphanGroup {
     pub would_delete: Vec<String>,
     /// Ids retention would delete but the provider protects: skipped.
     pub protected: Vec<String>,
+    /// Ids whose deletion is held (clocks disagree, or a reload's grace).
+    pub held: Vec<String>,
     /// Failed deletions, one message each (counted as failures).
     pub failed: Vec<String>,
 }

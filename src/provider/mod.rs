@@ -378,6 +378,12 @@ pub trait Provider: Send + Sync {
 
     /// Everything the account holds, by kind, for `inventory`.
     async fn inventory(&self) -> Result<Inventory>;
+
+    /// Provider time minus host time, from the `Date` header of the most
+    /// recent answer that had one; `None` before any such answer.
+    fn clock_skew(&self) -> Option<chrono::TimeDelta> {
+        None
+    }
 }
 
 /// Build the client for an account with default options (the real
