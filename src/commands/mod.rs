@@ -457,6 +457,7 @@ fn create_text(c: &CreateStatus) -> String {
         CreateStatus::Unconfirmed(r) => format!("not confirmed: {r}"),
         CreateStatus::Busy(r) => format!("resource busy: {r}"),
         CreateStatus::Error(e) => format!("error: {e}"),
+        CreateStatus::Quota(e) => format!("at the snapshot limit: {e}"),
         CreateStatus::Stopped => "stopped".to_string(),
         CreateStatus::NotDue => "not due".to_string(),
         CreateStatus::InProgress(w) => format!("in progress: {w}"),

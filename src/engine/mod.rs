@@ -352,6 +352,41 @@ async fn work_on(
             });
         } else {
             rep.create = create_and_wait(provider, resource, policy, &marker, opts, cancel).await;
+            if let CreateStatus::Quota(why) = rep.create.clone() {
+                // A full quota is not a dead end: retention (every floor
+                // holds) may make room, then one more try. Retention has then
+                // run for this resource this cycle.
+                warn!(reason = %why, "at the provider's snapshot limit: running retention to make room, then trying once more");
+                let key = GroupKey {
+                    account: account.name.clone(),
+                    policy: policy.name.clone(),
+                    resource_id: resource.id.clone(),
+                };
+                let rules = GroupRules {
+                    keep: &policy.keep,
+                    max_deletes: policy.max_deletes_per_run,
+                    tz: policy.timezone,
+                };
+                prune_group(
+                    provider, &key, &rules, &w.group, &infos, opts, cancel, holds, &mut rep,
+                )
+                .await;
+                match rep.prune {
+                    PruneStatus::Done { deleted } if deleted > 0 => {
+                        rep.create =
+                            create_and_wait(provider, resource, policy, &marker, opts, cancel)
+                                .await;
+                    }
+                    _ => {
+                        let why = format!(
+                            "{why}; retention freed no room (lower keep, or raise the provider's limit)"
+                        );
+                        error!(reason = %why, "snapshot not taken: at the provider's snapshot limit");
+                        rep.create = CreateStatus::Quota(why);
+                    }
+                }
+                return rep;
+            }
             if let CreateStatus::Created { snapshot_id } = &rep.create {
                 new_snapshot = Some(SnapshotInfo {
                     id: snapshot_id.clone(),
@@ -431,6 +466,10 @@ async fn create_and_wait(
             Err(e) if e.kind == ErrorKind::Busy => {
                 warn!(error = %e, "resource still busy, leaving it to the next cycle");
                 return CreateStatus::Busy(e.to_string());
+            }
+            Err(e) if e.kind == ErrorKind::Quota => {
+                warn!(error = %e, "snapshot create refused: at the provider's snapshot limit");
+                return CreateStatus::Quota(e.to_string());
             }
             Err(e) => {
                 error!(error = %e, "snapshot create failed");

@@ -166,7 +166,10 @@ impl ResourceReport {
         !self.errors.is_empty()
             || matches!(
                 self.create,
-                CreateStatus::Failed(_) | CreateStatus::Error(_) | CreateStatus::Busy(_)
+                CreateStatus::Failed(_)
+                    | CreateStatus::Error(_)
+                    | CreateStatus::Busy(_)
+                    | CreateStatus::Quota(_)
             )
             || self
                 .snapshots
@@ -198,6 +201,9 @@ pub enum CreateStatus {
     Busy(String),
     /// The create call failed.
     Error(String),
+    /// The provider refused the create: the resource or account is at its
+    /// snapshot limit (retention was run to make room when it could).
+    Quota(String),
     /// The daemon is stopping.
     Stopped,
 }
@@ -209,7 +215,7 @@ impl CreateStatus {
             Self::Failed(r) => Some(format!("snapshot failed: {r}")),
             Self::Unconfirmed(r) => Some(format!("snapshot not confirmed: {r}")),
             Self::Busy(_) => Some("resource busy, snapshot not taken".to_string()),
-            Self::Error(e) => Some(format!("snapshot not taken: {e}")),
+            Self::Error(e) | Self::Quota(e) => Some(format!("snapshot not taken: {e}")),
             Self::Stopped => Some("stopping".to_string()),
             Self::NotDue | Self::InProgress(_) | Self::WouldCreate(_) | Self::Created { .. } => {
                 None

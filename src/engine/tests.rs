@@ -572,16 +572,6 @@ async fn no_prune_for_a_resource_whose_create_did_not_succeed() {
             |c| matches!(c, CreateStatus::Error(_)),
         ),
         (
-            "create call hits quota",
-            |f| {
-                f.creates(
-                    "r1",
-                    vec![Err(err(ErrorKind::Quota, Some(422), "create snapshot"))],
-                )
-            },
-            |c| matches!(c, CreateStatus::Error(_)),
-        ),
-        (
             "busy after every retry",
             |f| {
                 f.creates(
@@ -1902,5 +1892,89 @@ async fn a_reload_holds_only_the_deletions_it_makes_newly_due() {
                 assert_eq!(sorted(fake.deleted()), want_deleted, "{what}");
             }
         }
+    }
+}
+
+// ------------------------------ rule 16: a full quota is not a dead end
+
+#[tokio::test(start_paused = true)]
+async fn a_full_quota_makes_room_with_every_floor_then_tries_once_more() {
+    let quota = || Err(err(ErrorKind::Quota, Some(422), "create snapshot"));
+    let snaps: Vec<Snapshot> = (1..=4)
+        .map(|d| ours(D, &format!("d{d}"), "p", "r1", days_ago(d)))
+        .collect();
+    // (keep, skew, creates answered, want deleted, want creates, created)
+    let cases = [
+        // last 2: two go, the second try works.
+        (
+            last(2),
+            None,
+            vec![quota(), Ok(())],
+            ids(&["d3", "d4"]),
+            2,
+            true,
+        ),
+        // Retention keeps all four: no room, no second try.
+        (last(10), None, vec![quota()], ids(&[]), 1, false),
+        // Clocks disagree: deletions are held, so no room and no retry.
+        (
+            last(2),
+            Some(TimeDelta::hours(2)),
+            vec![quota()],
+            ids(&[]),
+            1,
+            false,
+        ),
+        // Still full after making room: reported, not retried again.
+        (
+            last(2),
+            None,
+            vec![quota(), quota()],
+            ids(&["d3", "d4"]),
+            2,
+            false,
+        ),
+    ];
+    for (keep, skew, answers, want_deleted, want_creates, created) in cases {
+        let what = format!("{keep:?} skew {skew:?}");
+        // With a skew the provider's times are on its clock (see rule 14).
+        let snaps: Vec<Snapshot> = snaps
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                let at = s.created + skew.unwrap_or_default();
+                s = ours(D, &s.id, "p", "r1", at);
+                s
+            })
+            .collect();
+        let mut fake = Fake::new()
+            .resources(D, Ok(vec![res(D, "r1")]))
+            .snapshots(D, Ok(snaps))
+            .creates("r1", answers);
+        fake.skew = skew;
+        let acct = account(
+            ProviderKind::DigitalOcean,
+            vec![policy("p", D, hours(6), keep)],
+        );
+        let report = cycle(&acct, &fake, &opts()).await;
+        assert_eq!(sorted(fake.deleted()), want_deleted, "{what}");
+        assert_eq!(fake.created().len(), want_creates, "{what}");
+        let r = resource(&report, "p", "r1");
+        assert_eq!(
+            matches!(r.create, CreateStatus::Created { .. }),
+            created,
+            "{what}: {:?}",
+            r.create
+        );
+        if !created {
+            assert!(
+                matches!(r.create, CreateStatus::Quota(_)),
+                "{what}: {:?}",
+                r.create
+            );
+            assert!(r.failed(), "{what}");
+        }
+        // The newest complete snapshot is never deleted to make room.
+        assert!(!fake.deleted().contains(&"d1".to_string()), "{what}");
     }
 }
