@@ -507,6 +507,12 @@ async fn account_loop(
             bad_cycles = bad_cycles.saturating_add(1);
         }
         let now = clock.now();
+        // Held deletions happen when the grace period ends: wake then.
+        match &engine_opts.grace {
+            Some(g) if now < g.until => next_wake = next_wake.min(g.until),
+            Some(_) => engine_opts.grace = None,
+            None => {}
+        }
         if bad_cycles > 0 {
             let backoff = opts.retry_delay * 2u32.saturating_pow(bad_cycles.min(4) - 1);
             next_wake =
