@@ -749,6 +749,46 @@ mod tests {
     }
 
     #[test]
+    fn date_skews_are_signed_durations() {
+        let cases = [
+            (None, Some(chrono::TimeDelta::zero())),
+            (Some("-3h"), Some(chrono::TimeDelta::hours(-3))),
+            (Some("+400d"), Some(chrono::TimeDelta::days(400))),
+            (Some("90s"), Some(chrono::TimeDelta::seconds(90))),
+            (Some("soon"), None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(date_skew(text).ok(), want, "{text:?}");
+        }
+        assert!(
+            date_skew(Some("-x"))
+                .unwrap_err()
+                .contains("settings.date_skew")
+        );
+    }
+
+    #[test]
+    fn response_faults_edit_the_body() {
+        let mut v = serde_json::json!({
+            "snapshot": {"id": "a", "status": "pending", "date_created": "x"},
+            "meta": {"total": 3, "status": "kept?"}
+        });
+        drop_fields(&mut v, &["status".into(), "date_created".into()]);
+        assert_eq!(
+            v,
+            serde_json::json!({"snapshot": {"id": "a"}, "meta": {"total": 3}})
+        );
+        let mut page = serde_json::json!({
+            "droplets": [1, 2, 3],
+            "links": {"pages": {}},
+            "meta": {"total": 3}
+        });
+        short_page(&mut page, 2);
+        assert_eq!(page["droplets"], serde_json::json!([1]));
+        assert_eq!(page["meta"]["total"], 3);
+    }
+
+    #[test]
     fn counted_faults_run_out() {
         let core = Core::new(Settings::default(), Clock::system(), Vec::new());
         core.add_fault(FaultRule {

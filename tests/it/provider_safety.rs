@@ -9,12 +9,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
 use snapkeeper::provider::{
-    ErrorKind, ListScope, Progress, Provider, Resource, SnapshotName, WaitOutcome, wait,
+    ErrorKind, ListScope, Progress, Provider, Resource, Snapshot, SnapshotName, WaitOutcome,
 };
 use snapkeeper::sim::{FaultKind, SimProvider};
-use tokio_util::sync::CancellationToken;
 
-use crate::provider_support::{Sim, fast, quick_wait, t0};
+use crate::provider_support::{Sim, fast, t0, wait_quickly};
 
 const DO_RW: &str = "dop_v1_5a0000000000000000000000000000000000000000000000000000000000a1";
 const VU_RW: &str = "SIMVULTRSAFERW0000000000000000000000RW";
@@ -206,6 +205,19 @@ async fn resource(client: &dyn Provider, case: &Case) -> Resource {
         .unwrap()
 }
 
+/// This account's managed snapshots of `case.kind`.
+async fn managed(client: &dyn Provider, case: &Case) -> Vec<Snapshot> {
+    client
+        .list_snapshots(
+            case.kind,
+            ListScope::Managed {
+                account: case.account,
+            },
+        )
+        .await
+        .unwrap()
+}
+
 fn name(case: &Case) -> SnapshotName {
     SnapshotName::Managed(marker(case, t0()))
 }
@@ -268,26 +280,11 @@ async fn a_create_answer_without_optional_fields_has_started() {
         assert!(id.is_some(), "{:?}: no {followed} id", case.provider);
         // Followed to the end, it is the snapshot the provider made.
         sim.advance(100_000);
-        let outcome = wait(
-            client.as_ref(),
-            &pending,
-            &quick_wait(),
-            &CancellationToken::new(),
-            |_, _| {},
-        )
-        .await;
+        let outcome = wait_quickly(client.as_ref(), &pending).await;
         let WaitOutcome::Done { snapshot_id } = outcome else {
             panic!("{:?}: {outcome:?}", case.provider)
         };
-        let listed = client
-            .list_snapshots(
-                case.kind,
-                ListScope::Managed {
-                    account: case.account,
-                },
-            )
-            .await
-            .unwrap();
+        let listed = managed(client.as_ref(), &case).await;
         let made = listed.iter().find(|s| s.id == snapshot_id).unwrap();
         assert_eq!(made.marker, Some(marker(&case, t0())));
         assert_eq!(made.state, SnapState::Complete);
@@ -422,15 +419,7 @@ async fn the_provider_clock_is_read_from_the_date_header() {
 async fn a_seed_dates_a_managed_snapshot_by_marker_and_by_provider_independently() {
     for case in ALL {
         let (_sim, client) = start(&case, "{}", None).await;
-        let listed = client
-            .list_snapshots(
-                case.kind,
-                ListScope::Managed {
-                    account: case.account,
-                },
-            )
-            .await
-            .unwrap();
+        let listed = managed(client.as_ref(), &case).await;
         assert_eq!(listed.len(), 1, "{:?} {:?}", case.provider, case.kind);
         let s = &listed[0];
         assert_eq!(s.marker, Some(marker(&case, marker_time())));
@@ -451,15 +440,7 @@ async fn a_full_snapshot_quota_is_quota_until_a_delete_makes_room() {
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Quota, "{:?}: {err}", case.provider);
-        let ours = client
-            .list_snapshots(
-                case.kind,
-                ListScope::Managed {
-                    account: case.account,
-                },
-            )
-            .await
-            .unwrap();
+        let ours = managed(client.as_ref(), &case).await;
         assert_eq!(ours.len(), 1);
         client.delete_snapshot(&ours[0]).await.unwrap();
         let pending = client
