@@ -12,6 +12,7 @@ mod demo;
 mod harness;
 mod provider_digitalocean;
 mod provider_hetzner;
+mod provider_safety;
 mod provider_support;
 mod provider_vultr;
 mod sim_digitalocean;

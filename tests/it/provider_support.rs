@@ -185,6 +185,21 @@ pub fn quick_wait() -> WaitOptions {
     }
 }
 
+/// Follow `pending` to its end with [`quick_wait`] and no progress output.
+pub async fn wait_quickly(
+    client: &dyn Provider,
+    pending: &snapkeeper::provider::Pending,
+) -> snapkeeper::provider::WaitOutcome {
+    snapkeeper::provider::wait(
+        client,
+        pending,
+        &quick_wait(),
+        &tokio_util::sync::CancellationToken::new(),
+        |_, _| {},
+    )
+    .await
+}
+
 /// Every request the clients sent (query parameters and body) must be what
 /// the provider's spec allows. Responses are the simulator's business (and
 /// injected faults are deliberately off-spec), so they are not checked here.
