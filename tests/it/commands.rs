@@ -337,7 +337,17 @@ impl Setup {
 
     /// `extra` is added to the account block (e.g. `prune_orphans: true`).
     fn with(p: P, snaps: Vec<Snap>, read_only: bool, extra: &str) -> Self {
-        let sim = SimProcess::start(Some(&seed(&[(p, snaps.clone())])));
+        Self::with_settings(p, snaps, read_only, extra, "")
+    }
+
+    /// [`Setup::with`] plus simulator settings (e.g. `date_skew: "-3h"`).
+    fn with_settings(p: P, snaps: Vec<Snap>, read_only: bool, extra: &str, settings: &str) -> Self {
+        let text = seed(&[(p, snaps.clone())]).replacen(
+            "settings: { time_scale: 0.001 }",
+            &format!("settings: {{ time_scale: 0.001{settings} }}"),
+            1,
+        );
+        let sim = SimProcess::start(Some(&text));
         let dir = Dir::new();
         let (rw, ro) = p.tokens();
         let token = if read_only { ro } else { rw };
@@ -1369,5 +1379,64 @@ fn another_installations_policy_is_never_pruned_unless_retired_issue_10() {
             .filter(|n| n.contains(":host-b-hourly:"))
             .collect();
         assert_eq!(left.len(), 1, "{p:?}: {left:?}");
+    }
+}
+
+#[test]
+fn a_lying_clock_never_costs_a_snapshot_issue_10() {
+    for p in ALL {
+        // A marker that says a year ahead, written once while a host clock
+        // was wrong; its provider time is yesterday. Three real snapshots.
+        let mut liar = managed(p, ACCOUNT, Res::Web, h(-24 * 365));
+        let real_at = now() - h(30);
+        liar.created = real_at;
+        let snaps = vec![
+            liar.clone(),
+            managed(p, ACCOUNT, Res::Web, h(1)),
+            managed(p, ACCOUNT, Res::Web, h(7)),
+            managed(p, ACCOUNT, Res::Web, d(2)),
+        ];
+        let s = Setup::new(p, snaps.clone(), false);
+        let ran = s.run(&["prune"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        let listed = s.listed();
+        assert!(
+            listed.contains_key(&liar.text),
+            "{p:?}: the suspect is kept: {listed:?}"
+        );
+        // Only the 2-day-old one expires (within 1d of the truly newest).
+        assert_eq!(
+            listed
+                .keys()
+                .filter(|n| n.starts_with("snapkeeper:acct:"))
+                .count(),
+            3,
+            "{p:?}: {}",
+            show(&ran)
+        );
+        assert!(
+            ran.stdout.contains("suspect: marker time"),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        let plan = s.run(&["plan"]);
+        assert!(
+            !plan.stdout.contains("next due 2027"),
+            "{p:?}: {}",
+            show(&plan)
+        );
+
+        // The provider's Date says three hours earlier than the host: no
+        // deletion in the account, said so, until the clocks agree.
+        let s = Setup::with_settings(p, snaps, false, "", ", date_skew: \"-3h\"");
+        let ran = s.run(&["prune"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        assert!(
+            ran.stdout
+                .contains("host clock and provider clock disagree"),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        assert_eq!(s.listed().len(), 4, "{p:?}: nothing deleted");
     }
 }
