@@ -1178,6 +1178,7 @@ fn check_report(r: &Value, dry_run: bool) {
             "orphans",
             "skipped_policies",
             "errors",
+            "warnings",
         ])
     );
     assert_eq!(r["dry_run"], dry_run);
