@@ -12,6 +12,7 @@
 
 pub mod logging;
 pub mod reload;
+pub mod state;
 pub mod systemd;
 pub mod watch;
 
@@ -79,6 +80,9 @@ pub struct DaemonOptions {
     pub shutdown_grace: Duration,
     /// Watch the config file for changes.
     pub watch_file: bool,
+    /// Where reload grace periods are kept across restarts (`--state-dir`,
+    /// `$STATE_DIRECTORY`); `None` keeps them in memory only.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for DaemonOptions {
@@ -91,6 +95,7 @@ impl Default for DaemonOptions {
             max_sleep: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(20),
             watch_file: true,
+            state_dir: None,
         }
     }
 }
@@ -111,7 +116,7 @@ fn board(b: &SharedBoard) -> std::sync::MutexGuard<'_, Board> {
 
 struct AccountTask {
     cancel: CancellationToken,
-    config: tokio::sync::watch::Sender<Account>,
+    config: tokio::sync::watch::Sender<(Account, Option<Grace>)>,
     /// Finished while not cancelled means the loop died (a panic).
     handle: tokio::task::JoinHandle<()>,
 }
@@ -126,27 +131,24 @@ struct Supervisor {
     /// Errors of the last rejected reload, until a reload finds the file
     /// good again (shown in `STATUS=`).
     rejected: Option<usize>,
-    /// Accounts a reload removed, with their last settings and when, so that
-    /// one that comes back within its grace period (a half-written file)
-    /// is compared with what it ran before rather than with nothing.
-    removed: BTreeMap<String, (Account, DateTime<Utc>)>,
+    /// Reload grace periods running, by account (removed accounts too, so
+    /// that one that comes back within its grace period, a half-written
+    /// file, is compared with what it ran before rather than with nothing).
+    graces: state::Graces,
+    /// Where the grace periods are kept across restarts, if anywhere.
+    state_dir: Option<std::path::PathBuf>,
 }
 
 impl Supervisor {
-    fn spawn(&mut self, account: Account, grace: Option<Grace>) {
+    fn spawn(&mut self, account: Account) {
         let name = account.name.clone();
         let cancel = self.root.child_token();
-        let (tx, rx) = tokio::sync::watch::channel(account);
+        let grace = self.grace_of(&name);
+        let (tx, rx) = tokio::sync::watch::channel((account, grace));
         let span = info_span!("account", account = %name);
         let handle = self.tracker.spawn(
-            account_loop(
-                rx,
-                self.opts.clone(),
-                cancel.clone(),
-                self.board.clone(),
-                grace,
-            )
-            .instrument(span),
+            account_loop(rx, self.opts.clone(), cancel.clone(), self.board.clone())
+                .instrument(span),
         );
         self.tasks.insert(
             name,
@@ -165,15 +167,25 @@ impl Supervisor {
         board(&self.board).next.remove(name);
     }
 
-    fn apply(&mut self, diff: &AccountDiff, accounts: &[Account]) {
+    fn grace_of(&self, name: &str) -> Option<Grace> {
+        self.graces.get(name).map(|h| h.grace.clone())
+    }
+
+    /// Apply a reload: `prev` (read from `prev_text`) became `accounts`,
+    /// now the file's text `text`.
+    fn apply(
+        &mut self,
+        diff: &AccountDiff,
+        prev: &[Account],
+        prev_text: &Arc<str>,
+        accounts: &[Account],
+        text: &str,
+    ) {
         let now = self.opts.clock.now();
-        self.removed.retain(|_, (a, at)| now < *at + grace_of(a));
+        self.graces = state::transition(prev, prev_text, &self.graces, accounts, now);
+        self.save_state(text);
         for name in &diff.removed {
             info!(account = %name, "account removed: stopping its loop at the next safe point");
-            if let Some(task) = self.tasks.get(name) {
-                let last = task.config.borrow().clone();
-                self.removed.insert(name.clone(), (last, now));
-            }
             self.stop(name);
         }
         for name in &diff.changed {
@@ -182,7 +194,11 @@ impl Supervisor {
                 accounts.iter().find(|a| &a.name == name),
             ) {
                 info!(account = %name, "account changed: new settings apply at the next safe point");
-                let _ = task.config.send(account.clone());
+                let grace = self.grace_of(name);
+                if let Some(g) = &grace {
+                    info!(account = %name, until = %g.until, "deletions this change makes newly due wait until the grace period ends (reload_grace)");
+                }
+                let _ = task.config.send((account.clone(), grace));
             }
         }
         for name in &diff.added {
@@ -190,12 +206,17 @@ impl Supervisor {
                 info!(account = %name, "account added: starting its loop");
                 // Deletions of an account the file did not have a moment ago
                 // wait the grace period like any other change.
-                let grace = (!account.reload_grace.is_zero()).then(|| Grace {
-                    until: now + grace_of(account),
-                    baseline: self.removed.remove(name).map(|(a, _)| a),
-                });
-                self.spawn(account.clone(), grace);
+                self.spawn(account.clone());
             }
+        }
+    }
+
+    /// Keep the grace periods across a restart; a state directory that
+    /// cannot be written costs only that.
+    fn save_state(&self, text: &str) {
+        let Some(dir) = &self.state_dir else { return };
+        if let Err(e) = state::save(dir, text, &self.graces, self.opts.clock.now()) {
+            warn!(error = %e, "a restart during a reload grace period would not keep its held deletions");
         }
     }
 
@@ -302,10 +323,13 @@ pub async fn run(
         board: Arc::new(Mutex::new(Board::default())),
         notifier,
         rejected: None,
-        removed: BTreeMap::new(),
+        graces: state::Graces::new(),
+        state_dir: opts.state_dir.clone(),
     };
+    sup.graces = start_graces(opts.state_dir.as_deref(), reloader.current(), &opts.clock);
+    sup.save_state(&text);
     for account in reloader.current().accounts.clone() {
-        sup.spawn(account, None);
+        sup.spawn(account);
     }
     info!(
         accounts = sup.tasks.len(),
@@ -378,8 +402,33 @@ fn start_watcher(
     }
 }
 
+/// The grace periods at start: those a previous run left running, and those
+/// that edits made while it was stopped start now.
+fn start_graces(dir: Option<&Path>, config: &config::Config, clock: &Clock) -> state::Graces {
+    let Some(dir) = dir else {
+        return state::Graces::new();
+    };
+    match state::load(dir) {
+        Ok(saved) => {
+            let graces = state::graces_for(saved.as_ref(), &config.accounts, clock.now());
+            for (name, h) in &graces {
+                if config.accounts.iter().any(|a| &a.name == name) {
+                    info!(account = %name, until = %h.grace.until, "reload grace period in force from before the start: deletions it holds wait until then");
+                }
+            }
+            graces
+        }
+        Err(e) => {
+            warn!(error = %e, "starting without the saved reload grace periods");
+            state::Graces::new()
+        }
+    }
+}
+
 fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause) {
     sup.notifier.reloading();
+    let prev = reloader.current().accounts.clone();
+    let prev_text: Arc<str> = Arc::from(reloader.text());
     match reloader.reload() {
         ReloadOutcome::Unchanged => {
             // The file holds the running config again (after a bad edit was
@@ -405,7 +454,7 @@ fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause)
             sup.rejected = None;
             info!(cause = cause.as_str(), changes = %diff.summary(), "config reloaded");
             let accounts = reloader.current().accounts.clone();
-            sup.apply(&diff, &accounts);
+            sup.apply(&diff, &prev, &prev_text, &accounts, &reloader.text());
         }
     }
     sup.notifier.ready(&sup.status());
@@ -424,48 +473,16 @@ fn connect(account: &Account, options: &ClientOptions) -> Result<Box<dyn Provide
     provider::connect_with(account, token, options).map_err(|e| e.to_string())
 }
 
-fn grace_of(account: &Account) -> chrono::Duration {
-    chrono::Duration::from_std(account.reload_grace).unwrap_or(chrono::Duration::MAX)
-}
-
-/// The grace period after `old` became `new` at `now`: deletions the change
-/// makes newly due wait until `now + new.reload_grace`. A change inside a
-/// running grace period starts it again, still compared with the settings
-/// that were deleting before it (so two quick edits cannot skip the wait);
-/// a change back to those settings ends it.
-fn next_grace(
-    running: Option<&Grace>,
-    old: &Account,
-    new: &Account,
-    now: DateTime<Utc>,
-) -> Option<Grace> {
-    if new.reload_grace.is_zero() {
-        return None;
-    }
-    let baseline = match running.filter(|g| now < g.until) {
-        Some(g) => g.baseline.clone(),
-        None => Some(old.clone()),
-    };
-    if baseline.as_ref() == Some(new) {
-        return None;
-    }
-    Some(Grace {
-        until: now + grace_of(new),
-        baseline,
-    })
-}
-
 /// One account's loop (mini-redis's expiry loop): run a cycle, work out the
 /// next due time, then sleep until then, a config change, or cancellation.
 async fn account_loop(
-    mut rx: tokio::sync::watch::Receiver<Account>,
+    mut rx: tokio::sync::watch::Receiver<(Account, Option<Grace>)>,
     opts: DaemonOptions,
     cancel: CancellationToken,
     board_: SharedBoard,
-    grace: Option<Grace>,
 ) {
     let clock = opts.clock.clone();
-    let mut account = rx.borrow_and_update().clone();
+    let (mut account, grace) = rx.borrow_and_update().clone();
     let mut engine_opts = EngineOptions {
         started: clock.now(),
         grace,
@@ -533,13 +550,9 @@ async fn account_loop(
                 if changed.is_err() {
                     break;
                 }
-                let old = std::mem::replace(&mut account, rx.borrow_and_update().clone());
+                (account, engine_opts.grace) = rx.borrow_and_update().clone();
                 client = None;
                 engine_opts.started = clock.now();
-                engine_opts.grace = next_grace(engine_opts.grace.as_ref(), &old, &account, clock.now());
-                if let Some(g) = &engine_opts.grace {
-                    info!(until = %g.until, "deletions this change makes newly due wait until the grace period ends (reload_grace)");
-                }
                 bad_cycles = 0;
                 info!("account config changed: running with the new settings");
                 // Show what the new settings will delete before they do.
@@ -616,9 +629,21 @@ pub async fn run_once(config: &config::Config, opts: &DaemonOptions) -> (u8, Vec
         started: opts.clock.now(),
         ..opts.engine.clone()
     };
+    // A daemon's reload grace periods hold here too.
+    let graces = match opts.state_dir.as_deref().map(state::load) {
+        Some(Ok(saved)) => state::graces_for(saved.as_ref(), &config.accounts, opts.clock.now()),
+        Some(Err(e)) => {
+            warn!(error = %e, "running without the daemon's reload grace periods");
+            state::Graces::new()
+        }
+        None => state::Graces::new(),
+    };
     let runs = config.accounts.iter().map(|account| {
         let cancel = cancel.clone();
-        let engine_opts = engine_opts.clone();
+        let engine_opts = EngineOptions {
+            grace: graces.get(&account.name).map(|h| h.grace.clone()),
+            ..engine_opts.clone()
+        };
         let clock = opts.clock.clone();
         let client_opts = opts.client.clone();
         async move {
@@ -669,66 +694,4 @@ pub async fn run_once(config: &config::Config, opts: &DaemonOptions) -> (u8, Vec
         crate::exit::NOTHING_DONE
     };
     (code, reports)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{DEFAULT_RELOAD_GRACE, ProviderKind, TokenSource};
-
-    fn account(keep_note: &str, grace: std::time::Duration) -> Account {
-        Account {
-            name: "a".into(),
-            provider: ProviderKind::Hetzner,
-            token: TokenSource::Env(keep_note.into()),
-            api_url: ProviderKind::Hetzner.default_api_url().into(),
-            policies: Vec::new(),
-            prune_orphans: false,
-            retired_policies: Vec::new(),
-            reload_grace: grace,
-        }
-    }
-
-    #[test]
-    #[allow(clippy::type_complexity)]
-    fn grace_cases() {
-        let t = |m: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(m);
-        let (a, b, c) = (
-            account("A", DEFAULT_RELOAD_GRACE),
-            account("B", DEFAULT_RELOAD_GRACE),
-            account("C", DEFAULT_RELOAD_GRACE),
-        );
-        let running = |until: i64, base: &Account| Grace {
-            until: t(until),
-            baseline: Some(base.clone()),
-        };
-        // (running grace, old, new, now, want (until, baseline))
-        let cases: Vec<(
-            Option<Grace>,
-            &Account,
-            Account,
-            i64,
-            Option<(i64, &Account)>,
-        )> = vec![
-            // A first change: compared with the old settings for 15 min.
-            (None, &a, b.clone(), 0, Some((15, &a))),
-            // A second change inside the grace: the wait starts again, still
-            // against the settings that were deleting before the first.
-            (Some(running(15, &a)), &b, c.clone(), 5, Some((20, &a))),
-            // After the grace ended, the running settings are the baseline.
-            (Some(running(15, &a)), &b, c.clone(), 30, Some((45, &b))),
-            // Back to the settings of before: nothing is newly due.
-            (Some(running(15, &a)), &b, a.clone(), 5, None),
-            // reload_grace: 0 turns the hold off.
-            (None, &a, account("B", std::time::Duration::ZERO), 0, None),
-        ];
-        for (i, (run, old, new, now, want)) in cases.into_iter().enumerate() {
-            let got = next_grace(run.as_ref(), old, &new, t(now));
-            let want = want.map(|(until, base)| Grace {
-                until: t(until),
-                baseline: Some(base.clone()),
-            });
-            assert_eq!(got, want, "case {i}");
-        }
-    }
 }
