@@ -357,16 +357,8 @@ async fn work_on(
                 // holds) may make room, then one more try. Retention has then
                 // run for this resource this cycle.
                 warn!(reason = %why, "at the provider's snapshot limit: running retention to make room, then trying once more");
-                let key = GroupKey {
-                    account: account.name.clone(),
-                    policy: policy.name.clone(),
-                    resource_id: resource.id.clone(),
-                };
-                let rules = GroupRules {
-                    keep: &policy.keep,
-                    max_deletes: policy.max_deletes_per_run,
-                    tz: policy.timezone,
-                };
+                let key = group_key(account, &policy.name, &resource.id);
+                let rules = GroupRules::of(policy);
                 prune_group(
                     provider, &key, &rules, &w.group, &infos, opts, cancel, holds, &mut rep,
                 )
@@ -416,16 +408,8 @@ async fn work_on(
     }
 
     infos.extend(new_snapshot);
-    let key = GroupKey {
-        account: account.name.clone(),
-        policy: policy.name.clone(),
-        resource_id: resource.id.clone(),
-    };
-    let rules = GroupRules {
-        keep: &policy.keep,
-        max_deletes: policy.max_deletes_per_run,
-        tz: policy.timezone,
-    };
+    let key = group_key(account, &policy.name, &resource.id);
+    let rules = GroupRules::of(policy);
     prune_group(
         provider, &key, &rules, &w.group, &infos, opts, cancel, holds, &mut rep,
     )
@@ -586,6 +570,24 @@ struct GroupRules<'a> {
     tz: chrono_tz::Tz,
 }
 
+impl<'a> GroupRules<'a> {
+    fn of(policy: &'a Policy) -> Self {
+        Self {
+            keep: &policy.keep,
+            max_deletes: policy.max_deletes_per_run,
+            tz: policy.timezone,
+        }
+    }
+}
+
+fn group_key(account: &Account, policy: &str, resource_id: &str) -> GroupKey {
+    GroupKey {
+        account: account.name.clone(),
+        policy: policy.to_string(),
+        resource_id: resource_id.to_string(),
+    }
+}
+
 /// Ids of the snapshots that `baseline` (the config before a reload) would
 /// delete this cycle from these listings, policies and orphans alike. A
 /// baseline of `None` (an account the reload added) deletes nothing.
@@ -624,21 +626,12 @@ fn baseline_deletes(
             .filter(|r| policy.targets.matches(r.facts()))
         {
             targeted.insert((policy.name.clone(), resource.id.clone()));
-            let key = GroupKey {
-                account: account.name.clone(),
-                policy: policy.name.clone(),
-                resource_id: resource.id.clone(),
-            };
+            let key = group_key(account, &policy.name, &resource.id);
             let group: Vec<&Snapshot> = snapshots
                 .iter()
                 .filter(|s| s.marker.as_ref().is_some_and(|m| key.owns(m)))
                 .collect();
-            let rules = GroupRules {
-                keep: &policy.keep,
-                max_deletes: policy.max_deletes_per_run,
-                tz: policy.timezone,
-            };
-            decide_group(&key, &rules, &group);
+            decide_group(&key, &GroupRules::of(policy), &group);
         }
     }
     if account.prune_orphans {
@@ -647,11 +640,7 @@ fn baseline_deletes(
                 continue;
             }
             let (keep, cap, tz) = orphan_rules(account, &o.policy);
-            let key = GroupKey {
-                account: account.name.clone(),
-                policy: o.policy.clone(),
-                resource_id: o.resource_id.clone(),
-            };
+            let key = group_key(account, &o.policy, &o.resource_id);
             let group: Vec<&Snapshot> = o.snapshots.iter().collect();
             let rules = GroupRules {
                 keep: &keep,
@@ -848,11 +837,7 @@ async fn prune_orphans(
             continue;
         }
         let (keep, cap, tz) = orphan_rules(account, &o.policy);
-        let key = GroupKey {
-            account: account.name.clone(),
-            policy: o.policy.clone(),
-            resource_id: o.resource_id.clone(),
-        };
+        let key = group_key(account, &o.policy, &o.resource_id);
         let infos: Vec<SnapshotInfo> = o.snapshots.iter().map(|s| info_of(s, now)).collect();
         let decisions = match policy::decide(&key, &keep, cap, tz, &infos) {
             Ok(d) => d,
