@@ -455,6 +455,14 @@ async fn create_and_wait(
                 warn!(error = %e, "snapshot create refused: at the provider's snapshot limit");
                 return CreateStatus::Quota(e.to_string());
             }
+            // An answer that cannot be read comes only with a 2xx: the
+            // provider took the create and the snapshot is on its way. Not
+            // a failure that the next cycle would repeat: unconfirmed, and
+            // the next cycle sees it in the listing (or the resource busy).
+            Err(e) if e.kind == ErrorKind::Decode => {
+                warn!(error = %e, "the provider accepted the create but its answer cannot be followed; it will be looked at again next cycle, not retried");
+                return CreateStatus::Unconfirmed(format!("accepted, answer unreadable: {e}"));
+            }
             Err(e) => {
                 error!(error = %e, "snapshot create failed");
                 return CreateStatus::Error(e.to_string());

@@ -1978,3 +1978,40 @@ async fn a_full_quota_makes_room_with_every_floor_then_tries_once_more() {
         assert!(!fake.deleted().contains(&"d1".to_string()), "{what}");
     }
 }
+
+// ------------------- issue 10 item 5: an accepted create is never "failed"
+
+#[tokio::test(start_paused = true)]
+async fn an_accepted_create_whose_answer_cannot_be_followed_is_unconfirmed_not_failed() {
+    // A 2xx whose body could not be read (or carries no id to follow) means
+    // the provider took the create: the snapshot is on its way. Reported as
+    // unconfirmed (no prune this cycle, looked at again next cycle), never
+    // as a failed create that a later cycle would simply repeat.
+    let snaps = vec![
+        ours(D, "d2", "p", "r1", days_ago(2)),
+        ours(D, "d3", "p", "r1", days_ago(3)),
+    ];
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "r1")]))
+        .snapshots(D, Ok(snaps))
+        .creates(
+            "r1",
+            vec![Err(err(ErrorKind::Decode, Some(201), "create snapshot"))],
+        );
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(1))],
+    );
+    let report = cycle(&acct, &fake, &opts()).await;
+    let r = resource(&report, "p", "r1");
+    assert!(
+        matches!(r.create, CreateStatus::Unconfirmed(_)),
+        "{:?}",
+        r.create
+    );
+    assert_eq!(fake.created().len(), 1, "created once, not again");
+    assert!(
+        fake.deleted().is_empty(),
+        "no prune on an unconfirmed create"
+    );
+}
