@@ -16,7 +16,7 @@ pub mod state;
 pub mod systemd;
 pub mod watch;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,13 +24,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::clock::Clock;
 use crate::config::{self, Account};
-use crate::engine::{self, CycleReport, EngineOptions, Grace};
+use crate::engine::{self, CycleReport, EngineOptions, Follow, Grace, Speed, WorkKey};
 use crate::provider::{self, ClientOptions, Provider};
 pub use reload::{AccountDiff, ReloadOutcome, Reloader, diff};
 pub use watch::ReloadCause;
@@ -473,8 +474,19 @@ fn connect(account: &Account, options: &ClientOptions) -> Result<Box<dyn Provide
     provider::connect_with(account, token, options).map_err(|e| e.to_string())
 }
 
-/// One account's loop (mini-redis's expiry loop): run a cycle, work out the
-/// next due time, then sleep until then, a config change, or cancellation.
+/// A pass whose started snapshots are not all settled yet: its summary is
+/// logged once they are.
+struct OpenCycle {
+    report: CycleReport,
+    outstanding: BTreeSet<WorkKey>,
+}
+
+/// One account's loop (mini-redis's expiry loop, with each resource on its
+/// own clock): a pass when a resource is due, then every started snapshot
+/// followed on one poll schedule while the loop sleeps until the next due
+/// time, the next look at a snapshot, a config change, or cancellation. A
+/// resource being followed is left out of passes, so one stuck snapshot
+/// delays nothing else; its own retention runs once it is confirmed.
 async fn account_loop(
     mut rx: tokio::sync::watch::Receiver<(Account, Option<Grace>)>,
     opts: DaemonOptions,
@@ -488,61 +500,91 @@ async fn account_loop(
         grace,
         ..opts.engine.clone()
     };
+    let chrono_of = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
     let mut client: Option<Box<dyn Provider>> = None;
     let mut bad_cycles: u32 = 0;
+    let mut follows: Vec<Follow> = Vec::new();
+    let mut open: Vec<OpenCycle> = Vec::new();
+    let mut speed = Speed::default();
+    let mut next_pass = clock.now();
     while !cancel.is_cancelled() {
-        let mut next_wake =
-            clock.now() + chrono::Duration::from_std(opts.max_sleep).unwrap_or_default();
-        if client.is_none() {
-            match connect(&account, &opts.client) {
-                Ok(c) => client = Some(c),
-                Err(e) => error!(error = %e, "cannot start the account"),
+        let now = clock.now();
+        if now >= next_pass {
+            next_pass = now + chrono_of(opts.max_sleep);
+            if client.is_none() {
+                match connect(&account, &opts.client) {
+                    Ok(c) => client = Some(c),
+                    Err(e) => error!(error = %e, "cannot start the account"),
+                }
+            }
+            if let Some(c) = client.as_deref() {
+                let following: BTreeSet<WorkKey> =
+                    follows.iter().map(|f| f.key().clone()).collect();
+                let pass =
+                    engine::pass(&account, c, &clock, &engine_opts, &cancel, &following).await;
+                if let Some((t, _)) = pass.report.next_due() {
+                    next_pass = next_pass.min(t);
+                }
+                // Something due now but not taken (in progress, busy): look
+                // again after the retry delay, never in a tight loop.
+                let now = clock.now();
+                if next_pass <= now {
+                    next_pass = now + chrono_of(opts.retry_delay);
+                }
+                open.push(OpenCycle {
+                    outstanding: pass.started.iter().map(|f| f.key().clone()).collect(),
+                    report: pass.report,
+                });
+                follows.extend(pass.started);
+            } else {
+                bad_cycles = bad_cycles.saturating_add(1);
+                next_pass = next_pass.min(clock.now() + backoff(&opts, bad_cycles));
             }
         }
-        if let Some(c) = client.as_deref() {
-            let report = engine::run_cycle(&account, c, &clock, &engine_opts, &cancel).await;
-            log_cycle(&report);
-            let next = report.next_due().map(|(t, r)| (t, r.resource_name.clone()));
-            if let Some((t, _)) = &next {
-                next_wake = next_wake.min(*t);
+        // Follow what runs; each settled snapshot reports to its pass.
+        if let Some(c) = client.as_deref()
+            && follows.iter().any(|f| f.next_poll() <= Instant::now())
+        {
+            let settled =
+                engine::poll_follows(c, &mut follows, &engine_opts, &cancel, &mut speed).await;
+            let now = clock.now();
+            for r in settled {
+                if let Some(d) = &r.due {
+                    let t = if d.next <= now {
+                        now + chrono_of(opts.retry_delay)
+                    } else {
+                        d.next
+                    };
+                    next_pass = next_pass.min(t);
+                }
+                settle(&mut open, r);
             }
-            let mut b = board(&board_);
-            b.cycles += 1;
-            // A removed account's entry is gone from the board (the
-            // supervisor cancels, then removes it, under this lock): a cycle
-            // that ends after that must not bring it back.
-            if !cancel.is_cancelled() {
-                b.next.insert(account.name.clone(), next);
-            }
-            drop(b);
-            if report.failures() > 0 {
+        }
+        let closed;
+        (closed, open) = open.into_iter().partition(|o| o.outstanding.is_empty());
+        for o in closed {
+            let failed = finish_cycle(o.report, &account, &cancel, &board_);
+            if failed {
                 bad_cycles = bad_cycles.saturating_add(1);
+                next_pass = next_pass.min(clock.now() + backoff(&opts, bad_cycles));
             } else {
                 bad_cycles = 0;
             }
-        } else {
-            bad_cycles = bad_cycles.saturating_add(1);
         }
+
         let now = clock.now();
-        // Held deletions happen when the grace period ends: wake then.
+        // Held deletions happen when the grace period ends: a pass then.
         match &engine_opts.grace {
-            Some(g) if now < g.until => next_wake = next_wake.min(g.until),
+            Some(g) if now < g.until => next_pass = next_pass.min(g.until),
             Some(_) => engine_opts.grace = None,
             None => {}
         }
-        if bad_cycles > 0 {
-            let backoff = opts.retry_delay * 2u32.saturating_pow(bad_cycles.min(4) - 1);
-            next_wake =
-                next_wake.min(now + chrono::Duration::from_std(backoff).unwrap_or_default());
+        let wake = next_pass;
+        let mut sleep = (wake - now).to_std().unwrap_or_default();
+        if let Some(poll) = follows.iter().map(Follow::next_poll).min() {
+            sleep = sleep.min(poll.saturating_duration_since(Instant::now()));
         }
-        // Something due now but not taken (in progress, busy): look again
-        // after the retry delay, never in a tight loop.
-        let floor = now + chrono::Duration::from_std(opts.retry_delay).unwrap_or_default();
-        if next_wake <= now {
-            next_wake = floor;
-        }
-        let sleep = (next_wake - now).to_std().unwrap_or_default();
-        debug!(sleep_s = sleep.as_secs(), next = %next_wake, "sleeping until next due time");
+        debug!(sleep_s = sleep.as_secs(), next = %wake, following = follows.len(), "sleeping until the next due time or look");
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
             () = cancel.cancelled() => break,
@@ -554,6 +596,7 @@ async fn account_loop(
                 client = None;
                 engine_opts.started = clock.now();
                 bad_cycles = 0;
+                next_pass = clock.now();
                 info!("account config changed: running with the new settings");
                 // Show what the new settings will delete before they do.
                 if let Ok(c) = connect(&account, &opts.client) {
@@ -568,11 +611,63 @@ async fn account_loop(
             }
         }
     }
+    // A stop leaves running snapshots to the provider: each is reported as
+    // not confirmed, and the next start sees it in progress.
+    if let Some(c) = client.as_deref()
+        && !follows.is_empty()
+    {
+        let settled =
+            engine::poll_follows(c, &mut follows, &engine_opts, &cancel, &mut speed).await;
+        for r in settled {
+            settle(&mut open, r);
+        }
+        for o in open {
+            finish_cycle(o.report, &account, &cancel, &board_);
+        }
+    }
     debug!("account loop stopped");
 }
 
-/// After a config change: one line per snapshot the new settings will delete
-/// in the next cycle, and a summary (DESIGN rule 11).
+/// The pause before the next pass after `bad` failed cycles in a row.
+fn backoff(opts: &DaemonOptions, bad: u32) -> chrono::Duration {
+    let d = opts.retry_delay * 2u32.saturating_pow(bad.clamp(1, 4) - 1);
+    chrono::Duration::from_std(d).unwrap_or_default()
+}
+
+/// A settled snapshot's report joins the pass that started it.
+fn settle(open: &mut [OpenCycle], r: engine::ResourceReport) {
+    let key = (r.policy.clone(), r.resource_id.clone());
+    if let Some(o) = open.iter_mut().find(|o| o.outstanding.contains(&key)) {
+        o.outstanding.remove(&key);
+        o.report.resources.push(r);
+    }
+}
+
+/// Log a cycle that is complete and show its next due time; true when
+/// something in it failed.
+fn finish_cycle(
+    mut report: CycleReport,
+    account: &Account,
+    cancel: &CancellationToken,
+    board_: &SharedBoard,
+) -> bool {
+    report
+        .resources
+        .sort_by(|a, b| (&a.policy, &a.resource_id).cmp(&(&b.policy, &b.resource_id)));
+    log_cycle(&report);
+    let next = report.next_due().map(|(t, r)| (t, r.resource_name.clone()));
+    let mut b = board(board_);
+    b.cycles += 1;
+    // A removed account's entry is gone from the board (the supervisor
+    // cancels, then removes it, under this lock): a cycle that ends after
+    // that must not bring it back.
+    if !cancel.is_cancelled() {
+        b.next.insert(account.name.clone(), next);
+    }
+    drop(b);
+    report.failures() > 0
+}
+
 fn log_reload_preview(plan: &CycleReport) {
     let mut n = 0;
     for r in &plan.resources {
