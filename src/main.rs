@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use snapkeeper::clock::Clock;
 use snapkeeper::commands::{self, Ctx};
 use snapkeeper::daemon::logging::{self, LogFormat};
@@ -38,6 +38,9 @@ struct Global {
     /// Where logs go: auto (journald under systemd, else stderr), text, json, journald.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     log_format: LogFormat,
+    /// Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY.
+    #[arg(long, global = true, value_name = "DIR")]
+    credentials_dir: Option<PathBuf>,
 }
 
 /// Timing knobs for `run`; the defaults suit real providers.
@@ -87,6 +90,9 @@ enum Command {
         /// Also read every account's token (without printing it).
         #[arg(long)]
         resolve_secrets: bool,
+        /// Also make one read per account with its token: works, 401, 403 or unreachable.
+        #[arg(long)]
+        online: bool,
     },
     /// Show what would be created and deleted now, touching nothing.
     Plan {
@@ -165,12 +171,42 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) for snapkeeper(1).
+    Man,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    snapkeeper::tls::install_crypto_provider();
+    if let Some(dir) = &cli.global.credentials_dir {
+        config::set_credentials_dir(dir.clone());
+    }
     let code = match cli.command {
-        Command::Check { resolve_secrets } => check(&cli.global.config, resolve_secrets),
+        Command::Check {
+            resolve_secrets,
+            online,
+        } => check(&cli.global.config, resolve_secrets, online),
+        Command::Completions { shell } => {
+            // Into memory first: writing to a Vec cannot fail, stdout can.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "snapkeeper", &mut script);
+            print_bytes("the completion script", &script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => print_bytes("the man page", &page),
+                Err(e) => {
+                    eprintln!("error: cannot render the man page: {e}");
+                    exit::NOTHING_DONE
+                }
+            }
+        }
         Command::Run { once, tuning } => {
             logging::init(cli.global.log_format);
             let path = cli.global.config.clone();
@@ -292,6 +328,19 @@ async fn run(path: &Path, once: bool, opts: DaemonOptions) -> u8 {
     }
 }
 
+/// Write generated text to stdout; a closed or full stdout is an error, not a panic.
+fn print_bytes(what: &str, bytes: &[u8]) -> u8 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: cannot write {what} to stdout: {e}");
+            exit::NOTHING_DONE
+        }
+    }
+}
+
 /// Print a config error the way `check` does and return exit code 78.
 fn config_failed(path: &Path, e: &config::ConfigError) -> u8 {
     match e {
@@ -358,7 +407,7 @@ fn run_async(fut: impl std::future::Future<Output = u8>) -> u8 {
     }
 }
 
-fn check(path: &Path, resolve_secrets: bool) -> u8 {
+fn check(path: &Path, resolve_secrets: bool, online: bool) -> u8 {
     let loaded = match config::load(path) {
         Ok(loaded) => loaded,
         Err(config::ConfigError::Invalid { errors, .. }) => {
@@ -407,5 +456,12 @@ fn check(path: &Path, resolve_secrets: bool) -> u8 {
         loaded.config.accounts.len(),
         policies
     );
-    exit::OK
+    if !online {
+        return exit::OK;
+    }
+    logging::init_quiet(LogFormat::Text);
+    let config = loaded.config;
+    run_async(
+        async move { commands::online::check_online(&config, &ClientOptions::default()).await },
+    )
 }

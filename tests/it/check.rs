@@ -171,7 +171,7 @@ fn resolve_secrets_reads_every_token_and_prints_none() {
     assert_eq!(
         ran.stderr,
         "error: account vu: token environment variable SK_TEST_VULTR is not set or empty\n\
-         error: account hz: token credential hz-token needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=), which is not set\n"
+         error: account hz: token credential hz-token needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=) or --credentials-dir, and neither is set\n"
     );
     assert!(!ran.stdout.contains(SECRET));
 }
