@@ -19,9 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Account, Config, Diagnostic, TargetKind};
-use crate::engine::{self, CreateStatus, CycleReport, DeleteStatus, EngineOptions, PruneStatus};
+use crate::engine::{
+    self, CreateStatus, CycleReport, DeleteStatus, EngineOptions, OrphanReason, PruneStatus,
+};
 use crate::exit;
-use crate::policy::{Marker, SnapState};
+use crate::policy::{Marker, SnapState, marker};
 use crate::provider::{
     self, ClientOptions, ListScope, Progress, Provider, Resource, Snapshot, SnapshotName,
     WaitOutcome,
@@ -105,6 +107,14 @@ pub enum CommandError {
         resource: String,
         /// The resource id.
         id: String,
+    },
+    /// A manual snapshot name that retention would take for a marker.
+    #[error(
+        "manual snapshot name {name:?} looks like a snapkeeper marker: retention would take it for a managed snapshot and delete it; choose a name that does not start with `snapkeeper:` (or use --policy for a managed snapshot)"
+    )]
+    MarkerLikeName {
+        /// The name given.
+        name: String,
     },
     /// The token could not be read or the client built.
     #[error("account {account}: {message}")]
@@ -344,6 +354,9 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
     for e in &r.errors {
         println!("  error: {e}");
     }
+    for w in &r.warnings {
+        println!("  warning: {w}");
+    }
     for res in &r.resources {
         println!(
             "  {} {} ({})  policy {}",
@@ -380,6 +393,10 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
                     Some(DeleteStatus::Deleted) => "deleted".to_string(),
                     Some(DeleteStatus::Protected) => "keep (protected)".to_string(),
                     Some(DeleteStatus::NotAttempted(w)) => format!("keep ({w})"),
+                    Some(DeleteStatus::Held {
+                        until: Some(until), ..
+                    }) => format!("held until {}", local(*until)),
+                    Some(DeleteStatus::Held { until: None, .. }) => "held (clock)".to_string(),
                     Some(DeleteStatus::Failed(_)) => "delete failed (see error)".to_string(),
                     None => s.action.to_string(),
                 };
@@ -407,13 +424,19 @@ fn print_cycle(r: &CycleReport, show_due: bool) {
         if !o.deleted.is_empty() {
             fate.push(format!("{} deleted (prune_orphans)", o.deleted.len()));
         }
+        if !o.held.is_empty() {
+            fate.push(format!("{} deletion(s) held", o.held.len()));
+        }
         if !o.protected.is_empty() {
             fate.push(format!("{} delete-protected, skipped", o.protected.len()));
         }
         if !o.failed.is_empty() {
             fate.push(format!("{} failed to delete", o.failed.len()));
         }
-        let fate = if fate.is_empty() {
+        let fate = if fate.is_empty() && o.reason == OrphanReason::PolicyRemoved {
+            "kept (name the policy in retired_policies to let prune_orphans remove them)"
+                .to_string()
+        } else if fate.is_empty() {
             "kept".to_string()
         } else {
             fate.join(", ")
@@ -435,6 +458,7 @@ fn create_text(c: &CreateStatus) -> String {
         CreateStatus::Unconfirmed(r) => format!("not confirmed: {r}"),
         CreateStatus::Busy(r) => format!("resource busy: {r}"),
         CreateStatus::Error(e) => format!("error: {e}"),
+        CreateStatus::Quota(e) => format!("at the snapshot limit: {e}"),
         CreateStatus::Stopped => "stopped".to_string(),
         CreateStatus::NotDue => "not due".to_string(),
         CreateStatus::InProgress(w) => format!("in progress: {w}"),
@@ -576,6 +600,12 @@ pub async fn snapshot(
     policy: Option<&str>,
     wait: bool,
 ) -> u8 {
+    // A manual snapshot stays manual: refuse a name before anything is sent.
+    if let Some(n) = name.filter(|n| marker::looks_like_marker(n)) {
+        return fail(&CommandError::MarkerLikeName {
+            name: n.to_string(),
+        });
+    }
     let a = match ctx.accounts(Some(account)) {
         Ok(a) => a[0],
         Err(e) => return fail(&e),

@@ -84,7 +84,18 @@ pub struct Account {
     /// Opt-in: let retention delete snapshots of this account whose resource
     /// or policy no longer exists (default false: orphans are kept and reported).
     pub prune_orphans: bool,
+    /// Policies removed from the file whose snapshots `prune_orphans` may
+    /// delete (down to the newest complete one). A marker's policy that is
+    /// neither here nor in `policies` may belong to another installation that
+    /// uses the same account name, so its snapshots are never deleted.
+    pub retired_policies: Vec<String>,
+    /// How long deletions that a reload makes newly due wait before they
+    /// happen (default 15 minutes; zero turns the hold off).
+    pub reload_grace: std::time::Duration,
 }
+
+/// Default of [`Account::reload_grace`].
+pub const DEFAULT_RELOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// One snapshot policy.
 #[derive(Debug, Clone, PartialEq)]

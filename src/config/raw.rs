@@ -47,6 +47,8 @@ pub(crate) struct RawAccount {
     pub token: Option<Value>,
     pub api_url: Option<String>,
     pub prune_orphans: Option<bool>,
+    pub retired_policies: Option<Vec<String>>,
+    pub reload_grace: Option<String>,
     pub policies: Option<Vec<Value>>,
 }
 

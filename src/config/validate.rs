@@ -23,7 +23,8 @@ use super::raw::{
     RawStart, RawTargets, RawToken, Scalar,
 };
 use super::{
-    Account, Config, Diagnostic, Policy, ProviderKind, Selector, TargetKind, Targets, TokenSource,
+    Account, Config, DEFAULT_RELOAD_GRACE, Diagnostic, Policy, ProviderKind, Selector, TargetKind,
+    Targets, TokenSource,
 };
 use crate::policy::marker::is_name;
 use crate::policy::{CronSchedule, CronStart, KeepRules, PolicyError, Schedule};
@@ -494,13 +495,63 @@ impl Ctx<'_> {
                 policies.push(p);
             }
         }
+        let prune_orphans = raw.prune_orphans.unwrap_or(false);
+        if prune_orphans {
+            self.warn(
+                &join(path, "prune_orphans"),
+                format!(
+                    "prune_orphans deletes snapshots marked with account name `{}` whose resource is gone: \
+                     this name must be unique per cloud account across every snapkeeper installation \
+                     (policies of another installation are safe unless named in retired_policies)",
+                    acx.name
+                ),
+            );
+        }
+        let mut retired = Vec::new();
+        for (i, r) in raw.retired_policies.unwrap_or_default().iter().enumerate() {
+            let rpath = format!("{path}.retired_policies[{i}]");
+            if !is_name(r) {
+                self.error(&rpath, bad_name("retired policy", r));
+            } else if policies.iter().any(|p: &Policy| &p.name == r) || names.contains_key(r) {
+                self.error(
+                    &rpath,
+                    format!("policy `{r}` is both retired and in policies: remove one of them"),
+                );
+            } else if retired.contains(r) {
+                self.error(&rpath, format!("policy `{r}` is retired twice"));
+            } else {
+                retired.push(r.clone());
+            }
+        }
+        if !retired.is_empty() && !prune_orphans {
+            self.warn(
+                &join(path, "retired_policies"),
+                "retired_policies has no effect without prune_orphans: true (their snapshots are kept and reported)",
+            );
+        }
+        let reload_grace = match raw.reload_grace.as_deref().map(str::trim) {
+            None => DEFAULT_RELOAD_GRACE,
+            Some("0") => Duration::ZERO,
+            Some(text) => match humantime::parse_duration(text) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.error(
+                        &join(path, "reload_grace"),
+                        format!("invalid duration `{text}`: {e}; write e.g. 15m, 1h, or 0 to turn the hold off"),
+                    );
+                    DEFAULT_RELOAD_GRACE
+                }
+            },
+        };
         Some(Account {
             name: name?,
             provider: provider?,
             token: token?,
             api_url: api_url?,
             policies,
-            prune_orphans: raw.prune_orphans.unwrap_or(false),
+            prune_orphans,
+            retired_policies: retired,
+            reload_grace,
         })
     }
 

@@ -29,7 +29,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::clock::Clock;
 use crate::config::{self, Account};
-use crate::engine::{self, CycleReport, EngineOptions};
+use crate::engine::{self, CycleReport, EngineOptions, Grace};
 use crate::provider::{self, ClientOptions, Provider};
 pub use reload::{AccountDiff, ReloadOutcome, Reloader, diff};
 pub use watch::ReloadCause;
@@ -126,17 +126,27 @@ struct Supervisor {
     /// Errors of the last rejected reload, until a reload finds the file
     /// good again (shown in `STATUS=`).
     rejected: Option<usize>,
+    /// Accounts a reload removed, with their last settings and when, so that
+    /// one that comes back within its grace period (a half-written file)
+    /// is compared with what it ran before rather than with nothing.
+    removed: BTreeMap<String, (Account, DateTime<Utc>)>,
 }
 
 impl Supervisor {
-    fn spawn(&mut self, account: Account) {
+    fn spawn(&mut self, account: Account, grace: Option<Grace>) {
         let name = account.name.clone();
         let cancel = self.root.child_token();
         let (tx, rx) = tokio::sync::watch::channel(account);
         let span = info_span!("account", account = %name);
         let handle = self.tracker.spawn(
-            account_loop(rx, self.opts.clone(), cancel.clone(), self.board.clone())
-                .instrument(span),
+            account_loop(
+                rx,
+                self.opts.clone(),
+                cancel.clone(),
+                self.board.clone(),
+                grace,
+            )
+            .instrument(span),
         );
         self.tasks.insert(
             name,
@@ -156,8 +166,14 @@ impl Supervisor {
     }
 
     fn apply(&mut self, diff: &AccountDiff, accounts: &[Account]) {
+        let now = self.opts.clock.now();
+        self.removed.retain(|_, (a, at)| now < *at + grace_of(a));
         for name in &diff.removed {
             info!(account = %name, "account removed: stopping its loop at the next safe point");
+            if let Some(task) = self.tasks.get(name) {
+                let last = task.config.borrow().clone();
+                self.removed.insert(name.clone(), (last, now));
+            }
             self.stop(name);
         }
         for name in &diff.changed {
@@ -172,7 +188,13 @@ impl Supervisor {
         for name in &diff.added {
             if let Some(account) = accounts.iter().find(|a| &a.name == name) {
                 info!(account = %name, "account added: starting its loop");
-                self.spawn(account.clone());
+                // Deletions of an account the file did not have a moment ago
+                // wait the grace period like any other change.
+                let grace = (!account.reload_grace.is_zero()).then(|| Grace {
+                    until: now + grace_of(account),
+                    baseline: self.removed.remove(name).map(|(a, _)| a),
+                });
+                self.spawn(account.clone(), grace);
             }
         }
     }
@@ -280,9 +302,10 @@ pub async fn run(
         board: Arc::new(Mutex::new(Board::default())),
         notifier,
         rejected: None,
+        removed: BTreeMap::new(),
     };
     for account in reloader.current().accounts.clone() {
-        sup.spawn(account);
+        sup.spawn(account, None);
     }
     info!(
         accounts = sup.tasks.len(),
@@ -401,6 +424,37 @@ fn connect(account: &Account, options: &ClientOptions) -> Result<Box<dyn Provide
     provider::connect_with(account, token, options).map_err(|e| e.to_string())
 }
 
+fn grace_of(account: &Account) -> chrono::Duration {
+    chrono::Duration::from_std(account.reload_grace).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The grace period after `old` became `new` at `now`: deletions the change
+/// makes newly due wait until `now + new.reload_grace`. A change inside a
+/// running grace period starts it again, still compared with the settings
+/// that were deleting before it (so two quick edits cannot skip the wait);
+/// a change back to those settings ends it.
+fn next_grace(
+    running: Option<&Grace>,
+    old: &Account,
+    new: &Account,
+    now: DateTime<Utc>,
+) -> Option<Grace> {
+    if new.reload_grace.is_zero() {
+        return None;
+    }
+    let baseline = match running.filter(|g| now < g.until) {
+        Some(g) => g.baseline.clone(),
+        None => Some(old.clone()),
+    };
+    if baseline.as_ref() == Some(new) {
+        return None;
+    }
+    Some(Grace {
+        until: now + grace_of(new),
+        baseline,
+    })
+}
+
 /// One account's loop (mini-redis's expiry loop): run a cycle, work out the
 /// next due time, then sleep until then, a config change, or cancellation.
 async fn account_loop(
@@ -408,11 +462,13 @@ async fn account_loop(
     opts: DaemonOptions,
     cancel: CancellationToken,
     board_: SharedBoard,
+    grace: Option<Grace>,
 ) {
     let clock = opts.clock.clone();
     let mut account = rx.borrow_and_update().clone();
     let mut engine_opts = EngineOptions {
         started: clock.now(),
+        grace,
         ..opts.engine.clone()
     };
     let mut client: Option<Box<dyn Provider>> = None;
@@ -451,6 +507,12 @@ async fn account_loop(
             bad_cycles = bad_cycles.saturating_add(1);
         }
         let now = clock.now();
+        // Held deletions happen when the grace period ends: wake then.
+        match &engine_opts.grace {
+            Some(g) if now < g.until => next_wake = next_wake.min(g.until),
+            Some(_) => engine_opts.grace = None,
+            None => {}
+        }
         if bad_cycles > 0 {
             let backoff = opts.retry_delay * 2u32.saturating_pow(bad_cycles.min(4) - 1);
             next_wake =
@@ -471,9 +533,13 @@ async fn account_loop(
                 if changed.is_err() {
                     break;
                 }
-                account = rx.borrow_and_update().clone();
+                let old = std::mem::replace(&mut account, rx.borrow_and_update().clone());
                 client = None;
                 engine_opts.started = clock.now();
+                engine_opts.grace = next_grace(engine_opts.grace.as_ref(), &old, &account, clock.now());
+                if let Some(g) = &engine_opts.grace {
+                    info!(until = %g.until, "deletions this change makes newly due wait until the grace period ends (reload_grace)");
+                }
                 bad_cycles = 0;
                 info!("account config changed: running with the new settings");
                 // Show what the new settings will delete before they do.
@@ -603,4 +669,66 @@ pub async fn run_once(config: &config::Config, opts: &DaemonOptions) -> (u8, Vec
         crate::exit::NOTHING_DONE
     };
     (code, reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DEFAULT_RELOAD_GRACE, ProviderKind, TokenSource};
+
+    fn account(keep_note: &str, grace: std::time::Duration) -> Account {
+        Account {
+            name: "a".into(),
+            provider: ProviderKind::Hetzner,
+            token: TokenSource::Env(keep_note.into()),
+            api_url: ProviderKind::Hetzner.default_api_url().into(),
+            policies: Vec::new(),
+            prune_orphans: false,
+            retired_policies: Vec::new(),
+            reload_grace: grace,
+        }
+    }
+
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn grace_cases() {
+        let t = |m: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(m);
+        let (a, b, c) = (
+            account("A", DEFAULT_RELOAD_GRACE),
+            account("B", DEFAULT_RELOAD_GRACE),
+            account("C", DEFAULT_RELOAD_GRACE),
+        );
+        let running = |until: i64, base: &Account| Grace {
+            until: t(until),
+            baseline: Some(base.clone()),
+        };
+        // (running grace, old, new, now, want (until, baseline))
+        let cases: Vec<(
+            Option<Grace>,
+            &Account,
+            Account,
+            i64,
+            Option<(i64, &Account)>,
+        )> = vec![
+            // A first change: compared with the old settings for 15 min.
+            (None, &a, b.clone(), 0, Some((15, &a))),
+            // A second change inside the grace: the wait starts again, still
+            // against the settings that were deleting before the first.
+            (Some(running(15, &a)), &b, c.clone(), 5, Some((20, &a))),
+            // After the grace ended, the running settings are the baseline.
+            (Some(running(15, &a)), &b, c.clone(), 30, Some((45, &b))),
+            // Back to the settings of before: nothing is newly due.
+            (Some(running(15, &a)), &b, a.clone(), 5, None),
+            // reload_grace: 0 turns the hold off.
+            (None, &a, account("B", std::time::Duration::ZERO), 0, None),
+        ];
+        for (i, (run, old, new, now, want)) in cases.into_iter().enumerate() {
+            let got = next_grace(run.as_ref(), old, &new, t(now));
+            let want = want.map(|(until, base)| Grace {
+                until: t(until),
+                baseline: Some(base.clone()),
+            });
+            assert_eq!(got, want, "case {i}");
+        }
+    }
 }

@@ -159,6 +159,8 @@ mod tests {
             api_url: ProviderKind::Hetzner.default_api_url().to_string(),
             policies: Vec::new(),
             prune_orphans: false,
+            retired_policies: Vec::new(),
+            reload_grace: crate::config::DEFAULT_RELOAD_GRACE,
         }
     }
 

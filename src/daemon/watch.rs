@@ -3,7 +3,10 @@
 //! Owns the notify watcher: it watches the file's PARENT directory (editors
 //! save by rename, which makes a watch on the file itself go deaf), keeps only
 //! events that can change the config file's content (by its name), debounces
-//! them on a thread of its own, and sends one [`Control::Reload`] per burst.
+//! them on a thread of its own, and sends one [`Control::Reload`] per burst,
+//! and only once the file's bytes have stayed the same for [`STABLE`]: a file
+//! written in steps (a valid prefix, a pause, the rest) is never applied
+//! half-written when the pause is shorter than that.
 //!
 //! Must never: parse the file (the reload path does that), watch
 //! recursively, or react to the file merely being opened or read: the reload
@@ -23,6 +26,10 @@ use super::Control;
 
 /// How long events must be quiet before a reload (editors write in bursts).
 pub const DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// After the events went quiet, how long the file's bytes must stay the same
+/// (compared by content, and with no further event) before the reload.
+pub const STABLE: Duration = Duration::from_secs(2);
 
 /// Errors starting the watcher.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +96,7 @@ pub fn watch(config: &Path, tx: UnboundedSender<Control>) -> Result<ConfigWatche
         })?;
     std::thread::Builder::new()
         .name("config-watch".into())
-        .spawn(move || debounce(&rx, &tx, DEBOUNCE))
+        .spawn(move || debounce(&rx, &tx, &config, DEBOUNCE, STABLE))
         .map_err(|e| WatchError::Watch {
             dir,
             source: notify::Error::io(e),
@@ -98,16 +105,37 @@ pub fn watch(config: &Path, tx: UnboundedSender<Control>) -> Result<ConfigWatche
 }
 
 /// One reload per burst: after a hit, wait until `quiet` passes without
-/// another. Ends when the watcher (the sending side) is dropped or the
+/// another, then until the file's bytes have stayed the same for `stable`
+/// with no further hit (a writer that pauses mid-file starts the wait
+/// again). Ends when the watcher (the sending side) is dropped or the
 /// supervisor is gone.
-fn debounce(rx: &std_mpsc::Receiver<()>, tx: &UnboundedSender<Control>, quiet: Duration) {
+fn debounce(
+    rx: &std_mpsc::Receiver<()>,
+    tx: &UnboundedSender<Control>,
+    path: &Path,
+    quiet: Duration,
+    stable: Duration,
+) {
+    // A read error (the file is gone for a moment) compares as "no bytes";
+    // the reload itself reports it if it lasts.
+    let read = || std::fs::read(path).ok();
     while rx.recv().is_ok() {
         loop {
             match rx.recv_timeout(quiet) {
-                Ok(()) => {}
-                Err(std_mpsc::RecvTimeoutError::Timeout) => break,
+                Ok(()) => continue,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             }
+            let before = read();
+            match rx.recv_timeout(stable) {
+                Ok(()) => continue,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            if read() == before {
+                break;
+            }
+            tracing::debug!("config file still changing: waiting until it is stable");
         }
         if tx.send(Control::Reload(ReloadCause::FileChanged)).is_err() {
             return;
@@ -174,7 +202,11 @@ mod tests {
     fn a_burst_makes_one_reload_and_a_closed_watcher_ends_the_thread() {
         let (hits, rx) = std_mpsc::channel();
         let (tx, mut out) = tokio::sync::mpsc::unbounded_channel();
-        let t = std::thread::spawn(move || debounce(&rx, &tx, Duration::from_millis(50)));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        let p = path.clone();
+        let ms = Duration::from_millis;
+        let t = std::thread::spawn(move || debounce(&rx, &tx, &p, ms(50), ms(50)));
         for _ in 0..5 {
             hits.send(()).unwrap();
         }
@@ -186,7 +218,8 @@ mod tests {
 
         let (hits, rx) = std_mpsc::channel();
         let (tx, mut out) = tokio::sync::mpsc::unbounded_channel();
-        let t = std::thread::spawn(move || debounce(&rx, &tx, Duration::from_millis(50)));
+        let p = path.clone();
+        let t = std::thread::spawn(move || debounce(&rx, &tx, &p, ms(50), ms(50)));
         for _ in 0..5 {
             hits.send(()).unwrap();
         }
@@ -201,5 +234,39 @@ mod tests {
         drop(hits);
         t.join().unwrap();
         assert!(out.try_recv().is_err(), "one burst, one reload");
+    }
+
+    #[test]
+    fn a_file_that_keeps_changing_without_events_is_not_reloaded_until_stable() {
+        // A writer that appends without an event we count (or whose events
+        // were already drained): the bytes differ across the stable window,
+        // so the reload waits for a window in which they stay the same.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "a").unwrap();
+        let (hits, rx) = std_mpsc::channel();
+        let (tx, mut out) = tokio::sync::mpsc::unbounded_channel();
+        let p = path.clone();
+        let ms = Duration::from_millis;
+        let t = std::thread::spawn(move || debounce(&rx, &tx, &p, ms(20), ms(300)));
+        hits.send(()).unwrap();
+        // Keep changing the bytes, with no hit, for about a second.
+        for i in 0..10 {
+            std::thread::sleep(ms(100));
+            std::fs::write(&path, format!("a{i}")).unwrap();
+            assert!(
+                out.try_recv().is_err(),
+                "reloaded while still changing ({i})"
+            );
+        }
+        let got = loop {
+            if let Ok(c) = out.try_recv() {
+                break c;
+            }
+            std::thread::sleep(ms(10));
+        };
+        assert_eq!(got, Control::Reload(ReloadCause::FileChanged));
+        drop(hits);
+        t.join().unwrap();
     }
 }

@@ -23,7 +23,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::clock::Clock;
 use crate::config::{Account, Policy, TargetKind};
-use crate::policy::{self, Action, GroupKey, KeepRules, Marker, SnapState, SnapshotInfo};
+use crate::policy::{self, Action, GroupKey, KeepRules, Marker, SnapState, SnapshotInfo, trust};
 use crate::provider::{
     self, ErrorKind, ListScope, Progress, Provider, Resource, Snapshot, SnapshotName, WaitOptions,
     WaitOutcome,
@@ -53,6 +53,19 @@ pub struct EngineOptions {
     pub busy_delay: Duration,
     /// Polling of pending snapshots.
     pub wait: WaitOptions,
+    /// A reload's grace period, while one runs for this account.
+    pub grace: Option<Grace>,
+}
+
+/// The grace period after a reload changed an account: deletions that the
+/// config from before the change would not have made wait until `until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grace {
+    /// When held deletions may happen.
+    pub until: DateTime<Utc>,
+    /// The account as it was before the change; `None` when the reload added
+    /// the account (the file before deleted nothing of it).
+    pub baseline: Option<Account>,
 }
 
 impl Default for EngineOptions {
@@ -65,6 +78,7 @@ impl Default for EngineOptions {
             busy_retries: 3,
             busy_delay: Duration::from_secs(30),
             wait: WaitOptions::default(),
+            grace: None,
         }
     }
 }
@@ -104,8 +118,7 @@ pub async fn run_cycle(
     opts: &EngineOptions,
     cancel: &CancellationToken,
 ) -> CycleReport {
-    let now = clock.now();
-    let mut report = CycleReport::new(&account.name, now, opts.dry_run);
+    let mut report = CycleReport::new(&account.name, clock.now(), opts.dry_run);
 
     // 1. Listings, once per kind: resources and this account's managed snapshots.
     let mut kinds: BTreeMap<TargetKind, KindState> = BTreeMap::new();
@@ -149,6 +162,29 @@ pub async fn run_cycle(
         );
     }
 
+    // The listings carried the provider's `Date`: when the host clock
+    // disagrees with it, nothing is deleted in this account, and the cycle
+    // runs on the provider's clock (the clock of every creation time that
+    // retention reads), so markers written now agree with the provider's.
+    let mut now = clock.now();
+    let mut holds = Holds::default();
+    if let Some(skew) = provider.clock_skew()
+        && trust::skew_too_large(skew)
+    {
+        let why = format!(
+            "host clock and provider clock disagree by {}: no deletions in this account until they agree",
+            signed_duration(skew)
+        );
+        warn!(skew_s = skew.num_seconds(), "{why}");
+        report.warnings.push(why.clone());
+        now += skew;
+        holds.clock = Some(why);
+    }
+    if let Some(g) = opts.grace.as_ref().filter(|g| now < g.until) {
+        holds.grace_until = Some(g.until);
+        holds.baseline_deletes = Some(baseline_deletes(g.baseline.as_ref(), &kinds, now));
+    }
+
     // 2. Units of work: each policy on each resource it targets.
     let mut works = Vec::new();
     let mut targeted: BTreeSet<(String, String)> = BTreeSet::new();
@@ -190,7 +226,7 @@ pub async fn run_cycle(
         .into_iter()
         .map(|w| {
             let span = info_span!("resource", policy = %w.policy.name, resource = %w.resource.id, resource_name = %w.resource.name);
-            work_on(account, provider, now, opts, cancel, w).instrument(span)
+            work_on(account, provider, now, opts, cancel, &holds, w).instrument(span)
         })
         .collect();
     let results: Vec<ResourceReport> = futures_util::stream::iter(futures)
@@ -204,8 +240,15 @@ pub async fn run_cycle(
 
     // 4. Orphans: our snapshots that no current (policy, resource) pair claims.
     report.orphans = orphans(account, &kinds, &targeted);
+    for o in &report.orphans {
+        for s in &o.snapshots {
+            if let Some(why) = suspect_of(s, now) {
+                warn!(policy = %o.policy, resource = %o.resource_id, snapshot = %s.id, reason = %why, "snapshot time cannot be trusted: kept");
+            }
+        }
+    }
     if account.prune_orphans && !cancel.is_cancelled() {
-        prune_orphans(account, provider, opts, cancel, &mut report).await;
+        prune_orphans(account, provider, now, opts, cancel, &holds, &mut report).await;
     } else {
         for o in &report.orphans {
             info!(
@@ -227,6 +270,7 @@ async fn work_on(
     now: DateTime<Utc>,
     opts: &EngineOptions,
     cancel: &CancellationToken,
+    holds: &Holds,
     w: Work<'_>,
 ) -> ResourceReport {
     let policy = w.policy;
@@ -252,16 +296,24 @@ async fn work_on(
         }
     };
 
-    let newest_managed = w
-        .group
+    // Retention and the schedule work with the provider's creation times; a
+    // snapshot whose times cannot be trusted is kept and moves neither.
+    let mut infos: Vec<SnapshotInfo> = w.group.iter().map(|s| info_of(s, now)).collect();
+    for i in &infos {
+        if let Some(why) = &i.suspect {
+            warn!(snapshot = %i.id, reason = %why, "snapshot time cannot be trusted: kept, and never the newest or the retention anchor");
+        }
+    }
+    let newest_managed = infos
         .iter()
-        .filter(|s| s.state != SnapState::Failed)
-        .filter_map(|s| s.marker.as_ref().map(|m| m.created))
+        .filter(|i| i.state != SnapState::Failed && i.suspect.is_none())
+        .map(|i| i.created)
         .chain(in_progress.iter().filter_map(|p| {
             p.marker
                 .as_ref()
                 .filter(|m| m.account == account.name && m.policy == policy.name)
-                .map(|m| m.created)
+                .filter(|m| trust::suspect(Some(m.created), p.since, now).is_none())
+                .map(|m| p.since.unwrap_or(m.created))
         }))
         .max();
     rep.due = Some(policy::evaluate(
@@ -296,15 +348,52 @@ async fn work_on(
                 created: marker.created,
                 state: SnapState::Complete,
                 marker: Some(marker),
+                suspect: None,
             });
         } else {
             rep.create = create_and_wait(provider, resource, policy, &marker, opts, cancel).await;
+            if let CreateStatus::Quota(why) = rep.create.clone() {
+                // A full quota is not a dead end: retention (every floor
+                // holds) may make room, then one more try. Retention has then
+                // run for this resource this cycle.
+                warn!(reason = %why, "at the provider's snapshot limit: running retention to make room, then trying once more");
+                let key = GroupKey {
+                    account: account.name.clone(),
+                    policy: policy.name.clone(),
+                    resource_id: resource.id.clone(),
+                };
+                let rules = GroupRules {
+                    keep: &policy.keep,
+                    max_deletes: policy.max_deletes_per_run,
+                    tz: policy.timezone,
+                };
+                prune_group(
+                    provider, &key, &rules, &w.group, &infos, opts, cancel, holds, &mut rep,
+                )
+                .await;
+                match rep.prune {
+                    PruneStatus::Done { deleted } if deleted > 0 => {
+                        rep.create =
+                            create_and_wait(provider, resource, policy, &marker, opts, cancel)
+                                .await;
+                    }
+                    _ => {
+                        let why = format!(
+                            "{why}; retention freed no room (lower keep, or raise the provider's limit)"
+                        );
+                        error!(reason = %why, "snapshot not taken: at the provider's snapshot limit");
+                        rep.create = CreateStatus::Quota(why);
+                    }
+                }
+                return rep;
+            }
             if let CreateStatus::Created { snapshot_id } = &rep.create {
                 new_snapshot = Some(SnapshotInfo {
                     id: snapshot_id.clone(),
                     created: marker.created,
                     state: SnapState::Complete,
                     marker: Some(marker),
+                    suspect: None,
                 });
             }
         }
@@ -326,24 +415,19 @@ async fn work_on(
         return rep;
     }
 
-    let mut infos: Vec<SnapshotInfo> = w.group.iter().map(|s| info_of(s)).collect();
     infos.extend(new_snapshot);
     let key = GroupKey {
         account: account.name.clone(),
         policy: policy.name.clone(),
         resource_id: resource.id.clone(),
     };
+    let rules = GroupRules {
+        keep: &policy.keep,
+        max_deletes: policy.max_deletes_per_run,
+        tz: policy.timezone,
+    };
     prune_group(
-        provider,
-        &key,
-        &policy.keep,
-        policy.max_deletes_per_run,
-        policy.timezone,
-        &w.group,
-        &infos,
-        opts,
-        cancel,
-        &mut rep,
+        provider, &key, &rules, &w.group, &infos, opts, cancel, holds, &mut rep,
     )
     .await;
     rep
@@ -382,6 +466,10 @@ async fn create_and_wait(
             Err(e) if e.kind == ErrorKind::Busy => {
                 warn!(error = %e, "resource still busy, leaving it to the next cycle");
                 return CreateStatus::Busy(e.to_string());
+            }
+            Err(e) if e.kind == ErrorKind::Quota => {
+                warn!(error = %e, "snapshot create refused: at the provider's snapshot limit");
+                return CreateStatus::Quota(e.to_string());
             }
             Err(e) => {
                 error!(error = %e, "snapshot create failed");
@@ -426,12 +514,170 @@ async fn create_and_wait(
     }
 }
 
-fn info_of(s: &Snapshot) -> SnapshotInfo {
+/// What retention needs of a snapshot: the provider's creation time (the
+/// marker's time was written by a host clock that may have lied), and whether
+/// its times can be trusted at `now`.
+fn info_of(s: &Snapshot, now: DateTime<Utc>) -> SnapshotInfo {
     SnapshotInfo {
         id: s.id.clone(),
-        created: s.marker.as_ref().map_or(s.created, |m| m.created),
+        created: s.created,
         state: s.state,
         marker: s.marker.clone(),
+        suspect: suspect_of(s, now),
+    }
+}
+
+fn suspect_of(s: &Snapshot, now: DateTime<Utc>) -> Option<policy::Suspect> {
+    trust::suspect(s.marker.as_ref().map(|m| m.created), Some(s.created), now)
+}
+
+/// `+3h 0m` / `-400d`: a signed clock difference for the logs.
+fn signed_duration(d: chrono::TimeDelta) -> String {
+    let sign = if d < chrono::TimeDelta::zero() {
+        "-"
+    } else {
+        "+"
+    };
+    let secs = d.num_seconds().unsigned_abs();
+    format!(
+        "{sign}{}",
+        humantime::format_duration(Duration::from_secs(secs))
+    )
+}
+
+/// Deletions that must wait this cycle.
+#[derive(Debug, Default)]
+struct Holds {
+    /// The clocks disagree: nothing is deleted.
+    clock: Option<String>,
+    /// A reload's grace period runs until then.
+    grace_until: Option<DateTime<Utc>>,
+    /// During a grace period: what the config from before the reload would
+    /// delete this cycle (those deletions go ahead).
+    baseline_deletes: Option<BTreeSet<String>>,
+}
+
+impl Holds {
+    /// Why the deletion of `id` must wait, if it must.
+    fn hold(&self, id: &str) -> Option<DeleteStatus> {
+        if let Some(why) = &self.clock {
+            return Some(DeleteStatus::Held {
+                until: None,
+                why: why.clone(),
+            });
+        }
+        match (&self.baseline_deletes, self.grace_until) {
+            (Some(allowed), Some(until)) if !allowed.contains(id) => Some(DeleteStatus::Held {
+                until: Some(until),
+                why: format!(
+                    "newly due after a config reload: held until {}",
+                    until.format("%Y-%m-%dT%H:%M:%SZ")
+                ),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A group's retention settings.
+struct GroupRules<'a> {
+    keep: &'a KeepRules,
+    max_deletes: u32,
+    tz: chrono_tz::Tz,
+}
+
+/// Ids of the snapshots that `baseline` (the config before a reload) would
+/// delete this cycle from these listings, policies and orphans alike. A
+/// baseline of `None` (an account the reload added) deletes nothing.
+fn baseline_deletes(
+    baseline: Option<&Account>,
+    kinds: &BTreeMap<TargetKind, KindState>,
+    now: DateTime<Utc>,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let Some(account) = baseline else {
+        return out;
+    };
+    let mut decide_group = |key: &GroupKey, rules: &GroupRules<'_>, snaps: &[&Snapshot]| {
+        let infos: Vec<SnapshotInfo> = snaps.iter().map(|s| info_of(s, now)).collect();
+        if let Ok(decisions) = policy::decide(key, rules.keep, rules.max_deletes, rules.tz, &infos)
+        {
+            out.extend(
+                decisions
+                    .into_iter()
+                    .filter(|d| d.action == Action::Delete)
+                    .map(|d| d.id),
+            );
+        }
+    };
+    let mut targeted = BTreeSet::new();
+    for policy in &account.policies {
+        let Some(KindState {
+            resources: Ok(resources),
+            snapshots: Ok(snapshots),
+        }) = kinds.get(&policy.targets.kind)
+        else {
+            continue;
+        };
+        for resource in resources
+            .iter()
+            .filter(|r| policy.targets.matches(r.facts()))
+        {
+            targeted.insert((policy.name.clone(), resource.id.clone()));
+            let key = GroupKey {
+                account: account.name.clone(),
+                policy: policy.name.clone(),
+                resource_id: resource.id.clone(),
+            };
+            let group: Vec<&Snapshot> = snapshots
+                .iter()
+                .filter(|s| s.marker.as_ref().is_some_and(|m| key.owns(m)))
+                .collect();
+            let rules = GroupRules {
+                keep: &policy.keep,
+                max_deletes: policy.max_deletes_per_run,
+                tz: policy.timezone,
+            };
+            decide_group(&key, &rules, &group);
+        }
+    }
+    if account.prune_orphans {
+        for o in orphans(account, kinds, &targeted) {
+            if !o.reason.prunable() {
+                continue;
+            }
+            let (keep, cap, tz) = orphan_rules(account, &o.policy);
+            let key = GroupKey {
+                account: account.name.clone(),
+                policy: o.policy.clone(),
+                resource_id: o.resource_id.clone(),
+            };
+            let group: Vec<&Snapshot> = o.snapshots.iter().collect();
+            let rules = GroupRules {
+                keep: &keep,
+                max_deletes: cap,
+                tz,
+            };
+            decide_group(&key, &rules, &group);
+        }
+    }
+    out
+}
+
+/// Retention for an orphan group: its policy's, or for a retired policy the
+/// newest complete snapshot only, with the default cap.
+fn orphan_rules(account: &Account, policy: &str) -> (KeepRules, u32, chrono_tz::Tz) {
+    match account.policies.iter().find(|p| p.name == policy) {
+        Some(p) => (p.keep.clone(), p.max_deletes_per_run, p.timezone),
+        None => (
+            KeepRules {
+                last: 1,
+                min_keep: 1,
+                ..KeepRules::default()
+            },
+            10,
+            chrono_tz::UTC,
+        ),
     }
 }
 
@@ -439,16 +685,15 @@ fn info_of(s: &Snapshot) -> SnapshotInfo {
 async fn prune_group(
     provider: &dyn Provider,
     key: &GroupKey,
-    keep: &KeepRules,
-    max_deletes: u32,
-    tz: chrono_tz::Tz,
+    rules: &GroupRules<'_>,
     group: &[&Snapshot],
     infos: &[SnapshotInfo],
     opts: &EngineOptions,
     cancel: &CancellationToken,
+    holds: &Holds,
     rep: &mut ResourceReport,
 ) {
-    let decisions = match policy::decide(key, keep, max_deletes, tz, infos) {
+    let decisions = match policy::decide(key, rules.keep, rules.max_deletes, rules.tz, infos) {
         Ok(d) => d,
         Err(e) => {
             error!(error = %e, "retention refused to decide");
@@ -467,7 +712,10 @@ async fn prune_group(
             // snapshot without our marker is never deleted, whatever it says.
             match snapshot {
                 Some(s) if s.marker.is_some() => {
-                    if opts.dry_run {
+                    if let Some(held) = holds.hold(&s.id) {
+                        log_held(s, &held);
+                        line.delete = Some(held);
+                    } else if opts.dry_run {
                         line.delete = Some(DeleteStatus::WouldDelete);
                     } else if cancel.is_cancelled() {
                         line.delete = Some(DeleteStatus::NotAttempted("stopping".into()));
@@ -491,6 +739,13 @@ async fn prune_group(
         rep.snapshots.push(line);
     }
     rep.prune = PruneStatus::Done { deleted };
+}
+
+fn log_held(s: &Snapshot, held: &DeleteStatus) {
+    if let DeleteStatus::Held { until, why } = held {
+        let until = until.map(|u| u.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        warn!(snapshot = %s.id, name = %s.name, until = until.as_deref(), why = %why, "deletion held");
+    }
 }
 
 async fn delete_one(provider: &dyn Provider, s: &Snapshot) -> DeleteStatus {
@@ -537,6 +792,7 @@ fn orphans(
             // Resources are listed for every kind a policy targets, so a
             // policy of this kind implies the resource list is real.
             let reason = match policy {
+                None if account.retired_policies.contains(&m.policy) => OrphanReason::PolicyRetired,
                 None => OrphanReason::PolicyRemoved,
                 Some(p) if p.targets.kind != *kind => OrphanReason::PolicyRemoved,
                 Some(_) => match &state.resources {
@@ -558,6 +814,7 @@ fn orphans(
                     deleted: Vec::new(),
                     would_delete: Vec::new(),
                     protected: Vec::new(),
+                    held: Vec::new(),
                     failed: Vec::new(),
                 })
                 .snapshots
@@ -573,26 +830,30 @@ fn orphans(
 async fn prune_orphans(
     account: &Account,
     provider: &dyn Provider,
+    now: DateTime<Utc>,
     opts: &EngineOptions,
     cancel: &CancellationToken,
+    holds: &Holds,
     report: &mut CycleReport,
 ) {
-    let fallback = KeepRules {
-        last: 1,
-        min_keep: 1,
-        ..KeepRules::default()
-    };
     for o in &mut report.orphans {
-        let (keep, cap, tz) = match account.policies.iter().find(|p| p.name == o.policy) {
-            Some(p) => (p.keep.clone(), p.max_deletes_per_run, p.timezone),
-            None => (fallback.clone(), 10, chrono_tz::UTC),
-        };
+        if !o.reason.prunable() {
+            info!(
+                policy = %o.policy,
+                resource = %o.resource_id,
+                reason = %o.reason,
+                count = o.snapshots.len(),
+                "orphaned snapshots kept"
+            );
+            continue;
+        }
+        let (keep, cap, tz) = orphan_rules(account, &o.policy);
         let key = GroupKey {
             account: account.name.clone(),
             policy: o.policy.clone(),
             resource_id: o.resource_id.clone(),
         };
-        let infos: Vec<SnapshotInfo> = o.snapshots.iter().map(info_of).collect();
+        let infos: Vec<SnapshotInfo> = o.snapshots.iter().map(|s| info_of(s, now)).collect();
         let decisions = match policy::decide(&key, &keep, cap, tz, &infos) {
             Ok(d) => d,
             Err(e) => {
@@ -607,6 +868,11 @@ async fn prune_orphans(
                 continue;
             };
             if s.marker.is_none() {
+                continue;
+            }
+            if let Some(held) = holds.hold(&s.id) {
+                log_held(s, &held);
+                o.held.push(s.id.clone());
                 continue;
             }
             if opts.dry_run {
@@ -625,7 +891,9 @@ async fn prune_orphans(
                 DeleteStatus::Deleted => o.deleted.push(s.id.clone()),
                 DeleteStatus::Protected => o.protected.push(s.id.clone()),
                 DeleteStatus::Failed(e) => o.failed.push(format!("snapshot {}: {e}", s.id)),
-                DeleteStatus::WouldDelete | DeleteStatus::NotAttempted(_) => {}
+                DeleteStatus::WouldDelete
+                | DeleteStatus::NotAttempted(_)
+                | DeleteStatus::Held { .. } => {}
             }
         }
     }

@@ -30,6 +30,9 @@ pub struct CycleReport {
     pub skipped_policies: Vec<String>,
     /// Account-level errors (listings).
     pub errors: Vec<String>,
+    /// Account-level warnings that are not failures (a clock that disagrees
+    /// with the provider's, suspect snapshot times).
+    pub warnings: Vec<String>,
 }
 
 impl CycleReport {
@@ -44,6 +47,7 @@ impl CycleReport {
             orphans: Vec::new(),
             skipped_policies: Vec::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -162,7 +166,10 @@ impl ResourceReport {
         !self.errors.is_empty()
             || matches!(
                 self.create,
-                CreateStatus::Failed(_) | CreateStatus::Error(_) | CreateStatus::Busy(_)
+                CreateStatus::Failed(_)
+                    | CreateStatus::Error(_)
+                    | CreateStatus::Busy(_)
+                    | CreateStatus::Quota(_)
             )
             || self
                 .snapshots
@@ -194,6 +201,9 @@ pub enum CreateStatus {
     Busy(String),
     /// The create call failed.
     Error(String),
+    /// The provider refused the create: the resource or account is at its
+    /// snapshot limit (retention was run to make room when it could).
+    Quota(String),
     /// The daemon is stopping.
     Stopped,
 }
@@ -205,7 +215,7 @@ impl CreateStatus {
             Self::Failed(r) => Some(format!("snapshot failed: {r}")),
             Self::Unconfirmed(r) => Some(format!("snapshot not confirmed: {r}")),
             Self::Busy(_) => Some("resource busy, snapshot not taken".to_string()),
-            Self::Error(e) => Some(format!("snapshot not taken: {e}")),
+            Self::Error(e) | Self::Quota(e) => Some(format!("snapshot not taken: {e}")),
             Self::Stopped => Some("stopping".to_string()),
             Self::NotDue | Self::InProgress(_) | Self::WouldCreate(_) | Self::Created { .. } => {
                 None
@@ -239,6 +249,14 @@ pub enum DeleteStatus {
     Protected,
     /// Not attempted, and why.
     NotAttempted(String),
+    /// Held back: the clocks disagree (no `until`), or a reload made the
+    /// deletion newly due and its grace period ends at `until`.
+    Held {
+        /// When the hold ends, when it is a reload's grace period.
+        until: Option<DateTime<Utc>>,
+        /// Why, in words.
+        why: String,
+    },
     /// The delete call failed.
     Failed(String),
 }
@@ -306,7 +324,7 @@ impl SnapshotLine {
         Self {
             id: s.id.clone(),
             name: s.name.clone(),
-            created: s.marker.as_ref().map_or(s.created, |m| m.created),
+            created: s.created,
             state: state_str(s.state),
             action: "keep",
             reasons: vec!["retention did not run for this resource this cycle".to_string()],
@@ -319,18 +337,36 @@ impl SnapshotLine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrphanReason {
-    /// The policy named in the marker is no longer in the config.
+    /// The policy named in the marker is not in the config and not named in
+    /// `retired_policies`: removed, renamed, or another installation's policy
+    /// under the same account name. Never pruned.
     PolicyRemoved,
+    /// The policy is named in `retired_policies`: with `prune_orphans` its
+    /// snapshots go down to the newest complete one.
+    PolicyRetired,
     /// The resource no longer exists.
     ResourceGone,
     /// The resource exists but the policy no longer selects it.
     NoLongerTargeted,
 }
 
+impl OrphanReason {
+    /// Whether `prune_orphans: true` may let retention delete such snapshots:
+    /// only a gone resource under a policy this file still has, or a policy
+    /// the file names as retired. A policy the file does not know may be
+    /// another installation's, so its snapshots are never ours to delete.
+    pub fn prunable(self) -> bool {
+        matches!(self, Self::ResourceGone | Self::PolicyRetired)
+    }
+}
+
 impl std::fmt::Display for OrphanReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::PolicyRemoved => "policy removed or renamed",
+            Self::PolicyRemoved => {
+                "policy not in this file (removed, renamed, or another installation's)"
+            }
+            Self::PolicyRetired => "policy retired",
             Self::ResourceGone => "resource no longer exists",
             Self::NoLongerTargeted => "resource no longer selected by the policy",
         })
@@ -358,6 +394,8 @@ pub struct OrphanGroup {
     pub would_delete: Vec<String>,
     /// Ids retention would delete but the provider protects: skipped.
     pub protected: Vec<String>,
+    /// Ids whose deletion is held (clocks disagree, or a reload's grace).
+    pub held: Vec<String>,
     /// Failed deletions, one message each (counted as failures).
     pub failed: Vec<String>,
 }

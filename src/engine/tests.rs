@@ -133,6 +133,8 @@ fn account(provider: ProviderKind, policies: Vec<Policy>) -> Account {
         api_url: "http://127.0.0.1:9".into(),
         policies,
         prune_orphans: false,
+        retired_policies: Vec::new(),
+        reload_grace: crate::config::DEFAULT_RELOAD_GRACE,
     }
 }
 
@@ -192,6 +194,8 @@ struct Fake {
     /// Cancel the token right after the first call the predicate accepts
     /// (a SIGTERM arriving while that call is on the wire).
     cancel: Option<(Hook, CancellationToken)>,
+    /// What `clock_skew` answers (provider minus host).
+    skew: Option<TimeDelta>,
 }
 
 impl Fake {
@@ -371,6 +375,10 @@ impl Provider for Fake {
 
     async fn inventory(&self) -> Result<Inventory> {
         Ok(Inventory::default())
+    }
+
+    fn clock_skew(&self) -> Option<TimeDelta> {
+        self.skew
     }
 }
 
@@ -559,16 +567,6 @@ async fn no_prune_for_a_resource_whose_create_did_not_succeed() {
                 f.creates(
                     "r1",
                     vec![Err(err(ErrorKind::Rejected, Some(422), "create snapshot"))],
-                )
-            },
-            |c| matches!(c, CreateStatus::Error(_)),
-        ),
-        (
-            "create call hits quota",
-            |f| {
-                f.creates(
-                    "r1",
-                    vec![Err(err(ErrorKind::Quota, Some(422), "create snapshot"))],
                 )
             },
             |c| matches!(c, CreateStatus::Error(_)),
@@ -1185,26 +1183,40 @@ async fn orphans_are_kept_and_reported_unless_opted_in() {
         ids: vec!["r2".into()],
         ..Selector::default()
     });
-    let want_reasons = [
-        ("p", "r2", OrphanReason::NoLongerTargeted, 2),
-        ("p", "r9", OrphanReason::ResourceGone, 3),
-        ("retired", "r1", OrphanReason::PolicyRemoved, 2),
-    ];
     let cases = [
-        // (prune_orphans, dry_run, deleted)
-        (false, false, ids(&[])),
-        (true, true, ids(&[])),
-        (true, false, ids(&["excl-2", "gone-2", "gone-3", "ret-2"])),
+        // (prune_orphans, retired_policies, dry_run, deleted or would delete)
+        // Only a gone resource under a policy this file has, and a policy the
+        // file names as retired, are ever pruned: an excluded resource and an
+        // unknown policy (perhaps another installation's) are kept.
+        (false, false, false, ids(&[])),
+        (false, true, false, ids(&[])),
+        (true, false, true, ids(&["gone-2", "gone-3"])),
+        (true, false, false, ids(&["gone-2", "gone-3"])),
+        (true, true, true, ids(&["gone-2", "gone-3", "ret-2"])),
+        (true, true, false, ids(&["gone-2", "gone-3", "ret-2"])),
     ];
-    for (prune_orphans, dry_run, want_deleted) in cases {
+    for (prune_orphans, retire, dry_run, want) in cases {
         let fake = Fake::new()
             .resources(D, Ok(vec![res(D, "r1"), res(D, "r2")]))
             .snapshots(D, Ok(snaps.clone()));
         let mut acct = account(ProviderKind::DigitalOcean, vec![p.clone()]);
         acct.prune_orphans = prune_orphans;
+        if retire {
+            acct.retired_policies = vec!["retired".into()];
+        }
         let o = EngineOptions { dry_run, ..opts() };
         let report = cycle(&acct, &fake, &o).await;
-        let what = format!("prune_orphans {prune_orphans}, dry_run {dry_run}");
+        let what = format!("prune_orphans {prune_orphans}, retired {retire}, dry_run {dry_run}");
+        let retired_reason = if retire {
+            OrphanReason::PolicyRetired
+        } else {
+            OrphanReason::PolicyRemoved
+        };
+        let want_reasons = [
+            ("p", "r2", OrphanReason::NoLongerTargeted, 2),
+            ("p", "r9", OrphanReason::ResourceGone, 3),
+            ("retired", "r1", retired_reason, 2),
+        ];
         let got: Vec<_> = report
             .orphans
             .iter()
@@ -1218,6 +1230,7 @@ async fn orphans_are_kept_and_reported_unless_opted_in() {
             })
             .collect();
         assert_eq!(got, want_reasons, "{what}");
+        let want_deleted = if dry_run { ids(&[]) } else { want.clone() };
         assert_eq!(sorted(fake.deleted()), want_deleted, "{what}");
         let reported: Vec<String> = report
             .orphans
@@ -1232,11 +1245,7 @@ async fn orphans_are_kept_and_reported_unless_opted_in() {
                 .iter()
                 .flat_map(|o| o.would_delete.clone())
                 .collect();
-            assert_eq!(
-                sorted(would),
-                ids(&["excl-2", "gone-2", "gone-3", "ret-2"]),
-                "{what}"
-            );
+            assert_eq!(sorted(would), want, "{what}");
         }
         assert_eq!(report.exit_code(), exit::OK, "{what}");
     }
@@ -1672,4 +1681,300 @@ async fn retention_that_refuses_to_decide_is_a_failure_and_deletes_nothing() {
     assert!(matches!(r.prune, PruneStatus::Skipped(_)), "{:?}", r.prune);
     assert!(r.failed());
     assert_eq!(report.exit_code(), exit::NOTHING_DONE);
+}
+
+// ------------------------------------------- rule 14: clocks can lie (issue 10)
+
+/// A snapshot whose marker says `marker_at` and whose provider time is `at`.
+fn dated(id: &str, resource: &str, marker_at: DateTime<Utc>, at: DateTime<Utc>) -> Snapshot {
+    let mut s = ours(D, id, "p", resource, marker_at);
+    s.created = at;
+    s
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_marker_from_the_future_is_never_the_anchor_nor_the_newest() {
+    // One marker says a year ahead (written while a host clock was wrong);
+    // its provider time is real. Three real snapshots, 1h, 7h and 13h old.
+    let liar = dated("liar", "r1", t0() + TimeDelta::days(365), ago(30));
+    let snaps = vec![
+        liar,
+        ours(D, "a", "p", "r1", ago(1)),
+        ours(D, "b", "p", "r1", ago(7)),
+        ours(D, "c", "p", "r1", ago(13)),
+    ];
+    for keep in [
+        KeepRules {
+            within: Some(hours(24)),
+            min_keep: 1,
+            ..KeepRules::default()
+        },
+        KeepRules {
+            within: Some(hours(1)),
+            min_keep: 2,
+            ..KeepRules::default()
+        },
+    ] {
+        let fake = Fake::new()
+            .resources(D, Ok(vec![res(D, "r1")]))
+            .snapshots(D, Ok(snaps.clone()));
+        let acct = account(
+            ProviderKind::DigitalOcean,
+            vec![policy("p", D, hours(6), keep.clone())],
+        );
+        let report = cycle(&acct, &fake, &opts()).await;
+        let r = resource(&report, "p", "r1");
+        // The schedule runs from the truly newest (1h old), not from 2027.
+        let due = r.due.as_ref().unwrap();
+        assert!(!due.due, "{keep:?}: {due:?}");
+        assert_eq!(due.next, ago(1) + TimeDelta::hours(6), "{keep:?}");
+        let deleted = fake.deleted();
+        assert!(
+            !deleted.contains(&"liar".to_string()),
+            "{keep:?}: {deleted:?}"
+        );
+        assert!(
+            !deleted.contains(&"a".to_string()),
+            "{keep:?}: the newest went: {deleted:?}"
+        );
+        if keep.min_keep == 2 {
+            assert_eq!(sorted(deleted), ids(&["c"]), "min_keep 2 keeps a and b");
+        } else {
+            assert!(deleted.is_empty(), "within 24h keeps all: {deleted:?}");
+        }
+        let l = line(r, "liar");
+        assert_eq!(l.action, "keep");
+        assert!(
+            l.reasons
+                .iter()
+                .any(|x| x.contains("marker time 2027-06-15")),
+            "{:?}",
+            l.reasons
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn clocks_that_disagree_hold_every_deletion_but_creates_go_on() {
+    // (skew, deletes happen)
+    for (skew, deletes) in [
+        (None, true),
+        (Some(TimeDelta::seconds(90)), true),
+        (Some(TimeDelta::hours(-3)), false),
+        (Some(TimeDelta::days(400)), false),
+    ] {
+        // The provider dates its snapshots on its own clock, host + skew;
+        // the cycle then runs on that clock, so they are not suspect.
+        let at = |t: DateTime<Utc>| t + skew.unwrap_or_default();
+        let snaps = vec![
+            ours(D, "old-1", "p", "r1", at(days_ago(3))),
+            ours(D, "old-2", "p", "r1", at(days_ago(2))),
+            ours(D, "x", "p", "r2", at(ago(1))),
+            ours(D, "x-old", "p", "r2", at(days_ago(5))),
+        ];
+        let mut fake = Fake::new()
+            .resources(D, Ok(vec![res(D, "r1"), res(D, "r2")]))
+            .snapshots(D, Ok(snaps.clone()));
+        fake.skew = skew;
+        let acct = account(
+            ProviderKind::DigitalOcean,
+            vec![policy("p", D, hours(6), last(1))],
+        );
+        let report = cycle(&acct, &fake, &opts()).await;
+        assert_eq!(
+            fake.created(),
+            vec!["r1".to_string()],
+            "{skew:?}: r1 is due"
+        );
+        if deletes {
+            assert_eq!(
+                sorted(fake.deleted()),
+                ids(&["old-1", "old-2", "x-old"]),
+                "{skew:?}"
+            );
+            assert!(report.warnings.is_empty(), "{skew:?}");
+        } else {
+            assert!(fake.deleted().is_empty(), "{skew:?}: {:?}", fake.deleted());
+            assert!(
+                report.warnings[0].contains("host clock and provider clock disagree"),
+                "{:?}",
+                report.warnings
+            );
+            let r = resource(&report, "p", "r2");
+            assert!(matches!(
+                line(r, "x-old").delete,
+                Some(DeleteStatus::Held { until: None, .. })
+            ));
+            assert_eq!(report.exit_code(), exit::OK, "a hold is not a failure");
+        }
+    }
+}
+
+// ------------------------------- rule 15: a reload never deletes by surprise
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_holds_only_the_deletions_it_makes_newly_due() {
+    // Five snapshots a day apart. The old config keeps the last 4 (so "d4"
+    // and "d5" are due under it anyway); the new one keeps the last 1.
+    let snaps: Vec<Snapshot> = (1..=5)
+        .map(|d| ours(D, &format!("d{d}"), "p", "r1", days_ago(d)))
+        .chain([ours(D, "new", "p", "r1", ago(1))])
+        .collect();
+    let old = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(4))],
+    );
+    let new = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(1))],
+    );
+    let until = t0() + TimeDelta::minutes(15);
+    // (grace, deleted now, held)
+    let cases = [
+        (None, ids(&["d1", "d2", "d3", "d4", "d5"]), ids(&[])),
+        (
+            Some(Grace {
+                until,
+                baseline: Some(old.clone()),
+            }),
+            ids(&["d4", "d5"]),
+            ids(&["d1", "d2", "d3"]),
+        ),
+        // An account the reload added: its file before deleted nothing.
+        (
+            Some(Grace {
+                until,
+                baseline: None,
+            }),
+            ids(&[]),
+            ids(&["d1", "d2", "d3", "d4", "d5"]),
+        ),
+        // The grace period is over.
+        (
+            Some(Grace {
+                until: t0(),
+                baseline: Some(old.clone()),
+            }),
+            ids(&["d1", "d2", "d3", "d4", "d5"]),
+            ids(&[]),
+        ),
+    ];
+    for (grace, want_deleted, want_held) in cases {
+        for dry_run in [false, true] {
+            let fake = Fake::new()
+                .resources(D, Ok(vec![res(D, "r1")]))
+                .snapshots(D, Ok(snaps.clone()));
+            let o = EngineOptions {
+                grace: grace.clone(),
+                dry_run,
+                ..opts()
+            };
+            let report = cycle(&new, &fake, &o).await;
+            let what = format!("{grace:?} dry_run {dry_run}");
+            let r = resource(&report, "p", "r1");
+            let held: Vec<String> = r
+                .snapshots
+                .iter()
+                .filter(|l| matches!(l.delete, Some(DeleteStatus::Held { until: Some(u), .. }) if u == until))
+                .map(|l| l.id.clone())
+                .collect();
+            assert_eq!(sorted(held), want_held, "{what}");
+            if dry_run {
+                assert!(fake.deleted().is_empty(), "{what}");
+                let would: Vec<String> = r
+                    .snapshots
+                    .iter()
+                    .filter(|l| l.delete == Some(DeleteStatus::WouldDelete))
+                    .map(|l| l.id.clone())
+                    .collect();
+                assert_eq!(sorted(would), want_deleted, "{what}");
+            } else {
+                assert_eq!(sorted(fake.deleted()), want_deleted, "{what}");
+            }
+        }
+    }
+}
+
+// ------------------------------ rule 16: a full quota is not a dead end
+
+#[tokio::test(start_paused = true)]
+async fn a_full_quota_makes_room_with_every_floor_then_tries_once_more() {
+    let quota = || Err(err(ErrorKind::Quota, Some(422), "create snapshot"));
+    let snaps: Vec<Snapshot> = (1..=4)
+        .map(|d| ours(D, &format!("d{d}"), "p", "r1", days_ago(d)))
+        .collect();
+    // (keep, skew, creates answered, want deleted, want creates, created)
+    let cases = [
+        // last 2: two go, the second try works.
+        (
+            last(2),
+            None,
+            vec![quota(), Ok(())],
+            ids(&["d3", "d4"]),
+            2,
+            true,
+        ),
+        // Retention keeps all four: no room, no second try.
+        (last(10), None, vec![quota()], ids(&[]), 1, false),
+        // Clocks disagree: deletions are held, so no room and no retry.
+        (
+            last(2),
+            Some(TimeDelta::hours(2)),
+            vec![quota()],
+            ids(&[]),
+            1,
+            false,
+        ),
+        // Still full after making room: reported, not retried again.
+        (
+            last(2),
+            None,
+            vec![quota(), quota()],
+            ids(&["d3", "d4"]),
+            2,
+            false,
+        ),
+    ];
+    for (keep, skew, answers, want_deleted, want_creates, created) in cases {
+        let what = format!("{keep:?} skew {skew:?}");
+        // With a skew the provider's times are on its clock (see rule 14).
+        let snaps: Vec<Snapshot> = snaps
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                let at = s.created + skew.unwrap_or_default();
+                s = ours(D, &s.id, "p", "r1", at);
+                s
+            })
+            .collect();
+        let mut fake = Fake::new()
+            .resources(D, Ok(vec![res(D, "r1")]))
+            .snapshots(D, Ok(snaps))
+            .creates("r1", answers);
+        fake.skew = skew;
+        let acct = account(
+            ProviderKind::DigitalOcean,
+            vec![policy("p", D, hours(6), keep)],
+        );
+        let report = cycle(&acct, &fake, &opts()).await;
+        assert_eq!(sorted(fake.deleted()), want_deleted, "{what}");
+        assert_eq!(fake.created().len(), want_creates, "{what}");
+        let r = resource(&report, "p", "r1");
+        assert_eq!(
+            matches!(r.create, CreateStatus::Created { .. }),
+            created,
+            "{what}: {:?}",
+            r.create
+        );
+        if !created {
+            assert!(
+                matches!(r.create, CreateStatus::Quota(_)),
+                "{what}: {:?}",
+                r.create
+            );
+            assert!(r.failed(), "{what}");
+        }
+        // The newest complete snapshot is never deleted to make room.
+        assert!(!fake.deleted().contains(&"d1".to_string()), "{what}");
+    }
 }

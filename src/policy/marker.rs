@@ -259,6 +259,18 @@ impl Marker {
     }
 }
 
+/// True when `text` is, or could be taken for, a marker: it parses as one,
+/// or it starts with the marker prefix in any case or after white space
+/// (a provider may trim or case-fold a name). A manual snapshot may never
+/// carry such a name, or retention would take it for managed and delete it.
+pub fn looks_like_marker(text: &str) -> bool {
+    let head = text.trim_start();
+    Marker::parse(text).is_some()
+        || head
+            .get(..PREFIX.len() + 1)
+            .is_some_and(|h| h.eq_ignore_ascii_case(&format!("{PREFIX}:")))
+}
+
 /// Account and policy names: `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, at most 32
 /// characters. The last character must be a letter or digit because Hetzner
 /// label values must end in one.
@@ -282,6 +294,23 @@ pub fn is_resource_id(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_look_like_markers() {
+        let cases = [
+            ("snapkeeper:do-main:daily:101:20261130T060000Z", true),
+            ("  snapkeeper:do-main:daily:101:20261130T060000Z", true),
+            ("SnapKeeper:anything", true),
+            ("snapkeeper:", true),
+            ("snapkeeper-before-upgrade", false),
+            ("before-upgrade", false),
+            ("my snapkeeper:copy", false),
+            ("", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(looks_like_marker(text), want, "{text:?}");
+        }
+    }
     use chrono::TimeZone;
     use proptest::prelude::*;
 

@@ -10,12 +10,14 @@
 pub mod marker;
 pub mod retention;
 pub mod schedule;
+pub mod trust;
 
 use std::time::Duration;
 
 pub use marker::{GroupKey, Marker, MarkerError};
 pub use retention::{Action, Decision, Period, Reason, SnapState, SnapshotInfo, decide};
 pub use schedule::{DueState, evaluate, newest_managed, next_slot};
+pub use trust::Suspect;
 
 /// Errors from the policy core (bad input that validation should have caught).
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use super::{GroupKey, KeepRules, Marker, PolicyError, short_duration};
+use super::{GroupKey, KeepRules, Marker, PolicyError, Suspect, short_duration};
 
 /// Lifecycle state of a snapshot as the provider reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,12 +44,16 @@ pub enum SnapState {
 pub struct SnapshotInfo {
     /// Provider id.
     pub id: String,
-    /// Creation time (from the marker when there is one).
+    /// Creation time: the provider's, where it gives one (a marker's time
+    /// was written by a host clock that may have lied).
     pub created: DateTime<Utc>,
     /// Lifecycle state.
     pub state: SnapState,
     /// The parsed marker; `None` means not ours.
     pub marker: Option<Marker>,
+    /// Its times cannot be trusted ([`super::trust::suspect`]): kept, never
+    /// counted, never the anchor of the age windows.
+    pub suspect: Option<Suspect>,
 }
 
 /// Keep or delete.
@@ -168,6 +172,8 @@ pub enum Reason {
     InProgress,
     /// Failed at the provider: never counted, never deleted by retention.
     Failed,
+    /// Its times cannot be trusted: kept, never counted, never the anchor.
+    Suspect(Suspect),
     /// No marker of this (account, policy, resource): never selected.
     NotManaged,
     /// Would be deleted, but this run already reached the deletion cap.
@@ -193,6 +199,7 @@ impl fmt::Display for Reason {
             Reason::NewestComplete => f.write_str("newest complete"),
             Reason::InProgress => f.write_str("in progress"),
             Reason::Failed => f.write_str("failed"),
+            Reason::Suspect(s) => write!(f, "{s}"),
             Reason::NotManaged => f.write_str("not managed by this policy"),
             Reason::DeletionCap(max) => write!(f, "deletion cap reached ({max} per run)"),
             Reason::Expired {
@@ -274,6 +281,11 @@ pub fn decide(
         let ours = s.marker.as_ref().is_some_and(|m| group.owns(m));
         match (ours, s.state) {
             (false, _) => reasons[i].push(Reason::NotManaged),
+            (true, _) if s.suspect.is_some() => {
+                if let Some(why) = &s.suspect {
+                    reasons[i].push(Reason::Suspect(why.clone()));
+                }
+            }
             (true, SnapState::InProgress) => reasons[i].push(Reason::InProgress),
             (true, SnapState::Failed) => reasons[i].push(Reason::Failed),
             (true, SnapState::Complete) => complete.push(i),

@@ -183,11 +183,12 @@ fn evaluate_cron(
 /// The `newest` input of [`evaluate`]: the creation time of the newest
 /// snapshot carrying `group`'s marker that is complete or still in progress.
 /// Failed snapshots do not count, so a failed run is retried at the next
-/// evaluation; snapshots of other groups and unmarked ones never count.
+/// evaluation; snapshots of other groups and unmarked ones never count, nor
+/// do suspect ones (a time that cannot be trusted never moves the schedule).
 pub fn newest_managed(group: &GroupKey, snapshots: &[SnapshotInfo]) -> Option<DateTime<Utc>> {
     snapshots
         .iter()
-        .filter(|s| s.state != SnapState::Failed)
+        .filter(|s| s.state != SnapState::Failed && s.suspect.is_none())
         .filter(|s| s.marker.as_ref().is_some_and(|m| group.owns(m)))
         .map(|s| s.created)
         .max()
@@ -793,6 +794,7 @@ mod tests {
                 resource_id: "1".into(),
                 created: utc(at),
             }),
+            suspect: None,
         };
         let cases = [
             (vec![], None),

@@ -20,9 +20,9 @@ use super::http::{ClientOptions, Http};
 use super::paging::Scheme;
 use super::retry::Call;
 use super::{
-    ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress, Provider,
-    Resource, Result, Snapshot, SnapshotName, id_text, inventory_item, opt_id_text, parse_time,
-    unsupported,
+    Created, ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress,
+    Provider, Resource, Result, Snapshot, SnapshotName, id_text, inventory_item, opt_id_text,
+    parse_time, unsupported,
 };
 use crate::config::{ProviderKind, TargetKind};
 use crate::policy::{Marker, SnapState};
@@ -38,33 +38,35 @@ pub struct DigitalOcean {
     tags_after: Mutex<HashMap<String, Vec<String>>>,
 }
 
+// Field by field as the spec's `required` lists say: a required field is
+// required here, an optional one has a safe default. Ids are the exception:
+// an object without one cannot be acted on, so it is required even where the
+// spec leaves it optional (volumes, actions).
+
 #[derive(Debug, Deserialize)]
 struct Region {
-    #[serde(default)]
     slug: String,
 }
 
+/// `droplet`: every field used here is required by the spec.
 #[derive(Debug, Deserialize)]
 struct Droplet {
     #[serde(deserialize_with = "id_text")]
     id: String,
     name: String,
-    #[serde(default)]
     disk: u64,
-    #[serde(default)]
     locked: bool,
-    #[serde(default)]
     status: String,
-    #[serde(default)]
     tags: Vec<String>,
-    #[serde(default)]
-    region: Option<Region>,
+    region: Region,
 }
 
+/// `volume_full`: the spec requires no field at all.
 #[derive(Debug, Deserialize)]
 struct Volume {
     #[serde(deserialize_with = "id_text")]
     id: String,
+    #[serde(default)]
     name: String,
     #[serde(default)]
     size_gigabytes: u64,
@@ -74,39 +76,75 @@ struct Volume {
     region: Option<Region>,
 }
 
+/// `snapshots` (of `/v2/snapshots`): id, name, created_at, size_gigabytes,
+/// resource_id and tags (nullable) are required.
 #[derive(Debug, Deserialize)]
 struct DoSnapshot {
     #[serde(deserialize_with = "id_text")]
     id: String,
     name: String,
     created_at: String,
-    #[serde(default)]
-    size_gigabytes: Option<f64>,
-    #[serde(default, deserialize_with = "opt_id_text")]
-    resource_id: Option<String>,
-    #[serde(default)]
+    size_gigabytes: f64,
+    #[serde(deserialize_with = "id_text")]
+    resource_id: String,
     tags: Option<Vec<String>>,
 }
 
+/// `droplet_snapshot` (of `/v2/droplets/{id}/snapshots`): id, name and
+/// created_at are required; it has no resource id or tags.
 #[derive(Debug, Deserialize)]
-struct Action {
+struct DropletSnapshot {
     #[serde(deserialize_with = "id_text")]
     id: String,
-    status: String,
+    name: String,
+    created_at: String,
+}
+
+/// `action`: the spec requires no field. A missing status reads as "still
+/// running" unless `completed_at` says it ended.
+#[derive(Debug, Deserialize)]
+struct Action {
+    #[serde(default, deserialize_with = "opt_id_text")]
+    id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
     #[serde(rename = "type", default)]
     kind: String,
     #[serde(default)]
     started_at: Option<String>,
+    #[serde(default)]
+    completed_at: Option<String>,
 }
 
+impl Action {
+    /// Still running, or (status missing) not known to have ended.
+    fn running(&self) -> bool {
+        match self.status.as_deref() {
+            Some(status) => status == "in-progress",
+            None => self.completed_at.is_none(),
+        }
+    }
+}
+
+/// `GET /v2/actions/{id}`: `action` is optional in the spec.
 #[derive(Debug, Deserialize)]
 struct ActionReply {
-    action: Action,
+    #[serde(default)]
+    action: Option<Action>,
 }
 
+/// The 201 of a droplet snapshot action: only the action id is needed.
 #[derive(Debug, Deserialize)]
-struct SnapshotReply {
-    snapshot: DoSnapshot,
+struct ActionCreated {
+    #[serde(default)]
+    action: Option<Created>,
+}
+
+/// The 201 of a volume snapshot: only the snapshot id is needed.
+#[derive(Debug, Deserialize)]
+struct SnapshotCreated {
+    #[serde(default)]
+    snapshot: Option<Created>,
 }
 
 fn resource_type(kind: TargetKind) -> &'static str {
@@ -118,6 +156,14 @@ fn resource_type(kind: TargetKind) -> &'static str {
 
 fn region_slug(region: Option<Region>) -> String {
     region.map(|r| r.slug).unwrap_or_default()
+}
+
+/// Poll answer of an action: a missing status is "still running, poll again"
+/// (never "done").
+fn action_status(action: Option<&Action>) -> &str {
+    action
+        .and_then(|a| a.status.as_deref())
+        .unwrap_or("in-progress")
 }
 
 impl DigitalOcean {
@@ -162,9 +208,9 @@ impl DigitalOcean {
             id: s.id,
             name: s.name,
             kind,
-            resource_id: s.resource_id,
+            resource_id: Some(s.resource_id),
             created,
-            size_gb: s.size_gigabytes,
+            size_gb: Some(s.size_gigabytes),
             state: SnapState::Complete,
             protected: false,
             tags: s.tags.unwrap_or_default(),
@@ -175,7 +221,7 @@ impl DigitalOcean {
     async fn find_droplet_snapshot(&self, pending: &Pending) -> Result<Option<String>> {
         let op = format!("find the new snapshot of droplet {}", pending.resource_id);
         let path = format!("/v2/droplets/{}/snapshots", pending.resource_id);
-        let snaps: Vec<DoSnapshot> = self.http.list(&op, &path, &[], "snapshots").await?;
+        let snaps: Vec<DropletSnapshot> = self.http.list(&op, &path, &[], "snapshots").await?;
         // Several with the same (manual) name: the newest is ours.
         Ok(snaps
             .into_iter()
@@ -220,6 +266,10 @@ impl Provider for DigitalOcean {
         ProviderKind::DigitalOcean
     }
 
+    fn clock_skew(&self) -> Option<chrono::TimeDelta> {
+        self.http.clock_skew()
+    }
+
     async fn list_resources(&self, kind: TargetKind) -> Result<Vec<Resource>> {
         self.check_kind(kind)?;
         if kind == TargetKind::Droplet {
@@ -238,7 +288,7 @@ impl Provider for DigitalOcean {
                     disk_gb: d.disk,
                     locked: d.locked,
                     status: d.status,
-                    region: region_slug(d.region),
+                    region: d.region.slug,
                 })
                 .collect())
         } else {
@@ -296,13 +346,13 @@ impl Provider for DigitalOcean {
         let actions: Vec<Action> = self.http.list(&op, &path, &[], "actions").await?;
         let mut out: Vec<InProgress> = actions
             .into_iter()
-            .filter(|a| a.status == "in-progress")
+            .filter(Action::running)
             .map(|a| InProgress {
                 resource_id: resource.id.clone(),
                 since: a.started_at.as_deref().and_then(parse_time),
                 // The action does not carry the snapshot's name.
                 marker: None,
-                what: format!("{} action {}", a.kind, a.id),
+                what: format!("{} action {}", a.kind, a.id.as_deref().unwrap_or("?")),
             })
             .collect();
         if out.is_empty() && resource.locked {
@@ -331,12 +381,15 @@ impl Provider for DigitalOcean {
                 body["tags"] = json!(tags);
             }
             let path = format!("/v2/volumes/{}/snapshots", resource.id);
-            let reply: SnapshotReply = self.http.post(&op, &path, &body, Call::Create).await?;
+            let reply: SnapshotCreated = self.http.post(&op, &path, &body, Call::Create).await?;
+            let id = self
+                .http
+                .followable(&op, Created::id_of(reply.snapshot), "snapshot")?;
             return Ok(Pending {
                 resource_id: resource.id.clone(),
                 kind: resource.kind,
                 name: text,
-                snapshot_id: Some(reply.snapshot.id),
+                snapshot_id: Some(id),
                 action_id: None,
                 started,
                 disk_gb: resource.disk_gb,
@@ -344,19 +397,22 @@ impl Provider for DigitalOcean {
         }
         let body = json!({ "type": "snapshot", "name": text });
         let path = format!("/v2/droplets/{}/actions", resource.id);
-        let reply: ActionReply = self.http.post(&op, &path, &body, Call::Create).await?;
+        let reply: ActionCreated = self.http.post(&op, &path, &body, Call::Create).await?;
+        let action_id = self
+            .http
+            .followable(&op, Created::id_of(reply.action), "action")?;
         if !tags.is_empty() {
             self.tags_after
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(reply.action.id.clone(), tags.to_vec());
+                .insert(action_id.clone(), tags.to_vec());
         }
         Ok(Pending {
             resource_id: resource.id.clone(),
             kind: resource.kind,
             name: text,
             snapshot_id: None,
-            action_id: Some(reply.action.id),
+            action_id: Some(action_id),
             started,
             disk_gb: resource.disk_gb,
         })
@@ -385,7 +441,7 @@ impl Provider for DigitalOcean {
             .http
             .get(&op, &format!("/v2/actions/{action_id}"), &[])
             .await?;
-        match reply.action.status.as_str() {
+        match action_status(reply.action.as_ref()) {
             "in-progress" => Ok(Progress::Running { percent: None }),
             "errored" => Ok(Progress::Failed {
                 reason: format!("snapshot action {action_id} errored"),

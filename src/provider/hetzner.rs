@@ -18,8 +18,9 @@ use super::http::{ClientOptions, Http};
 use super::paging::Scheme;
 use super::retry::Call;
 use super::{
-    ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress, Provider,
-    Resource, Result, Snapshot, SnapshotName, id_text, inventory_item, parse_time, unsupported,
+    Created, ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress,
+    Provider, Resource, Result, Snapshot, SnapshotName, id_text, inventory_item, parse_time,
+    unsupported,
 };
 use crate::config::{ProviderKind, TargetKind};
 use crate::policy::marker::{LABEL_ACCOUNT, LABEL_RESOURCE};
@@ -31,24 +32,28 @@ pub struct Hetzner {
     http: Http,
 }
 
+// Field by field as the spec's `required` lists say: a required field is
+// required here (nullable ones are `Option`), an optional one has a safe
+// default. The create answer is the exception: it counts as started as soon
+// as it carries the action id.
+
 #[derive(Debug, Deserialize)]
 struct Location {
     #[serde(default)]
     name: String,
 }
 
+/// `server`: id, name, status, labels, locked and primary_disk_size are
+/// required; location and datacenter only serve the region, so a missing one
+/// leaves it empty.
 #[derive(Debug, Deserialize)]
 struct Server {
     #[serde(deserialize_with = "id_text")]
     id: String,
     name: String,
-    #[serde(default)]
     status: String,
-    #[serde(default)]
     labels: BTreeMap<String, String>,
-    #[serde(default)]
     locked: bool,
-    #[serde(default)]
     primary_disk_size: u64,
     #[serde(default)]
     location: Option<Location>,
@@ -68,52 +73,67 @@ struct CreatedFrom {
     id: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Protection {
-    #[serde(default)]
     delete: bool,
 }
 
+/// `image`: id, description, labels, created, created_from (nullable),
+/// image_size (nullable), status and protection are required.
 #[derive(Debug, Deserialize)]
 struct Image {
     #[serde(deserialize_with = "id_text")]
     id: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
+    description: String,
     labels: BTreeMap<String, String>,
     created: String,
-    #[serde(default)]
     created_from: Option<CreatedFrom>,
-    #[serde(default)]
     image_size: Option<f64>,
-    #[serde(default)]
     status: String,
-    #[serde(default)]
-    protection: Option<Protection>,
+    protection: Protection,
 }
 
 #[derive(Debug, Deserialize)]
 struct ActionError {
-    #[serde(default)]
     code: String,
-    #[serde(default)]
     message: String,
 }
 
 #[derive(Debug, Deserialize)]
+struct ActionResource {
+    #[serde(deserialize_with = "id_text")]
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// `action`: command, error (nullable), id, progress (int32), resources,
+/// started and status are required.
+#[derive(Debug, Deserialize)]
 struct Action {
     #[serde(deserialize_with = "id_text")]
     id: String,
-    #[serde(default)]
     command: String,
     status: String,
-    #[serde(default)]
-    progress: Option<u8>,
-    #[serde(default)]
-    started: Option<String>,
-    #[serde(default)]
+    progress: i32,
+    started: String,
     error: Option<ActionError>,
+    resources: Vec<ActionResource>,
+}
+
+impl Action {
+    /// Progress for display: the spec's int32, clamped to 0–100.
+    fn percent(&self) -> u8 {
+        u8::try_from(self.progress.clamp(0, 100)).unwrap_or(100)
+    }
+
+    /// The image the action names among its resources.
+    fn image_id(&self) -> Option<String> {
+        self.resources
+            .iter()
+            .find(|r| r.kind == "image")
+            .map(|r| r.id.clone())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,10 +141,15 @@ struct ActionReply {
     action: Action,
 }
 
+/// The 201 of `create_image`: the spec requires neither `action` nor
+/// `image`; the action id is needed to follow it, the image id is taken
+/// when present (and otherwise found from the action when it ends).
 #[derive(Debug, Deserialize)]
 struct CreateReply {
-    action: Action,
-    image: Image,
+    #[serde(default)]
+    action: Option<Created>,
+    #[serde(default)]
+    image: Option<Created>,
 }
 
 /// The marker of an image: only when description and labels say the same.
@@ -170,7 +195,7 @@ impl Hetzner {
                 format!("image {} has a bad created {:?}", image.id, image.created),
             )
         })?;
-        let marker = image_marker(image.description.as_deref(), &image.labels);
+        let marker = image_marker(Some(&image.description), &image.labels);
         if marker.is_none() && Marker::from_labels(&image.labels).is_some() {
             tracing::warn!(
                 account = %self.http.account(),
@@ -185,14 +210,14 @@ impl Hetzner {
         };
         Ok(Snapshot {
             id: image.id,
-            name: image.description.unwrap_or_default(),
+            name: image.description,
             kind: TargetKind::Server,
             resource_id: image.created_from.map(|c| c.id),
             created,
             size_gb: image.image_size,
             state,
             marker,
-            protected: image.protection.unwrap_or_default().delete,
+            protected: image.protection.delete,
             tags: Vec::new(),
         })
     }
@@ -202,6 +227,10 @@ impl Hetzner {
 impl Provider for Hetzner {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Hetzner
+    }
+
+    fn clock_skew(&self) -> Option<chrono::TimeDelta> {
+        self.http.clock_skew()
     }
 
     async fn list_resources(&self, kind: TargetKind) -> Result<Vec<Resource>> {
@@ -269,7 +298,7 @@ impl Provider for Hetzner {
             .filter(|a| a.status == "running")
             .map(|a| InProgress {
                 resource_id: resource.id.clone(),
-                since: a.started.as_deref().and_then(parse_time),
+                since: parse_time(&a.started),
                 marker: None,
                 what: format!("{} action {}", a.command, a.id),
             })
@@ -331,12 +360,15 @@ impl Provider for Hetzner {
         let op = format!("create a snapshot of server {}", resource.id);
         let path = format!("/servers/{}/actions/create_image", resource.id);
         let reply: CreateReply = self.http.post(&op, &path, &body, Call::Create).await?;
+        let action_id = self
+            .http
+            .followable(&op, Created::id_of(reply.action), "action")?;
         Ok(Pending {
             resource_id: resource.id.clone(),
             kind: resource.kind,
             name: text,
-            snapshot_id: Some(reply.image.id),
-            action_id: Some(reply.action.id),
+            snapshot_id: Created::id_of(reply.image),
+            action_id: Some(action_id),
             started,
             disk_gb: resource.disk_gb,
         })
@@ -344,11 +376,11 @@ impl Provider for Hetzner {
 
     async fn poll(&self, pending: &Pending) -> Result<Progress> {
         let op = format!("check the snapshot of server {}", pending.resource_id);
-        let (Some(action_id), Some(image_id)) = (&pending.action_id, &pending.snapshot_id) else {
+        let Some(action_id) = &pending.action_id else {
             return Err(self.http.error(
                 &op,
                 ErrorKind::Rejected,
-                "pending snapshot lacks its action or image id",
+                "pending snapshot lacks its action id",
             ));
         };
         let reply: ActionReply = self
@@ -358,11 +390,16 @@ impl Provider for Hetzner {
         let action = reply.action;
         match action.status.as_str() {
             "running" => Ok(Progress::Running {
-                percent: action.progress.map(|p| p.min(100)),
+                percent: Some(action.percent()),
             }),
-            "success" => Ok(Progress::Done {
-                snapshot_id: image_id.clone(),
-            }),
+            "success" => match pending.snapshot_id.clone().or_else(|| action.image_id()) {
+                Some(snapshot_id) => Ok(Progress::Done { snapshot_id }),
+                None => Err(self.http.error(
+                    &op,
+                    ErrorKind::Decode,
+                    format!("action {action_id} succeeded but names no image"),
+                )),
+            },
             "error" => Ok(Progress::Failed {
                 reason: match action.error {
                     Some(e) => format!("{}: {}", e.code, e.message),
@@ -463,6 +500,25 @@ impl Provider for Hetzner {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn progress_is_the_specs_int32_clamped_for_display() {
+        let action = |progress: &str| -> Action {
+            serde_json::from_str(&format!(
+                r#"{{"id": 1, "command": "create_image", "status": "running", "progress": {progress},
+                    "started": "2026-03-01T12:00:00+00:00", "finished": null, "error": null,
+                    "resources": [{{"id": 101, "type": "server"}}, {{"id": 9, "type": "image"}}]}}"#
+            ))
+            .unwrap()
+        };
+        for (progress, shown) in [("0", 0), ("42", 42), ("100", 100), ("300", 100), ("-5", 0)] {
+            assert_eq!(action(progress).percent(), shown, "{progress}");
+        }
+        assert_eq!(action("1").image_id().as_deref(), Some("9"));
+        let create: CreateReply = serde_json::from_str(r#"{"action": {"id": 7}}"#).unwrap();
+        assert_eq!(Created::id_of(create.action).as_deref(), Some("7"));
+        assert_eq!(Created::id_of(create.image), None);
+    }
 
     #[test]
     fn markers_need_labels_and_description_to_agree() {

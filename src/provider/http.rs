@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
@@ -107,6 +108,8 @@ pub struct Http {
     pacer: Pacer,
     retry: RetryPolicy,
     clock: Clock,
+    /// Provider time minus host time from the last parseable `Date` header.
+    skew: std::sync::Mutex<Option<TimeDelta>>,
 }
 
 impl std::fmt::Debug for Http {
@@ -162,6 +165,48 @@ impl Http {
             pacer: Pacer::new(&limits, opts.max_pace_wait),
             retry: opts.retry.clone(),
             clock: opts.clock.clone(),
+            skew: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Provider time minus host time, from the `Date` header of the most
+    /// recent answer that had a parseable one; `None` before any did.
+    pub fn clock_skew(&self) -> Option<TimeDelta> {
+        *self
+            .skew
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Take a reading of the provider's clock from an answer's headers; an
+    /// answer without a (parseable) `Date` leaves the last reading.
+    fn read_date(&self, headers: &HeaderMap) {
+        let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_http_date)
+        else {
+            return;
+        };
+        let skew = date - self.clock.now();
+        *self
+            .skew
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(skew);
+    }
+
+    /// The id a create answer must carry for the new snapshot to be
+    /// followed; without it the create cannot be confirmed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Decode`] naming the missing id.
+    pub fn followable(&self, operation: &str, id: Option<String>, what: &str) -> Result<String> {
+        id.filter(|id| !id.is_empty()).ok_or_else(|| {
+            self.error(
+                operation,
+                ErrorKind::Decode,
+                format!("the answer carries no {what} id to follow the snapshot by"),
+            )
         })
     }
 
@@ -230,6 +275,7 @@ impl Http {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let headers = response.headers().clone();
+                    self.read_date(&headers);
                     if let Some(rate) = RateHeaders::parse(&headers) {
                         self.pacer.hold(rate.spacing(self.now_epoch()));
                     }
@@ -426,7 +472,9 @@ impl Http {
     }
 
     /// Every item of a paged listing, in order. Any page failing fails the
-    /// whole listing: a partial list must never look complete.
+    /// whole listing, and so do pages that add up to fewer items than the
+    /// total the provider reports ([`ErrorKind::Incomplete`]): a partial
+    /// list must never look complete.
     pub async fn list<T: DeserializeOwned>(
         &self,
         operation: &str,
@@ -437,6 +485,8 @@ impl Http {
         let mut items = Vec::new();
         let mut paging = self.scheme.first();
         let mut seen = std::collections::HashSet::new();
+        // The total the provider last reported, when it reports one.
+        let mut total = None;
         loop {
             let mut q: Vec<(String, String)> = query
                 .iter()
@@ -468,13 +518,43 @@ impl Http {
                     )
                 })?);
             }
+            total = self.scheme.total(&body).or(total);
             match self.scheme.next(&body) {
                 Ok(Some(next)) => paging = next,
-                Ok(None) => return Ok(items),
+                Ok(None) => return self.complete(operation, items, total),
                 Err(e) => return Err(self.error(operation, ErrorKind::Decode, e)),
             }
         }
     }
+}
+
+impl Http {
+    /// A finished listing, unless the provider's own total says items are
+    /// missing: fewer items than the total fail the whole listing.
+    fn complete<T>(&self, operation: &str, items: Vec<T>, total: Option<u64>) -> Result<Vec<T>> {
+        let got = u64::try_from(items.len()).unwrap_or(u64::MAX);
+        match total {
+            Some(total) if got < total => Err(self.error(
+                operation,
+                ErrorKind::Incomplete,
+                format!("listing incomplete: {got} of {total} items"),
+            )),
+            _ => Ok(items),
+        }
+    }
+}
+
+/// An HTTP `Date` value (RFC 7231 section 7.1.1.1): the preferred
+/// IMF-fixdate, or the obsolete RFC 850 and asctime forms; always UTC.
+pub fn parse_http_date(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc2822(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|t| t.and_utc())
 }
 
 fn is_json(bytes: &[u8]) -> bool {
@@ -552,7 +632,11 @@ pub fn map_error(scheme: Scheme, status: u16, body: &[u8]) -> MappedError {
 
 fn classify(scheme: Scheme, status: u16, code: Option<&str>, message: &str) -> ErrorKind {
     let lower = message.to_lowercase();
-    let quota_words = lower.contains("quota") || lower.contains("limit");
+    // "quota", "limit", and DigitalOcean's per-volume cap ("has reached the
+    // maximum of 25 snapshots").
+    let quota_words = lower.contains("quota")
+        || lower.contains("limit")
+        || (lower.contains("maximum") && lower.contains("snapshot"));
     if scheme == Scheme::Hetzner {
         match code {
             Some("token_readonly" | "forbidden") => return ErrorKind::Forbidden,
@@ -617,6 +701,13 @@ mod tests {
                 ErrorKind::Quota,
                 Some("unprocessable_entity"),
                 "You have reached the snapshot limit for this volume.",
+            ),
+            (
+                422,
+                r#"{"id":"unprocessable_entity","message":"volume 5e1d has reached the maximum of 25 snapshots; delete one before taking another"}"#,
+                ErrorKind::Quota,
+                Some("unprocessable_entity"),
+                "volume 5e1d has reached the maximum of 25 snapshots; delete one before taking another",
             ),
             (
                 422,
@@ -864,6 +955,56 @@ mod tests {
         let first = seen[0].to_lowercase();
         assert!(first.contains(&format!("authorization: bearer {}", TOKEN.to_lowercase())));
         assert!(first.contains(&format!("user-agent: {}", USER_AGENT.to_lowercase())));
+    }
+
+    #[test]
+    fn http_dates_in_all_three_forms() {
+        let want = chrono::DateTime::parse_from_rfc3339("1994-11-06T08:49:37Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for text in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_http_date(text), Some(want), "{text}");
+        }
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    #[tokio::test]
+    async fn the_clock_skew_is_the_last_date_header_read() {
+        let host = chrono::DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let (base, _) = serve(vec![
+            reply(200, &[("date", "Sun, 01 Mar 2026 09:00:00 GMT")], "{}"),
+            reply(200, &[], "{}"),
+            reply(200, &[("date", "not a date")], "{}"),
+            reply(200, &[("date", "Sun, 01 Mar 2026 12:00:30 GMT")], "{}"),
+        ])
+        .await;
+        let opts = ClientOptions {
+            clock: Clock::fixed(host),
+            retry: quick(),
+            ..ClientOptions::default()
+        };
+        let http = Http::new(
+            Scheme::DigitalOcean,
+            "do-main",
+            &base,
+            SecretString::from(TOKEN.to_string()),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(http.clock_skew(), None);
+        let want = [-3 * 3600, -3 * 3600, -3 * 3600, 30];
+        for secs in want {
+            http.get::<Value>("list droplets", "/v2/droplets", &[])
+                .await
+                .unwrap();
+            assert_eq!(http.clock_skew(), Some(TimeDelta::seconds(secs)));
+        }
     }
 
     #[tokio::test]

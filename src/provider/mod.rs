@@ -263,6 +263,10 @@ pub enum ErrorKind {
     Transport,
     /// The answer was not what the spec says (bad JSON, missing field).
     Decode,
+    /// A listing said how many items it has (DigitalOcean `meta.total`,
+    /// Vultr `meta.total`, Hetzner `meta.pagination.total_entries`) and its
+    /// pages held fewer: it is not the whole list.
+    Incomplete,
     /// Any other refusal (400, 422 …).
     Rejected,
 }
@@ -378,6 +382,15 @@ pub trait Provider: Send + Sync {
 
     /// Everything the account holds, by kind, for `inventory`.
     async fn inventory(&self) -> Result<Inventory>;
+
+    /// Provider time minus host time, read from the HTTP `Date` header of
+    /// the most recent answer that carried a parseable one (1-second
+    /// resolution), against the client's [`crate::clock::Clock`]. `None`
+    /// until such an answer has arrived. The default (for test doubles) is
+    /// `None`; the three real clients read it in `http`.
+    fn clock_skew(&self) -> Option<chrono::TimeDelta> {
+        None
+    }
 }
 
 /// Build the client for an account with default options (the real
@@ -471,6 +484,38 @@ fn opt_id_text<'de, D: serde::Deserializer<'de>>(
             Id::Number(n) => n.to_string(),
         }),
     )
+}
+
+/// The part of a create answer that is needed to follow the new snapshot:
+/// its id. Every other field of a create answer is optional for snapkeeper
+/// (and most are optional in the specs), so a 201 that carries the id counts
+/// as started whatever else it lacks.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Created {
+    #[serde(default, deserialize_with = "opt_id_text")]
+    id: Option<String>,
+}
+
+impl Created {
+    /// The id of an optional created object.
+    fn id_of(created: Option<Created>) -> Option<String> {
+        created.and_then(|c| c.id)
+    }
+}
+
+/// The time to use for a listed snapshot whose provider creation time is
+/// missing (or, where the spec gives it no format, unreadable): the marker's
+/// time when it is one of ours (written by snapkeeper in the create call),
+/// otherwise `listed_at`, the time of the listing, so that it looks newest
+/// and is never the first to age out.
+fn created_or_fallback(
+    created: Option<DateTime<Utc>>,
+    marker: Option<&Marker>,
+    listed_at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    created
+        .or_else(|| marker.map(|m| m.created))
+        .unwrap_or(listed_at)
 }
 
 /// Text at a JSON pointer (strings as is, numbers printed).

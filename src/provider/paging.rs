@@ -3,7 +3,7 @@
 //! `per_page` with an opaque `cursor` from `meta.links.next`, Hetzner
 //! `page`/`per_page` with `meta.pagination.next_page`.
 //!
-//! Owns "what to ask for next". Must never: send requests, or turn a page it
+//! Owns "what to ask for next" and "how many the provider says there are". Must never: send requests, or turn a page it
 //! cannot read into "the end" (an unreadable link is an error, not a stop).
 
 use serde_json::Value;
@@ -61,6 +61,19 @@ impl Scheme {
                 ]
             })),
         }
+    }
+}
+
+impl Scheme {
+    /// The number of items the whole listing has, when the page says:
+    /// DigitalOcean and Vultr `meta.total`, Hetzner
+    /// `meta.pagination.total_entries` (nullable).
+    pub fn total(self, body: &Value) -> Option<u64> {
+        let pointer = match self {
+            Self::DigitalOcean | Self::Vultr => "/meta/total",
+            Self::Hetzner => "/meta/pagination/total_entries",
+        };
+        body.pointer(pointer).and_then(Value::as_u64)
     }
 }
 
@@ -146,6 +159,36 @@ mod tests {
         assert!(
             do_next(&json!({"links": {"pages": {"next": "https://x/v2/d?per_page=2"}}})).is_err()
         );
+    }
+
+    #[test]
+    fn totals() {
+        let cases = [
+            (
+                Scheme::DigitalOcean,
+                json!({"meta": {"total": 50}}),
+                Some(50),
+            ),
+            (Scheme::DigitalOcean, json!({"meta": {}}), None),
+            (
+                Scheme::Vultr,
+                json!({"meta": {"total": 3, "links": {}}}),
+                Some(3),
+            ),
+            (
+                Scheme::Hetzner,
+                json!({"meta": {"pagination": {"total_entries": 7}}}),
+                Some(7),
+            ),
+            (
+                Scheme::Hetzner,
+                json!({"meta": {"pagination": {"total_entries": null}}}),
+                None,
+            ),
+        ];
+        for (scheme, body, want) in cases {
+            assert_eq!(scheme.total(&body), want, "{scheme:?} {body}");
+        }
     }
 
     #[test]

@@ -16,8 +16,9 @@ use super::http::{ClientOptions, Http};
 use super::paging::Scheme;
 use super::retry::Call;
 use super::{
-    ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress, Provider,
-    Resource, Result, Snapshot, SnapshotName, id_text, inventory_item, parse_time, unsupported,
+    Created, ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress,
+    Provider, Resource, Result, Snapshot, SnapshotName, created_or_fallback, id_text,
+    inventory_item, parse_time, unsupported,
 };
 use crate::config::{ProviderKind, TargetKind};
 use crate::policy::{Marker, SnapState};
@@ -28,6 +29,10 @@ pub struct Vultr {
     http: Http,
 }
 
+// Vultr's schemas require no field at all: everything has a safe default
+// except the id, without which nothing can be acted on.
+
+/// `instance`.
 #[derive(Debug, Deserialize)]
 struct Instance {
     #[serde(deserialize_with = "id_text")]
@@ -46,21 +51,41 @@ struct Instance {
     tags: Option<Vec<String>>,
 }
 
+/// `snapshot`. A missing `status` is `pending` (in progress, poll it,
+/// never complete); a missing or unreadable `date_created` (the spec gives it
+/// no format) falls back as [`created_or_fallback`] says.
 #[derive(Debug, Deserialize)]
 struct VultrSnapshot {
     #[serde(deserialize_with = "id_text")]
     id: String,
-    date_created: String,
+    #[serde(default)]
+    date_created: Option<String>,
     #[serde(default)]
     description: String,
     #[serde(default)]
     size: Option<u64>,
-    status: String,
+    #[serde(default)]
+    status: Option<String>,
 }
 
+impl VultrSnapshot {
+    fn status(&self) -> &str {
+        self.status.as_deref().unwrap_or("pending")
+    }
+}
+
+/// `GET /snapshots/{id}`: `snapshot` is optional in the spec.
 #[derive(Debug, Deserialize)]
 struct SnapshotReply {
-    snapshot: VultrSnapshot,
+    #[serde(default)]
+    snapshot: Option<VultrSnapshot>,
+}
+
+/// The 201 of `POST /snapshots`: only the snapshot id is needed.
+#[derive(Debug, Deserialize)]
+struct SnapshotCreated {
+    #[serde(default)]
+    snapshot: Option<Created>,
 }
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -92,26 +117,27 @@ impl Vultr {
     async fn all_snapshots(&self) -> Result<Vec<Snapshot>> {
         let op = "list snapshots";
         let raw: Vec<VultrSnapshot> = self.http.list(op, "/snapshots", &[], "snapshots").await?;
+        let listed_at = self.http.clock().now();
         let mut out = Vec::with_capacity(raw.len());
         for s in raw {
-            let state = match s.status.as_str() {
+            let state = match s.status() {
                 "complete" => SnapState::Complete,
                 "pending" => SnapState::InProgress,
                 // Being removed: not a snapshot any more.
                 "deleted" => continue,
                 _ => SnapState::Failed,
             };
-            let created = parse_time(&s.date_created).ok_or_else(|| {
-                self.http.error(
-                    op,
-                    ErrorKind::Decode,
-                    format!(
-                        "snapshot {} has a bad date_created {:?}",
-                        s.id, s.date_created
-                    ),
-                )
-            })?;
+            let date = s.date_created.as_deref().and_then(parse_time);
+            if date.is_none() {
+                tracing::warn!(
+                    account = %self.http.account(),
+                    snapshot = %s.id,
+                    date_created = ?s.date_created,
+                    "snapshot has no readable date_created, using its marker's time or the listing time"
+                );
+            }
             let marker = Marker::parse(&s.description);
+            let created = created_or_fallback(date, marker.as_ref(), listed_at);
             out.push(Snapshot {
                 resource_id: marker.as_ref().map(|m| m.resource_id.clone()),
                 marker,
@@ -133,6 +159,10 @@ impl Vultr {
 impl Provider for Vultr {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Vultr
+    }
+
+    fn clock_skew(&self) -> Option<chrono::TimeDelta> {
+        self.http.clock_skew()
     }
 
     async fn list_resources(&self, kind: TargetKind) -> Result<Vec<Resource>> {
@@ -200,15 +230,18 @@ impl Provider for Vultr {
         let started = self.http.clock().now();
         let op = format!("create a snapshot of instance {}", resource.id);
         let body = json!({ "instance_id": resource.id, "description": text });
-        let reply: SnapshotReply = self
+        let reply: SnapshotCreated = self
             .http
             .post(&op, "/snapshots", &body, Call::Create)
             .await?;
+        let id = self
+            .http
+            .followable(&op, Created::id_of(reply.snapshot), "snapshot")?;
         Ok(Pending {
             resource_id: resource.id.clone(),
             kind: resource.kind,
             name: text,
-            snapshot_id: Some(reply.snapshot.id),
+            snapshot_id: Some(id),
             action_id: None,
             started,
             disk_gb: resource.disk_gb,
@@ -236,10 +269,14 @@ impl Provider for Vultr {
             }
             Err(e) => return Err(e),
         };
-        match reply.snapshot.status.as_str() {
+        let status = reply
+            .snapshot
+            .as_ref()
+            .map_or("pending", VultrSnapshot::status);
+        match status {
             "pending" => Ok(Progress::Running { percent: None }),
             "complete" => Ok(Progress::Done {
-                snapshot_id: reply.snapshot.id,
+                snapshot_id: id.clone(),
             }),
             "deleted" => Ok(Progress::Failed {
                 reason: format!("snapshot {id} was deleted while being taken"),

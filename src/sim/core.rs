@@ -79,6 +79,10 @@ pub struct Settings {
     pub seconds_per_gb: f64,
     /// Simulated fixed overhead of a snapshot, in seconds (before `time_scale`).
     pub base_seconds: f64,
+    /// How far the `Date` header of every answer is off the simulator's own
+    /// clock: a humantime duration with an optional sign (`-3h`, `+400d`,
+    /// `90s`). Absent: no skew.
+    pub date_skew: Option<String>,
 }
 
 impl Default for Settings {
@@ -89,6 +93,7 @@ impl Default for Settings {
             rate_window_scale: 1.0,
             seconds_per_gb: 2.0,
             base_seconds: 20.0,
+            date_skew: None,
         }
     }
 }
@@ -108,6 +113,27 @@ pub fn window_scale(scale: f64) -> Result<f64, String> {
             "settings.rate_window_scale: must be a positive number no larger than {MAX_WINDOW_SCALE}, not {scale}"
         ))
     }
+}
+
+/// The seed's `settings.date_skew`, checked: a humantime duration with an
+/// optional leading `+` or `-`.
+///
+/// # Errors
+/// A message naming the setting when it does not parse.
+pub fn date_skew(text: Option<&str>) -> Result<chrono::TimeDelta, String> {
+    let Some(text) = text.map(str::trim) else {
+        return Ok(chrono::TimeDelta::zero());
+    };
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let bad = |why: String| {
+        format!("settings.date_skew: {text:?} is not a signed duration such as -3h or +400d: {why}")
+    };
+    let d = humantime::parse_duration(rest.trim()).map_err(|e| bad(e.to_string()))?;
+    let d = chrono::TimeDelta::from_std(d).map_err(|e| bad(e.to_string()))?;
+    Ok(if negative { -d } else { d })
 }
 
 /// What a fault does to a matching request.
@@ -137,6 +163,20 @@ pub enum FaultKind {
     Quota,
     /// A delete is refused because the image is delete-protected (Hetzner).
     Protected,
+    /// Serve normally, then remove these keys from the JSON answer, at every
+    /// depth (`fields: [date_created, status]`): an answer that leaves out
+    /// fields the spec calls optional, or breaks the spec by leaving out
+    /// required ones.
+    DropFields {
+        /// Key names to remove wherever they occur.
+        fields: Vec<String>,
+    },
+    /// Serve a list page normally, then remove its last `drop` items while
+    /// `meta` (the reported total) and the paging links stay as they were.
+    ShortPage {
+        /// How many items to cut from the end of the page.
+        drop: usize,
+    },
 }
 
 impl FaultKind {
@@ -144,7 +184,13 @@ impl FaultKind {
     fn is_transport(&self) -> bool {
         matches!(
             self,
-            Self::Status(_) | Self::SlowMs(_) | Self::Timeout | Self::Reset | Self::Malformed
+            Self::Status(_)
+                | Self::SlowMs(_)
+                | Self::Timeout
+                | Self::Reset
+                | Self::Malformed
+                | Self::DropFields { .. }
+                | Self::ShortPage { .. }
         )
     }
 }
@@ -234,6 +280,9 @@ pub struct Core {
     /// The simulator's wall clock (timestamps, action completion). The control
     /// API can move it forward.
     pub clock: Clock,
+    /// `settings.date_skew`, parsed (zero when absent or invalid; `build`
+    /// refuses an invalid one before a core is made).
+    date_skew: chrono::TimeDelta,
     faults: Mutex<Vec<FaultRule>>,
     counters: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
     log: Mutex<Vec<RecordedRequest>>,
@@ -247,12 +296,19 @@ impl Core {
     /// A core with these settings, the given clock and initial fault rules.
     pub fn new(settings: Settings, clock: Clock, faults: Vec<FaultRule>) -> Self {
         Self {
+            date_skew: date_skew(settings.date_skew.as_deref()).unwrap_or_default(),
             settings,
             clock,
             faults: Mutex::new(faults),
             counters: Mutex::new(BTreeMap::new()),
             log: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The time every answer's `Date` header shows: the simulator clock
+    /// plus `settings.date_skew`.
+    pub fn date_header_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now() + self.date_skew
     }
 
     /// How long a snapshot of `size_gb` takes in this simulation.
@@ -415,8 +471,27 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
             "{\"truncated\": [1, 2,",
         )
             .into_response(),
+        Some(kind @ (FaultKind::DropFields { .. } | FaultKind::ShortPage { .. })) => {
+            rewrite_json(next.run(req).await, |v| match &kind {
+                FaultKind::DropFields { fields } => drop_fields(v, fields),
+                FaultKind::ShortPage { drop } => short_page(v, *drop),
+                _ => {}
+            })
+            .await
+        }
         _ => next.run(req).await,
     };
+    let mut response = response;
+    let date = layer
+        .core
+        .date_header_time()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&date) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::DATE, value);
+    }
 
     let (parts, body) = response.into_parts();
     // A body meant to fail is passed on unread and logged with status 0.
@@ -451,6 +526,47 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
         },
     );
     Response::from_parts(parts, body)
+}
+
+/// Apply `edit` to a JSON answer's body (other answers pass unchanged).
+async fn rewrite_json(response: Response, edit: impl FnOnce(&mut serde_json::Value)) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    edit(&mut value);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let text = serde_json::to_vec(&value).unwrap_or_default();
+    Response::from_parts(parts, Body::from(text))
+}
+
+/// Remove every key named in `fields`, at any depth.
+fn drop_fields(value: &mut serde_json::Value, fields: &[String]) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|k, _| !fields.iter().any(|f| f == k));
+            map.values_mut().for_each(|v| drop_fields(v, fields));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| drop_fields(v, fields)),
+        _ => {}
+    }
+}
+
+/// Cut the last `drop` items of a list page: every top-level array except
+/// the paging metadata (`links`, `meta`).
+fn short_page(value: &mut serde_json::Value, drop: usize) {
+    let Some(map) = value.as_object_mut() else {
+        return;
+    };
+    for (key, v) in map.iter_mut() {
+        if key != "links"
+            && key != "meta"
+            && let Some(items) = v.as_array_mut()
+        {
+            items.truncate(items.len().saturating_sub(drop));
+        }
+    }
 }
 
 fn strip(path: &str, prefix: &str) -> String {
@@ -630,6 +746,46 @@ mod tests {
         for (pattern, path, want) in cases {
             assert_eq!(path_matches(pattern, path), want, "{pattern} vs {path}");
         }
+    }
+
+    #[test]
+    fn date_skews_are_signed_durations() {
+        let cases = [
+            (None, Some(chrono::TimeDelta::zero())),
+            (Some("-3h"), Some(chrono::TimeDelta::hours(-3))),
+            (Some("+400d"), Some(chrono::TimeDelta::days(400))),
+            (Some("90s"), Some(chrono::TimeDelta::seconds(90))),
+            (Some("soon"), None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(date_skew(text).ok(), want, "{text:?}");
+        }
+        assert!(
+            date_skew(Some("-x"))
+                .unwrap_err()
+                .contains("settings.date_skew")
+        );
+    }
+
+    #[test]
+    fn response_faults_edit_the_body() {
+        let mut v = serde_json::json!({
+            "snapshot": {"id": "a", "status": "pending", "date_created": "x"},
+            "meta": {"total": 3, "status": "kept?"}
+        });
+        drop_fields(&mut v, &["status".into(), "date_created".into()]);
+        assert_eq!(
+            v,
+            serde_json::json!({"snapshot": {"id": "a"}, "meta": {"total": 3}})
+        );
+        let mut page = serde_json::json!({
+            "droplets": [1, 2, 3],
+            "links": {"pages": {}},
+            "meta": {"total": 3}
+        });
+        short_page(&mut page, 2);
+        assert_eq!(page["droplets"], serde_json::json!([1]));
+        assert_eq!(page["meta"]["total"], 3);
     }
 
     #[test]

@@ -236,6 +236,10 @@ pub struct Built {
 /// # Errors
 /// [`SimError::BadSeed`] when a provider section is invalid.
 pub fn build(seed: Seed, clock: Clock) -> Result<Built, SimError> {
+    core::date_skew(seed.settings.date_skew.as_deref()).map_err(|message| SimError::BadSeed {
+        origin: "section settings".into(),
+        message,
+    })?;
     let core = Arc::new(Core::new(seed.settings.clone(), clock, seed.faults.clone()));
     let bad = |p: SimProvider, message: String| SimError::BadSeed {
         origin: format!("section {}", p.as_str()),

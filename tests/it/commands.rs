@@ -337,7 +337,17 @@ impl Setup {
 
     /// `extra` is added to the account block (e.g. `prune_orphans: true`).
     fn with(p: P, snaps: Vec<Snap>, read_only: bool, extra: &str) -> Self {
-        let sim = SimProcess::start(Some(&seed(&[(p, snaps.clone())])));
+        Self::with_settings(p, snaps, read_only, extra, "")
+    }
+
+    /// [`Setup::with`] plus simulator settings (e.g. `date_skew: "-3h"`).
+    fn with_settings(p: P, snaps: Vec<Snap>, read_only: bool, extra: &str, settings: &str) -> Self {
+        let text = seed(&[(p, snaps.clone())]).replacen(
+            "settings: { time_scale: 0.001 }",
+            &format!("settings: {{ time_scale: 0.001{settings} }}"),
+            1,
+        );
+        let sim = SimProcess::start(Some(&text));
         let dir = Dir::new();
         let (rw, ro) = p.tokens();
         let token = if read_only { ro } else { rw };
@@ -860,7 +870,35 @@ fn snapshot_refuses_unknown_names_and_untargeted_managed_snapshots() {
         "snapshot", ACCOUNT, "web-1", "--name", "x", "--policy", POLICY,
     ]);
     assert_ne!(ran.code, 0, "--name with --policy: {}", show(&ran));
+    // Issue 10: a manual snapshot stays manual. A name that parses as a
+    // marker (any account's) or starts like one is refused before any call.
+    let web = hetzner_web_marker();
+    for name in [
+        web.as_str(),
+        "snapkeeper:other:daily:42000101:20261130T060000Z",
+        " SNAPKEEPER:acct:x",
+    ] {
+        let ran = s.run(&["snapshot", ACCOUNT, "web-1", "--name", name]);
+        assert_eq!(ran.code, 2, "{name:?}: {}", show(&ran));
+        assert!(
+            ran.stderr.contains("looks like a snapkeeper marker"),
+            "{name:?}: {}",
+            show(&ran)
+        );
+    }
     assert_eq!(writes(&counted(&s.sim)), Vec::<String>::new());
+}
+
+/// A marker of this test's account, policy and Hetzner web-1, as `snapshot
+/// --policy` would write it.
+fn hetzner_web_marker() -> String {
+    Marker {
+        account: ACCOUNT.into(),
+        policy: POLICY.into(),
+        resource_id: P::Hetzner.id(Res::Web).into(),
+        created: now(),
+    }
+    .encode()
 }
 
 #[test]
@@ -1140,6 +1178,7 @@ fn check_report(r: &Value, dry_run: bool) {
             "orphans",
             "skipped_policies",
             "errors",
+            "warnings",
         ])
     );
     assert_eq!(r["dry_run"], dry_run);
@@ -1261,36 +1300,64 @@ fn exit_codes_ok_partial_nothing_done_and_config_error() {
 }
 
 #[test]
-fn orphans_of_a_removed_policy_are_kept_unless_the_account_opts_in() {
+fn another_installations_policy_is_never_pruned_unless_retired_issue_10() {
+    // Two hosts manage one cloud account under the same account name. Host
+    // B's policy `host-b-hourly` is unknown to host A's file: with
+    // `prune_orphans: true` alone host A must keep every one of them; only a
+    // policy named in `retired_policies` is pruned (down to its newest).
     for p in ALL {
         let web = p.id(Res::Web);
         let snaps = vec![
             managed(p, ACCOUNT, Res::Web, h(1)),
-            marked(p, ACCOUNT, "old-policy", Res::Web, d(3)),
-            marked(p, ACCOUNT, "old-policy", Res::Web, d(4)),
-            marked(p, ACCOUNT, "old-policy", Res::Web, d(5)),
+            marked(p, ACCOUNT, "host-b-hourly", Res::Web, d(3)),
+            marked(p, ACCOUNT, "host-b-hourly", Res::Web, d(4)),
+            marked(p, ACCOUNT, "host-b-hourly", Res::Web, d(5)),
         ];
         let line = format!(
-            "  orphans: 3 snapshot(s) of {} {web} from policy old-policy: policy removed or renamed; ",
+            "  orphans: 3 snapshot(s) of {} {web} from policy host-b-hourly: policy not in this file (removed, renamed, or another installation's); ",
             p.kind()
         );
+        let kept = format!(
+            "{line}kept (name the policy in retired_policies to let prune_orphans remove them)\n"
+        );
 
-        // Default: kept, and plan and prune say so.
-        let s = Setup::new(p, snaps.clone(), false);
-        for args in [&["plan"][..], &["prune"]] {
-            let ran = s.run(args);
-            assert_eq!(ran.code, 0, "{p:?} {args:?}: {}", show(&ran));
-            assert!(
-                ran.stdout.contains(&format!("{line}kept\n")),
-                "{p:?} {args:?}: {}",
-                show(&ran)
-            );
+        // Default, and prune_orphans alone: kept, and plan and prune say so.
+        for extra in ["", "    prune_orphans: true\n"] {
+            let s = Setup::with(p, snaps.clone(), false, extra);
+            for args in [&["plan"][..], &["prune"]] {
+                let ran = s.run(args);
+                assert_eq!(ran.code, 0, "{p:?} {args:?}: {}", show(&ran));
+                assert!(
+                    ran.stdout.contains(&kept),
+                    "{p:?} {extra} {args:?}: {}",
+                    show(&ran)
+                );
+            }
+            assert_eq!(s.listed().len(), 4, "{p:?} {extra}: nothing deleted");
         }
-        assert_eq!(s.listed().len(), 4, "{p:?}: nothing deleted");
+        // check says why an account name must be unique when prune_orphans is on.
+        let s = Setup::with(p, snaps.clone(), false, "    prune_orphans: true\n");
+        let ran = s.run(&["check"]);
+        assert_eq!(ran.code, 0, "{}", show(&ran));
+        assert!(
+            ran.stderr
+                .contains("must be unique per cloud account across every snapkeeper installation"),
+            "{p:?}: {}",
+            show(&ran)
+        );
 
-        // Opted in: the plan shows exactly what a run deletes; a run keeps
-        // the newest of the group (a removed policy's fallback is `last: 1`).
-        let s = Setup::with(p, snaps, false, "    prune_orphans: true\n");
+        // Retired by name: the plan shows exactly what a run deletes; a run
+        // keeps the newest of the group (a retired policy keeps `last: 1`).
+        let s = Setup::with(
+            p,
+            snaps,
+            false,
+            "    prune_orphans: true\n    retired_policies: [host-b-hourly]\n",
+        );
+        let line = line.replace(
+            "policy not in this file (removed, renamed, or another installation's)",
+            "policy retired",
+        );
         let ran = s.run(&["plan"]);
         assert_eq!(ran.code, 0, "{}", show(&ran));
         assert!(
@@ -1307,16 +1374,70 @@ fn orphans_of_a_removed_policy_are_kept_unless_the_account_opts_in() {
             "{p:?}: {}",
             show(&ran)
         );
-        assert!(
-            ran.stdout.contains("deleted 2 snapshot(s)"),
-            "{}",
-            show(&ran)
-        );
         let left: Vec<String> = s
             .listed()
             .into_keys()
-            .filter(|n| n.contains(":old-policy:"))
+            .filter(|n| n.contains(":host-b-hourly:"))
             .collect();
         assert_eq!(left.len(), 1, "{p:?}: {left:?}");
+    }
+}
+
+#[test]
+fn a_lying_clock_never_costs_a_snapshot_issue_10() {
+    for p in ALL {
+        // A marker that says a year ahead, written once while a host clock
+        // was wrong; its provider time is yesterday. Three real snapshots.
+        let mut liar = managed(p, ACCOUNT, Res::Web, h(-24 * 365));
+        let real_at = now() - h(30);
+        liar.created = real_at;
+        let snaps = vec![
+            liar.clone(),
+            managed(p, ACCOUNT, Res::Web, h(1)),
+            managed(p, ACCOUNT, Res::Web, h(7)),
+            managed(p, ACCOUNT, Res::Web, d(2)),
+        ];
+        let s = Setup::new(p, snaps.clone(), false);
+        let ran = s.run(&["prune"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        let listed = s.listed();
+        assert!(
+            listed.contains_key(&liar.text),
+            "{p:?}: the suspect is kept: {listed:?}"
+        );
+        // Only the 2-day-old one expires (within 1d of the truly newest).
+        assert_eq!(
+            listed
+                .keys()
+                .filter(|n| n.starts_with("snapkeeper:acct:"))
+                .count(),
+            3,
+            "{p:?}: {}",
+            show(&ran)
+        );
+        assert!(
+            ran.stdout.contains("suspect: marker time"),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        let plan = s.run(&["plan"]);
+        assert!(
+            !plan.stdout.contains("next due 2027"),
+            "{p:?}: {}",
+            show(&plan)
+        );
+
+        // The provider's Date says three hours earlier than the host: no
+        // deletion in the account, said so, until the clocks agree.
+        let s = Setup::with_settings(p, snaps, false, "", ", date_skew: \"-3h\"");
+        let ran = s.run(&["prune"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        assert!(
+            ran.stdout
+                .contains("host clock and provider clock disagree"),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        assert_eq!(s.listed().len(), 4, "{p:?}: nothing deleted");
     }
 }

@@ -62,6 +62,14 @@ impl Line {
             .unwrap_or("")
     }
 
+    /// The line's RFC 3339 timestamp, as written.
+    pub fn timestamp(&self) -> &str {
+        self.json
+            .as_ref()
+            .and_then(|j| j["timestamp"].as_str())
+            .unwrap_or("")
+    }
+
     pub fn level(&self) -> &str {
         self.json
             .as_ref()

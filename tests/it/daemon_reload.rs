@@ -327,7 +327,7 @@ fn removing_a_policy_keeps_its_snapshots_as_orphans() {
     assert_eq!(orphan.field_str("resource"), Some("42000102"));
     assert_eq!(
         orphan.field_str("reason"),
-        Some("policy removed or renamed")
+        Some("policy not in this file (removed, renamed, or another installation's)")
     );
     let kept: Vec<String> = sim_snapshots(&w.sim)
         .into_iter()
@@ -402,47 +402,123 @@ fn rewriting_identical_bytes_does_nothing() {
     d.stop();
 }
 
+/// The account block with a short `reload_grace`, so a test sees the hold end.
+fn with_grace(block: String, grace: &str) -> String {
+    block.replacen(
+        "    policies:\n",
+        &format!("    reload_grace: {grace}\n    policies:\n"),
+        1,
+    )
+}
+
 #[test]
-fn a_reload_logs_what_the_new_settings_will_delete_before_deleting_it() {
+fn a_reload_holds_what_it_makes_newly_due_and_says_until_when_issue_10() {
+    // Today's defect: the preview WARN and the deletions came in the same
+    // millisecond. Now the deletions a reload makes newly due wait the grace
+    // period, each listed with its time, and happen only after it.
     let w = World::new(SEED);
-    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 4")])]));
+    w.write_config(&config(&[with_grace(
+        alpha(&w, &[p_a("2s", "last: 4")]),
+        "6s",
+    )]));
     let mut d = w.start();
     d.wait_count_after(0, 4, "four p-a snapshots", complete("alpha", "p-a"));
 
     // Keep only the newest and stop creating: the next cycle only prunes.
     let mark = d.mark();
-    w.write_config(&config(&[alpha(&w, &[p_a("1h", "last: 1")])]));
-    let summary = d.wait_after(mark, "the reload preview", |l| {
+    w.write_config(&config(&[with_grace(
+        alpha(&w, &[p_a("1h", "last: 1")]),
+        "6s",
+    )]));
+    d.wait_after(mark, "the reload preview", |l| {
         l.is_about(
             "reload preview: snapshots the new settings will delete",
             "alpha",
         )
     });
     let field = |l: &Line| l.field_str("snapshot").map(str::to_string);
-    let mut planned: Vec<String> = d.lines()[mark..]
+    let held_lines: Vec<Line> = d.lines()[mark..]
         .iter()
-        .filter(|l| {
-            l.is_about(
-                "the new settings will delete this snapshot in the next cycle",
-                "alpha",
-            )
-        })
-        .filter_map(field)
+        .filter(|l| l.is_about("deletion held", "alpha"))
+        .cloned()
         .collect();
-    assert!(planned.len() >= 3, "{planned:?}\n{}", d.tail(40));
-    assert_eq!(summary.field_u64("deletions"), Some(planned.len() as u64));
+    let mut held: Vec<String> = held_lines.iter().filter_map(field).collect();
+    held.sort();
+    held.dedup();
+    assert!(held.len() >= 3, "{held:?}\n{}", d.tail(40));
+    assert!(
+        held_lines.iter().all(|l| l.field_str("until").is_some()),
+        "every held deletion says when: {}",
+        d.tail(40)
+    );
+    // Held means held: while the grace runs, none of them is deleted (the
+    // old settings may still finish a cycle that deletes what they expire).
+    let at_hold = d.mark();
+    let is_held_deleted = |l: &Line| {
+        l.is_about("deleted snapshot", "alpha") && field(l).is_some_and(|id| held.contains(&id))
+    };
+    assert_eq!(d.count_after(mark, is_held_deleted), 0, "{}", d.tail(40));
 
-    // The real cycle then deletes exactly what the preview said.
-    d.wait_count_after(mark, planned.len(), "the deletions", |l| {
-        l.is_about("deleted snapshot", "alpha")
-    });
-    let mut deleted: Vec<String> = d.lines()[mark..]
-        .iter()
-        .filter(|l| l.is_about("deleted snapshot", "alpha"))
-        .filter_map(field)
-        .collect();
-    planned.sort();
-    deleted.sort();
-    assert_eq!(deleted, planned);
+    // After the grace period the deletions happen, exactly those held.
+    d.wait_count_after(at_hold, held.len(), "the deletions", is_held_deleted);
+    let lines = d.lines();
+    let until = held_lines[0]
+        .field_str("until")
+        .unwrap_or_default()
+        .to_string();
+    for l in lines[mark..].iter().filter(|l| is_held_deleted(l)) {
+        // Not before the time the log gave.
+        let second = |t: &str| t.get(..19).unwrap_or(t).to_string();
+        assert!(
+            second(l.timestamp()) >= second(&until),
+            "{l:?} before {until}"
+        );
+    }
+    d.stop();
+}
+
+#[test]
+fn a_file_written_in_two_steps_is_applied_once_whole_issue_10() {
+    // A valid prefix (only alpha, `last: 3`), a pause of 1.5 s, then the
+    // rest (`last: 30`, and beta): the daemon applies the whole file once
+    // and deletes nothing on the way.
+    let w = World::new(SEED);
+    let whole = config(&[alpha(&w, &[p_a("2s", "last: 30")]), beta(&w)]);
+    w.write_config(&whole);
+    let mut d = w.start();
+    d.wait_count_after(0, 4, "four p-a snapshots", complete("alpha", "p-a"));
+
+    let mark = d.mark();
+    let changed = whole.replace("last: 30", "last: 29");
+    let prefix = config(&[alpha(&w, &[p_a("2s", "last: 3")])]);
+    assert!(changed.len() > prefix.len());
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(w.config_path()).unwrap();
+        f.write_all(prefix.as_bytes()).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // The rest: rewrite from the start so the file ends as `changed`.
+        drop(f);
+        std::fs::write(w.config_path(), &changed).unwrap();
+    }
+    d.wait_after(mark, "the reload", reloaded("file changed"));
+    d.wait_count_after(mark, 2, "alpha to go on", complete("alpha", "p-a"));
+    assert_eq!(
+        d.count_after(mark, |l| l.is("config reloaded")),
+        1,
+        "{}",
+        d.tail(40)
+    );
+    assert_eq!(
+        d.count_after(mark, |l| l.message().starts_with("account removed")),
+        0,
+        "the half-written file was never applied: {}",
+        d.tail(40)
+    );
+    assert_eq!(
+        d.count_after(mark, |l| l.is_about("deleted snapshot", "alpha")),
+        0
+    );
     d.stop();
 }

@@ -14,6 +14,7 @@ mod harness;
 mod online;
 mod provider_digitalocean;
 mod provider_hetzner;
+mod provider_safety;
 mod provider_support;
 mod provider_vultr;
 mod sim_digitalocean;

@@ -60,6 +60,8 @@ impl Sim {
             api_url: self.run.base_url(sim),
             policies: Vec::new(),
             prune_orphans: false,
+            retired_policies: Vec::new(),
+            reload_grace: snapkeeper::config::DEFAULT_RELOAD_GRACE,
         }
     }
 
@@ -181,6 +183,21 @@ pub fn quick_wait() -> WaitOptions {
         base_deadline: Duration::from_secs(10),
         per_gb: Duration::ZERO,
     }
+}
+
+/// Follow `pending` to its end with [`quick_wait`] and no progress output.
+pub async fn wait_quickly(
+    client: &dyn Provider,
+    pending: &snapkeeper::provider::Pending,
+) -> snapkeeper::provider::WaitOutcome {
+    snapkeeper::provider::wait(
+        client,
+        pending,
+        &quick_wait(),
+        &tokio_util::sync::CancellationToken::new(),
+        |_, _| {},
+    )
+    .await
 }
 
 /// Every request the clients sent (query parameters and body) must be what

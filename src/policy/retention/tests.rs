@@ -43,6 +43,7 @@ fn ours_at(id: &str, created: DateTime<Utc>, state: SnapState) -> SnapshotInfo {
         created,
         state,
         marker: Some(marker_for(&group(), created)),
+        suspect: None,
     }
 }
 
@@ -695,6 +696,7 @@ fn snapshot_set() -> impl Strategy<Value = Vec<SnapshotInfo>> {
                     created,
                     state,
                     marker: (!matches!(owner, Owner::Unmarked)).then_some(m),
+                    suspect: None,
                 }
             })
             .collect()

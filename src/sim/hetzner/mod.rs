@@ -248,6 +248,7 @@ fn state_json(hz: &Hz) -> Value {
             p.tick(now);
             json!({
                 "name": p.name,
+                "snapshot_limit": p.snapshot_limit,
                 "servers": p.servers.iter().map(|s| p.server_json(s)).collect::<Vec<_>>(),
                 "images": p.images.iter().map(model::image_json).collect::<Vec<_>>(),
                 "actions": p.actions.iter().map(|a| model::action_json(a, now)).collect::<Vec<_>>(),
@@ -779,11 +780,17 @@ fn create_image_inner(hz: &Hz, ctx: Ctx, id: &str, uri: &Uri, body: &Bytes) -> R
                 json!({}),
             ));
         }
-        if hz
-            .fault("POST", TEMPLATE, &path, server_id, |k| {
-                *k == FaultKind::Quota
-            })
-            .is_some()
+        // The project's image quota counts snapshots and backups (system
+        // images belong to Hetzner, not to the project).
+        let at_limit = p
+            .snapshot_limit
+            .is_some_and(|limit| p.images.len() >= limit);
+        if at_limit
+            || hz
+                .fault("POST", TEMPLATE, &path, server_id, |k| {
+                    *k == FaultKind::Quota
+                })
+                .is_some()
         {
             return Err(err(
                 StatusCode::FORBIDDEN,

@@ -149,6 +149,8 @@ pub struct Project {
     pub servers: Vec<Server>,
     /// Snapshot and backup images.
     pub images: Vec<Image>,
+    /// Image quota (seed `snapshot_limit`): creates are refused at it.
+    pub snapshot_limit: Option<usize>,
     /// Actions.
     pub actions: Vec<Action>,
     /// Volumes.

@@ -38,6 +38,11 @@ pub struct RawProject {
     /// Snapshot/backup images.
     #[serde(default)]
     pub images: Vec<RawImage>,
+    /// The project's image quota: `create_image` is refused with 403
+    /// `resource_limit_exceeded` while it holds this many snapshot and
+    /// backup images (none when absent).
+    #[serde(default)]
+    pub snapshot_limit: Option<usize>,
     /// Volumes.
     #[serde(default)]
     pub volumes: Vec<RawItem>,
@@ -352,6 +357,7 @@ pub fn check(value: Option<&yaml_serde::Value>, now: DateTime<Utc>) -> Result<Ch
         }
         let mut p = Project {
             name: rp.name.clone(),
+            snapshot_limit: rp.snapshot_limit,
             ..Project::default()
         };
         for (si, rs) in rp.servers.into_iter().enumerate() {
