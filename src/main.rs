@@ -190,7 +190,13 @@ fn main() -> ExitCode {
         Command::Check {
             resolve_secrets,
             online,
-        } => check(&cli.global.config, resolve_secrets, online),
+        } => {
+            if online {
+                logging::init_quiet(LogFormat::Text);
+            }
+            let path = cli.global.config.clone();
+            run_async(async move { commands::check(&path, resolve_secrets, online).await })
+        }
         Command::Completions { shell } => {
             // Into memory first: writing to a Vec cannot fail, stdout can.
             let mut script = Vec::new();
@@ -405,63 +411,4 @@ fn run_async(fut: impl std::future::Future<Output = u8>) -> u8 {
             exit::NOTHING_DONE
         }
     }
-}
-
-fn check(path: &Path, resolve_secrets: bool, online: bool) -> u8 {
-    let loaded = match config::load(path) {
-        Ok(loaded) => loaded,
-        Err(config::ConfigError::Invalid { errors, .. }) => {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            eprintln!(
-                "{}: {} found, nothing changed",
-                path.display(),
-                if errors.len() == 1 {
-                    "1 error".to_string()
-                } else {
-                    format!("{} errors", errors.len())
-                }
-            );
-            return exit::CONFIG;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::CONFIG;
-        }
-    };
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
-    }
-    let mut failed = false;
-    if resolve_secrets {
-        for account in &loaded.config.accounts {
-            if let Err(e) = account.token.read() {
-                eprintln!("error: account {}: {e}", account.name);
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return exit::CONFIG;
-    }
-    let policies: usize = loaded
-        .config
-        .accounts
-        .iter()
-        .map(|a| a.policies.len())
-        .sum();
-    println!(
-        "ok: {} accounts, {} policies",
-        loaded.config.accounts.len(),
-        policies
-    );
-    if !online {
-        return exit::OK;
-    }
-    logging::init_quiet(LogFormat::Text);
-    let config = loaded.config;
-    run_async(
-        async move { commands::online::check_online(&config, &ClientOptions::default()).await },
-    )
 }
