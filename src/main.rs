@@ -75,6 +75,33 @@ impl Tuning {
     }
 }
 
+/// Which accounts a command works on: one convention for every command.
+#[derive(Debug, Clone, Args)]
+struct Select {
+    /// Only this account (repeat for more; all accounts when absent).
+    #[arg(long = "account", value_name = "ACCOUNT")]
+    accounts: Vec<String>,
+}
+
+impl Select {
+    /// The `--account` names plus an old-style positional one.
+    fn with(mut self, positional: Option<String>) -> Vec<String> {
+        self.accounts.extend(positional);
+        self.accounts
+    }
+}
+
+/// How a command prints what it found.
+#[derive(Debug, Clone, Copy, Args)]
+struct Output {
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    /// Full ids, names and times (tables fit 100 columns without it).
+    #[arg(long)]
+    wide: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon: one loop per account, reload on change, stop on SIGTERM.
@@ -82,6 +109,9 @@ enum Command {
         /// Run one full cycle for every account, then exit (0, 1 or 2).
         #[arg(long)]
         once: bool,
+        /// With --once: only this account (repeat for more).
+        #[arg(long = "account", value_name = "ACCOUNT", requires = "once")]
+        accounts: Vec<String>,
         #[command(flatten)]
         tuning: Tuning,
     },
@@ -96,15 +126,13 @@ enum Command {
     },
     /// Show what would be created and deleted now, touching nothing.
     Plan {
-        /// Plan as of this time (RFC 3339) instead of now.
+        /// Plan as of this time: 2026-11-30, 2026-11-30T06:00 (UTC), RFC 3339, or +3d.
         #[arg(long)]
         at: Option<String>,
-        /// Only this account.
-        #[arg(long)]
-        account: Option<String>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        out: Output,
     },
     /// Take a snapshot now.
     Snapshot {
@@ -121,40 +149,61 @@ enum Command {
         /// Wait until the snapshot is complete.
         #[arg(long)]
         wait: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete one snapshot (asks first; refuses one that retention keeps).
+    Delete {
+        /// The account name.
+        account: String,
+        /// The snapshot id, an id prefix as tables show it, or its name.
+        snapshot: String,
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Delete a managed snapshot even though retention keeps it.
+        #[arg(long)]
+        force: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// List snapshots.
     List {
-        /// Only this account.
+        /// Only this account (the same as --account).
+        #[arg(hide = true)]
         account: Option<String>,
+        #[command(flatten)]
+        select: Select,
         /// Only snapshots of this resource (id or name).
         #[arg(long)]
         resource: Option<String>,
         /// Show manual (unmanaged) snapshots too.
         #[arg(long)]
         all: bool,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: Output,
     },
     /// Apply retention now, with the daemon's floors and caps.
     Prune {
-        /// Only this account.
-        #[arg(long)]
-        account: Option<String>,
+        #[command(flatten)]
+        select: Select,
         /// Show what would be deleted, delete nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: Output,
     },
     /// Show what each account holds.
     Inventory {
-        /// Only this account.
+        /// Only this account (the same as --account).
+        #[arg(hide = true)]
         account: Option<String>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        out: Output,
     },
     /// Serve the built-in provider simulator.
     Sim {
@@ -213,12 +262,16 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Run { once, tuning } => {
+        Command::Run {
+            once,
+            accounts,
+            tuning,
+        } => {
             logging::init(cli.global.log_format);
             let path = cli.global.config.clone();
             let mut opts = DaemonOptions::default();
             tuning.apply(&mut opts);
-            run_async(async move { run(&path, once, opts).await })
+            run_async(async move { run(&path, once, &accounts, opts).await })
         }
         Command::Sim { listen, seed } => run_async(async move {
             let shutdown = match shutdown_signals() {
@@ -236,20 +289,20 @@ fn main() -> ExitCode {
                 }
             }
         }),
-        Command::Plan { at, account, json } => {
-            let clock = match at.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+        Command::Plan { at, select, out } => {
+            let clock = match at
+                .as_deref()
+                .map(|t| commands::plan::parse_at(t, chrono::Utc::now()))
+            {
                 None => Clock::system(),
-                Some(Ok(t)) => Clock::fixed(t.with_timezone(&chrono::Utc)),
+                Some(Ok(t)) => Clock::fixed(t),
                 Some(Err(e)) => {
-                    eprintln!(
-                        "error: --at {:?} is not an RFC 3339 time (2026-11-30T06:00:00Z): {e}",
-                        at.unwrap_or_default()
-                    );
+                    eprintln!("error: {e}");
                     return ExitCode::from(exit::NOTHING_DONE);
                 }
             };
             with_ctx(&cli.global, clock, |ctx| async move {
-                commands::plan(&ctx, account.as_deref(), json).await
+                commands::plan(&ctx, &select.accounts, out.json, out.wide).await
             })
         }
         Command::Snapshot {
@@ -258,37 +311,64 @@ fn main() -> ExitCode {
             name,
             policy,
             wait,
+            json,
         } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
-            commands::snapshot(
-                &ctx,
-                &account,
-                &resource,
-                name.as_deref(),
-                policy.as_deref(),
+            let opts = commands::SnapshotOptions {
+                account,
+                resource,
+                name,
+                policy,
                 wait,
-            )
-            .await
+                json,
+            };
+            commands::snapshot(&ctx, &opts).await
+        }),
+        Command::Delete {
+            account,
+            snapshot,
+            yes,
+            force,
+            json,
+        } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            let opts = commands::DeleteOptions {
+                account,
+                snapshot,
+                yes,
+                force,
+                json,
+            };
+            commands::delete(&ctx, &opts).await
         }),
         Command::List {
             account,
+            select,
             resource,
             all,
-            json,
+            out,
         } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
-            commands::list(&ctx, account.as_deref(), resource.as_deref(), all, json).await
+            let opts = commands::ListOptions {
+                accounts: select.with(account),
+                resource,
+                all,
+                json: out.json,
+                wide: out.wide,
+            };
+            commands::list(&ctx, &opts).await
         }),
         Command::Prune {
-            account,
+            select,
             dry_run,
-            json,
+            out,
         } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
-            commands::prune(&ctx, account.as_deref(), dry_run, json).await
+            commands::prune(&ctx, &select.accounts, dry_run, out.json, out.wide).await
         }),
-        Command::Inventory { account, json } => {
-            with_ctx(&cli.global, Clock::system(), |ctx| async move {
-                commands::inventory(&ctx, account.as_deref(), json).await
-            })
-        }
+        Command::Inventory {
+            account,
+            select,
+            out,
+        } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            commands::inventory(&ctx, &select.with(account), out.json, out.wide).await
+        }),
         Command::Demo { seconds } => {
             logging::init(LogFormat::Text);
             run_async(async move {
@@ -308,12 +388,35 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run(path: &Path, once: bool, opts: DaemonOptions) -> u8 {
+async fn run(path: &Path, once: bool, accounts: &[String], opts: DaemonOptions) -> u8 {
     if once {
-        let loaded = match config::load(path) {
+        let mut loaded = match config::load(path) {
             Ok(l) => l,
             Err(e) => return config_failed(path, &e),
         };
+        if let Some(unknown) = accounts
+            .iter()
+            .find(|n| !loaded.config.accounts.iter().any(|a| &a.name == *n))
+        {
+            eprintln!(
+                "error: no account named {unknown:?} in {} (accounts: {})",
+                path.display(),
+                loaded
+                    .config
+                    .accounts
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return exit::NOTHING_DONE;
+        }
+        if !accounts.is_empty() {
+            loaded
+                .config
+                .accounts
+                .retain(|a| accounts.contains(&a.name));
+        }
         return daemon::run_once(&loaded.config, &opts).await.0;
     }
     // SIGTERM and SIGINT are registered here, before the daemon says READY=1.

@@ -22,6 +22,9 @@ _snapkeeper() {
             snapkeeper,completions)
                 cmd="snapkeeper__subcmd__completions"
                 ;;
+            snapkeeper,delete)
+                cmd="snapkeeper__subcmd__delete"
+                ;;
             snapkeeper,demo)
                 cmd="snapkeeper__subcmd__demo"
                 ;;
@@ -57,6 +60,9 @@ _snapkeeper() {
                 ;;
             snapkeeper__subcmd__help,completions)
                 cmd="snapkeeper__subcmd__help__subcmd__completions"
+                ;;
+            snapkeeper__subcmd__help,delete)
+                cmd="snapkeeper__subcmd__help__subcmd__delete"
                 ;;
             snapkeeper__subcmd__help,demo)
                 cmd="snapkeeper__subcmd__help__subcmd__demo"
@@ -95,7 +101,7 @@ _snapkeeper() {
 
     case "${cmd}" in
         snapkeeper)
-            opts="-h -V --config --log-format --credentials-dir --help --version run check plan snapshot list prune inventory sim demo completions man help"
+            opts="-h -V --config --log-format --credentials-dir --help --version run check plan snapshot delete list prune inventory sim demo completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -172,6 +178,32 @@ _snapkeeper() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        snapkeeper__subcmd__delete)
+            opts="-y -h --yes --force --json --config --log-format --credentials-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "auto text json journald" -- "${cur}"))
+                    return 0
+                    ;;
+                --credentials-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         snapkeeper__subcmd__demo)
             opts="-h --seconds --config --log-format --credentials-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -203,7 +235,7 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__help)
-            opts="run check plan snapshot list prune inventory sim demo completions man help"
+            opts="run check plan snapshot delete list prune inventory sim demo completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -231,6 +263,20 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        snapkeeper__subcmd__help__subcmd__delete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -385,12 +431,16 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__inventory)
-            opts="-h --json --config --log-format --credentials-dir --help"
+            opts="-h --account --json --wide --config --log-format --credentials-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -411,12 +461,16 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__list)
-            opts="-h --resource --all --json --config --log-format --credentials-dir --help"
+            opts="-h --account --resource --all --json --wide --config --log-format --credentials-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --resource)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -467,7 +521,7 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__plan)
-            opts="-h --at --account --json --config --log-format --credentials-dir --help"
+            opts="-h --at --account --json --wide --config --log-format --credentials-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -501,7 +555,7 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__prune)
-            opts="-h --account --dry-run --json --config --log-format --credentials-dir --help"
+            opts="-h --account --dry-run --json --wide --config --log-format --credentials-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -531,12 +585,16 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__run)
-            opts="-h --once --poll-interval --poll-max --busy-delay --retry-delay --http-retry-delay --config --log-format --credentials-dir --help"
+            opts="-h --once --account --poll-interval --poll-max --busy-delay --retry-delay --http-retry-delay --config --log-format --credentials-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --poll-interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -611,7 +669,7 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__snapshot)
-            opts="-h --name --policy --wait --config --log-format --credentials-dir --help"
+            opts="-h --name --policy --wait --json --config --log-format --credentials-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

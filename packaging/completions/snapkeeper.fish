@@ -36,6 +36,7 @@ complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "run" -d 'Run 
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "check" -d 'Validate the configuration file and print every problem found'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "plan" -d 'Show what would be created and deleted now, touching nothing'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "snapshot" -d 'Take a snapshot now'
+complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "delete" -d 'Delete one snapshot (asks first; refuses one that retention keeps)'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "list" -d 'List snapshots'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "prune" -d 'Apply retention now, with the daemon\'s floors and caps'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "inventory" -d 'Show what each account holds'
@@ -44,6 +45,7 @@ complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "demo" -d 'Run
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "man" -d 'Print the man page (roff) for snapkeeper(1)'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l account -d 'With --once: only this account (repeat for more)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l poll-interval -d 'First pause between polls of a pending snapshot (grows to --poll-max)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l poll-max -d 'Longest pause between polls of a pending snapshot' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l busy-delay -d 'Pause before trying a busy resource again within a cycle' -r
@@ -66,8 +68,8 @@ complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand check" -l credenti
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand check" -l resolve-secrets -d 'Also read every account\'s token (without printing it)'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand check" -l online -d 'Also make one read per account with its token: works, 401, 403 or unreachable'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand plan" -l at -d 'Plan as of this time (RFC 3339) instead of now' -r
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand plan" -l account -d 'Only this account' -r
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand plan" -l at -d 'Plan as of this time: 2026-11-30, 2026-11-30T06:00 (UTC), RFC 3339, or +3d' -r
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand plan" -l account -d 'Only this account (repeat for more; all accounts when absent)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand plan" -l config -d 'The configuration file' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand plan" -l log-format -d 'Where logs go: auto (journald under systemd, else stderr), text, json, journald' -r -f -a "auto\t'journald when its socket exists, else human-readable stderr'
 text\t'Human-readable lines on stderr'
@@ -75,6 +77,7 @@ json\t'One JSON object per line on stderr'
 journald\t'journald only'"
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand plan" -l credentials-dir -d 'Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand plan" -l json -d 'Machine-readable output'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand plan" -l wide -d 'Full ids, names and times (tables fit 100 columns without it)'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand snapshot" -l name -d 'The snapshot name (manual snapshots; a managed one is named by its marker)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand snapshot" -l policy -d 'Make it a managed snapshot of this policy' -r
@@ -85,7 +88,19 @@ json\t'One JSON object per line on stderr'
 journald\t'journald only'"
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand snapshot" -l credentials-dir -d 'Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand snapshot" -l wait -d 'Wait until the snapshot is complete'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand snapshot" -l json -d 'Machine-readable output'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand snapshot" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand delete" -l config -d 'The configuration file' -r -F
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand delete" -l log-format -d 'Where logs go: auto (journald under systemd, else stderr), text, json, journald' -r -f -a "auto\t'journald when its socket exists, else human-readable stderr'
+text\t'Human-readable lines on stderr'
+json\t'One JSON object per line on stderr'
+journald\t'journald only'"
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand delete" -l credentials-dir -d 'Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY' -r -F
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand delete" -s y -l yes -d 'Do not ask for confirmation (needed when stdin is not a terminal)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand delete" -l force -d 'Delete a managed snapshot even though retention keeps it'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand delete" -l json -d 'Machine-readable output'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand delete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand list" -l account -d 'Only this account (repeat for more; all accounts when absent)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand list" -l resource -d 'Only snapshots of this resource (id or name)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand list" -l config -d 'The configuration file' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand list" -l log-format -d 'Where logs go: auto (journald under systemd, else stderr), text, json, journald' -r -f -a "auto\t'journald when its socket exists, else human-readable stderr'
@@ -95,8 +110,9 @@ journald\t'journald only'"
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand list" -l credentials-dir -d 'Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand list" -l all -d 'Show manual (unmanaged) snapshots too'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand list" -l json -d 'Machine-readable output'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand list" -l wide -d 'Full ids, names and times (tables fit 100 columns without it)'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand prune" -l account -d 'Only this account' -r
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand prune" -l account -d 'Only this account (repeat for more; all accounts when absent)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand prune" -l config -d 'The configuration file' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand prune" -l log-format -d 'Where logs go: auto (journald under systemd, else stderr), text, json, journald' -r -f -a "auto\t'journald when its socket exists, else human-readable stderr'
 text\t'Human-readable lines on stderr'
@@ -105,7 +121,9 @@ journald\t'journald only'"
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand prune" -l credentials-dir -d 'Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand prune" -l dry-run -d 'Show what would be deleted, delete nothing'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand prune" -l json -d 'Machine-readable output'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand prune" -l wide -d 'Full ids, names and times (tables fit 100 columns without it)'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -l account -d 'Only this account (repeat for more; all accounts when absent)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -l config -d 'The configuration file' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -l log-format -d 'Where logs go: auto (journald under systemd, else stderr), text, json, journald' -r -f -a "auto\t'journald when its socket exists, else human-readable stderr'
 text\t'Human-readable lines on stderr'
@@ -113,6 +131,7 @@ json\t'One JSON object per line on stderr'
 journald\t'journald only'"
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -l credentials-dir -d 'Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -l json -d 'Machine-readable output'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -l wide -d 'Full ids, names and times (tables fit 100 columns without it)'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand sim" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand sim" -l seed -d 'Seed file (YAML); the built-in demo seed when absent' -r -F
@@ -145,15 +164,16 @@ json\t'One JSON object per line on stderr'
 journald\t'journald only'"
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand man" -l credentials-dir -d 'Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "run" -d 'Run the daemon: one loop per account, reload on change, stop on SIGTERM'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "check" -d 'Validate the configuration file and print every problem found'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "plan" -d 'Show what would be created and deleted now, touching nothing'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "snapshot" -d 'Take a snapshot now'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "list" -d 'List snapshots'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "prune" -d 'Apply retention now, with the daemon\'s floors and caps'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "inventory" -d 'Show what each account holds'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "sim" -d 'Serve the built-in provider simulator'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "demo" -d 'Run the daemon against the built-in simulator for about a minute'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "man" -d 'Print the man page (roff) for snapkeeper(1)'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot list prune inventory sim demo completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "run" -d 'Run the daemon: one loop per account, reload on change, stop on SIGTERM'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "check" -d 'Validate the configuration file and print every problem found'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "plan" -d 'Show what would be created and deleted now, touching nothing'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "snapshot" -d 'Take a snapshot now'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "delete" -d 'Delete one snapshot (asks first; refuses one that retention keeps)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "list" -d 'List snapshots'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "prune" -d 'Apply retention now, with the daemon\'s floors and caps'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "inventory" -d 'Show what each account holds'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "sim" -d 'Serve the built-in provider simulator'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "demo" -d 'Run the daemon against the built-in simulator for about a minute'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "man" -d 'Print the man page (roff) for snapkeeper(1)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use super::text;
 use crate::config;
 use crate::exit;
 use crate::provider::ClientOptions;
@@ -24,11 +25,7 @@ pub async fn check(path: &Path, resolve_secrets: bool, online: bool) -> u8 {
             eprintln!(
                 "{}: {} found, nothing changed",
                 path.display(),
-                if errors.len() == 1 {
-                    "1 error".to_string()
-                } else {
-                    format!("{} errors", errors.len())
-                }
+                text::count_s(errors.len(), "error")
             );
             return exit::CONFIG;
         }
@@ -59,9 +56,9 @@ pub async fn check(path: &Path, resolve_secrets: bool, online: bool) -> u8 {
         .map(|a| a.policies.len())
         .sum();
     println!(
-        "ok: {} accounts, {} policies",
-        loaded.config.accounts.len(),
-        policies
+        "ok: {}, {}",
+        text::count_s(loaded.config.accounts.len(), "account"),
+        text::count(policies, "policy", "policies")
     );
     if !online {
         return exit::OK;

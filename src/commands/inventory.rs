@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::table::Table;
-use super::{Ctx, combine, connect, fail, to_json};
+use super::{Ctx, combine, connect, fail, text, to_json};
 use crate::provider;
 
 #[derive(Serialize)]
@@ -19,9 +19,14 @@ struct InventoryJson {
     sections: Vec<provider::InventorySection>,
 }
 
+/// The width the summary line is wrapped to.
+const WIDTH: usize = 100;
+/// Longest item name a table shows without `--wide`.
+const NAME_WIDTH: usize = 32;
+
 /// `snapkeeper inventory`: what each account holds, by kind.
-pub async fn inventory(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
-    let accounts = match ctx.accounts(account) {
+pub async fn inventory(ctx: &Ctx, accounts: &[String], json: bool, wide: bool) -> u8 {
+    let accounts = match ctx.accounts(accounts) {
         Ok(a) => a,
         Err(e) => return fail(&e),
     };
@@ -53,29 +58,36 @@ pub async fn inventory(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
             println!();
         }
         if let Some(e) = &item.error {
-            println!("account {} ({}): error: {e}", item.account, item.provider);
+            println!(
+                "account {} ({}): error: {}",
+                item.account,
+                item.provider,
+                text::guard(e.clone())
+            );
             continue;
         }
         let counts: Vec<String> = item
             .sections
             .iter()
-            .map(|s| format!("{} {}", s.items.len(), s.kind.replace('_', " ")))
+            .map(|s| text::count_kind(s.items.len(), &s.kind))
             .collect();
-        println!(
-            "account {} ({}): {}",
-            item.account,
-            item.provider,
-            counts.join(", ")
-        );
+        let head = format!("account {} ({}):", item.account, item.provider);
+        println!("{}", text::wrap(&head, &counts, WIDTH, "  "));
         let mut t = Table::new(&["KIND", "ID", "NAME", "REGION", "STATUS"]);
+        let ids = text::Ids::new(
+            item.sections
+                .iter()
+                .flat_map(|s| s.items.iter().map(|it| it.id.as_str())),
+            wide,
+        );
         for s in &item.sections {
             for it in &s.items {
                 t.row(vec![
-                    s.kind.clone(),
-                    it.id.clone(),
-                    it.name.clone(),
-                    it.region.clone().unwrap_or_default(),
-                    it.status.clone().unwrap_or_default(),
+                    text::kind_singular(&s.kind),
+                    ids.show(&it.id),
+                    text::name(&it.name, NAME_WIDTH, wide),
+                    text::escape(it.region.as_deref().unwrap_or_default()),
+                    text::escape(it.status.as_deref().unwrap_or_default()),
                 ]);
             }
         }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::table::Table;
-use super::{CommandError, Ctx, combine, connect, fail, kinds_of, local, to_json};
+use super::{CommandError, Ctx, combine, connect, fail, kinds_of, text, to_json};
 use crate::config::{Account, TargetKind};
 use crate::policy::SnapState;
 use crate::provider::{ClientOptions, ListScope, Resource, Snapshot};
@@ -47,26 +47,39 @@ pub struct ListRow {
     pub policy: Option<String>,
 }
 
+/// What `snapkeeper list` shows.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Only these accounts (all when empty).
+    pub accounts: Vec<String>,
+    /// Only snapshots of this resource (id or name).
+    pub resource: Option<String>,
+    /// Manual (unmanaged) snapshots too.
+    pub all: bool,
+    /// Machine-readable output.
+    pub json: bool,
+    /// Full ids, names and times.
+    pub wide: bool,
+}
+
+/// Longest manual snapshot name a table shows without `--wide`.
+const NAME_WIDTH: usize = 40;
+
 /// `snapkeeper list`: snapshots with resource, created, size, status and
-/// whether they are managed.
-pub async fn list(
-    ctx: &Ctx,
-    account: Option<&str>,
-    resource: Option<&str>,
-    all: bool,
-    json: bool,
-) -> u8 {
-    let accounts = match ctx.accounts(account) {
+/// whether they are managed, one table per account.
+pub async fn list(ctx: &Ctx, opts: &ListOptions) -> u8 {
+    let accounts = match ctx.accounts(&opts.accounts) {
         Ok(a) => a,
         Err(e) => return fail(&e),
     };
-    let mut rows = Vec::new();
+    let mut sections = Vec::new();
     let (mut ok, mut failed) = (0, 0);
     for a in accounts {
-        match list_account(a, &ctx.client, resource, all).await {
-            Ok(mut r) => {
+        match list_account(a, &ctx.client, opts.resource.as_deref(), opts.all).await {
+            Ok(mut rows) => {
                 ok += 1;
-                rows.append(&mut r);
+                rows.sort_by(|x, y| (&x.resource_id, x.created).cmp(&(&y.resource_id, y.created)));
+                sections.push((a, rows));
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -74,34 +87,65 @@ pub async fn list(
             }
         }
     }
-    rows.sort_by(|x, y| {
-        (&x.account, &x.resource_id, x.created).cmp(&(&y.account, &y.resource_id, y.created))
-    });
-    if json {
+    if opts.json {
+        let rows: Vec<&ListRow> = sections.iter().flat_map(|(_, rows)| rows).collect();
         println!("{}", to_json(&rows));
-    } else if rows.is_empty() {
-        println!("no {}snapshots", if all { "" } else { "managed " });
+        return combine(ok, failed);
+    }
+    let what = if opts.all {
+        "snapshot"
     } else {
+        "managed snapshot"
+    };
+    for (i, (a, rows)) in sections.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        if rows.is_empty() {
+            println!("account {} ({}): no {what}s", a.name, a.provider);
+            continue;
+        }
+        println!(
+            "account {} ({}): {}",
+            a.name,
+            a.provider,
+            text::count_s(rows.len(), what)
+        );
         let mut t = Table::new(&[
-            "ACCOUNT", "ID", "NAME", "RESOURCE", "CREATED", "SIZE", "STATUS", "MANAGED",
+            "ID", "RESOURCE", "CREATED", "SIZE", "STATUS", "POLICY", "NAME",
         ]);
-        for r in &rows {
+        // Snapshot ids and resource ids are told apart each among their own.
+        let ids = text::Ids::new(rows.iter().map(|r| r.id.as_str()), opts.wide);
+        let resource_ids = text::Ids::new(
+            rows.iter().filter_map(|r| r.resource_id.as_deref()),
+            opts.wide,
+        );
+        for r in rows {
+            let resource = match (&r.resource_name, &r.resource_id) {
+                (Some(n), Some(id)) if opts.wide => {
+                    format!("{} ({})", text::escape(n), text::id(id, true))
+                }
+                (Some(n), Some(_)) => text::name(n, 20, false),
+                (None, Some(id)) => format!("{} (gone)", resource_ids.show(id)),
+                _ => "-".to_string(),
+            };
+            // A managed snapshot's name is its marker: account, policy,
+            // resource and time, all shown already (in full with --wide).
+            let name = if r.managed && !opts.wide {
+                String::new()
+            } else {
+                text::name(&r.name, NAME_WIDTH, opts.wide)
+            };
             t.row(vec![
-                r.account.clone(),
-                r.id.clone(),
-                r.name.clone(),
-                match (&r.resource_name, &r.resource_id) {
-                    (Some(n), Some(id)) => format!("{n} ({id})"),
-                    (None, Some(id)) => format!("{id} (gone)"),
-                    _ => "-".to_string(),
-                },
-                local(r.created),
-                r.size_gb
-                    .map_or_else(|| "-".to_string(), |g| format!("{g:.1} GB")),
+                ids.show(&r.id),
+                resource,
+                text::time(r.created, opts.wide),
+                text::size_gb(r.size_gb),
                 r.status.clone(),
                 r.policy
-                    .as_ref()
-                    .map_or_else(|| "manual".to_string(), |p| format!("policy {p}")),
+                    .as_deref()
+                    .map_or_else(|| "-".to_string(), text::escape),
+                name,
             ]);
         }
         print!("{}", t.render());

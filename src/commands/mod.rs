@@ -11,6 +11,7 @@
 //! `prune --dry-run`; print a token; or implement a second retention logic.
 
 pub mod check;
+pub mod delete;
 pub mod inventory;
 pub mod list;
 pub mod online;
@@ -19,13 +20,15 @@ pub mod prune;
 mod report;
 pub mod snapshot;
 pub mod table;
+pub mod text;
 
 pub use check::check;
+pub use delete::{DeleteOptions, delete};
 pub use inventory::inventory;
-pub use list::{ListRow, list};
+pub use list::{ListOptions, ListRow, list};
 pub use plan::plan;
 pub use prune::prune;
-pub use snapshot::{progress_text, snapshot};
+pub use snapshot::{SnapshotOptions, progress_text, snapshot};
 
 use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
@@ -122,6 +125,37 @@ pub enum CommandError {
         /// The name given.
         name: String,
     },
+    /// No snapshot of the account has that id, id prefix or name.
+    #[error("account {account}: no snapshot with id, id prefix or name {snapshot:?}")]
+    UnknownSnapshot {
+        /// The account.
+        account: String,
+        /// What was asked for.
+        snapshot: String,
+    },
+    /// More than one snapshot matches.
+    #[error("account {account}: {count} snapshots match {snapshot:?}; give the full id ({ids})")]
+    AmbiguousSnapshot {
+        /// The account.
+        account: String,
+        /// What was asked for.
+        snapshot: String,
+        /// How many.
+        count: usize,
+        /// Their ids.
+        ids: String,
+    },
+    /// `delete` will not delete this snapshot.
+    #[error("not deleting snapshot {id}: {why}")]
+    DeleteRefused {
+        /// The snapshot id.
+        id: String,
+        /// Why not.
+        why: String,
+    },
+    /// `delete` without `--yes` where nobody can answer.
+    #[error("not deleting without confirmation: stdin is not a terminal, pass --yes")]
+    NotConfirmed,
     /// The token could not be read or the client built.
     #[error("account {account}: {message}")]
     Connect {
@@ -165,27 +199,41 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn accounts(&self, only: Option<&str>) -> Result<Vec<&Account>, CommandError> {
-        match only {
-            None => Ok(self.config.accounts.iter().collect()),
-            Some(name) => self
-                .config
-                .accounts
-                .iter()
-                .find(|a| a.name == name)
-                .map(|a| vec![a])
-                .ok_or_else(|| CommandError::UnknownAccount {
-                    name: name.to_string(),
-                    file: self.config.path.display().to_string(),
-                    known: self
-                        .config
-                        .accounts
-                        .iter()
-                        .map(|a| a.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }),
+    /// The accounts named by `--account` (repeatable), in config order; all
+    /// of them when none is named.
+    fn accounts(&self, only: &[String]) -> Result<Vec<&Account>, CommandError> {
+        if let Some(name) = only
+            .iter()
+            .find(|n| !self.config.accounts.iter().any(|a| &a.name == *n))
+        {
+            return Err(CommandError::UnknownAccount {
+                name: name.clone(),
+                file: self.config.path.display().to_string(),
+                known: self
+                    .config
+                    .accounts
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
         }
+        Ok(self
+            .config
+            .accounts
+            .iter()
+            .filter(|a| only.is_empty() || only.contains(&a.name))
+            .collect())
+    }
+
+    /// The one account a command such as `snapshot` or `delete` acts on.
+    fn account(&self, name: &str) -> Result<&Account, CommandError> {
+        let mut found = self.accounts(std::slice::from_ref(&name.to_string()))?;
+        found.pop().ok_or_else(|| CommandError::UnknownAccount {
+            name: name.to_string(),
+            file: self.config.path.display().to_string(),
+            known: String::new(),
+        })
     }
 }
 

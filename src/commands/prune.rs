@@ -9,14 +9,14 @@
 use tokio_util::sync::CancellationToken;
 
 use super::report::print_cycle;
-use super::{Ctx, combine, connect, fail, to_json};
+use super::{Ctx, combine, connect, fail, text, to_json};
 use crate::engine::{self, DeleteStatus, EngineOptions};
 use crate::exit;
 
 /// `snapkeeper prune`: retention now, with the daemon's floors and caps; no
 /// snapshot is created.
-pub async fn prune(ctx: &Ctx, account: Option<&str>, dry_run: bool, json: bool) -> u8 {
-    let accounts = match ctx.accounts(account) {
+pub async fn prune(ctx: &Ctx, accounts: &[String], dry_run: bool, json: bool, wide: bool) -> u8 {
+    let accounts = match ctx.accounts(accounts) {
         Ok(a) => a,
         Err(e) => return fail(&e),
     };
@@ -62,7 +62,7 @@ pub async fn prune(ctx: &Ctx, account: Option<&str>, dry_run: bool, json: bool) 
                     ""
                 }
             );
-            print_cycle(r, false);
+            print_cycle(r, false, wide);
             let (_, deleted, _) = r.counts();
             let would = r
                 .resources
@@ -75,16 +75,16 @@ pub async fn prune(ctx: &Ctx, account: Option<&str>, dry_run: bool, json: bool) 
                     .map(|o| o.would_delete.len())
                     .sum::<usize>();
             if dry_run {
-                println!("  would delete {would} snapshot(s)");
+                println!("  would delete {}", text::count_s(would, "snapshot"));
             } else {
-                println!("  deleted {deleted} snapshot(s)");
+                println!("  deleted {}", text::count_s(deleted, "snapshot"));
             }
         }
         for r in &reports {
             for res in &r.resources {
                 for s in &res.snapshots {
                     if let Some(DeleteStatus::Failed(e)) = &s.delete {
-                        eprintln!("error: {e}");
+                        eprintln!("error: {}", text::guard(e.clone()));
                     }
                 }
             }

@@ -4,42 +4,63 @@
 //! Owns wording and layout only. Must never: decide anything (the report
 //! already says what was or would be done), or talk to a provider.
 
-use super::local;
 use super::table::Table;
+use super::text;
 use crate::engine::{CreateStatus, CycleReport, DeleteStatus, OrphanReason, PruneStatus};
 
 /// Print a cycle report as people read it (used by `plan` and `prune`).
-pub(super) fn print_cycle(r: &CycleReport, show_due: bool) {
+pub(super) fn print_cycle(r: &CycleReport, show_due: bool, wide: bool) {
     for e in &r.errors {
-        println!("  error: {e}");
+        println!("  error: {}", text::guard(e.clone()));
     }
     for w in &r.warnings {
-        println!("  warning: {w}");
+        println!("  warning: {}", text::guard(w.clone()));
     }
+    // Snapshot ids and resource ids are told apart each among their own.
+    let ids = text::Ids::new(
+        r.resources
+            .iter()
+            .flat_map(|res| res.snapshots.iter().map(|s| s.id.as_str())),
+        wide,
+    );
+    let resource_ids = text::Ids::new(
+        r.resources
+            .iter()
+            .map(|res| res.resource_id.as_str())
+            .chain(r.orphans.iter().map(|o| o.resource_id.as_str())),
+        wide,
+    );
     for res in &r.resources {
         println!(
             "  {} {} ({})  policy {}",
-            res.kind, res.resource_name, res.resource_id, res.policy
+            res.kind,
+            text::escape(&res.resource_name),
+            resource_ids.show(&res.resource_id),
+            res.policy
         );
         if show_due && let Some(d) = &res.due {
             let when = if d.due {
                 "due now".to_string()
             } else {
-                format!("next due {}", local(d.next))
+                format!("next due {}", text::time(d.next, wide))
             };
             println!("    schedule: {when} ({})", d.reason);
         }
         match &res.create {
             CreateStatus::NotDue => {}
-            CreateStatus::WouldCreate(name) => println!("    create: would create {name}"),
+            // The new name is the marker: account, policy, resource, time.
+            CreateStatus::WouldCreate(name) if wide => {
+                println!("    create: would create {}", text::escape(name))
+            }
+            CreateStatus::WouldCreate(_) => println!("    create: would create one now"),
             CreateStatus::InProgress(what) => {
                 println!("    create: not now, one is in progress ({what})")
             }
             CreateStatus::Created { snapshot_id } => println!("    create: created {snapshot_id}"),
-            other => println!("    create: {}", create_text(other)),
+            other => println!("    create: {}", text::guard(create_text(other))),
         }
         if let PruneStatus::Skipped(why) = &res.prune {
-            println!("    prune: skipped ({why})");
+            println!("    prune: skipped ({})", text::guard(why.clone()));
         }
         if !res.snapshots.is_empty() {
             let mut t = Table::new(&["SNAPSHOT", "CREATED", "STATE", "ACTION", "REASONS"]);
@@ -54,14 +75,14 @@ pub(super) fn print_cycle(r: &CycleReport, show_due: bool) {
                     Some(DeleteStatus::NotAttempted(w)) => format!("keep ({w})"),
                     Some(DeleteStatus::Held {
                         until: Some(until), ..
-                    }) => format!("held until {}", local(*until)),
+                    }) => format!("held until {}", text::time(*until, wide)),
                     Some(DeleteStatus::Held { until: None, .. }) => "held (clock)".to_string(),
                     Some(DeleteStatus::Failed(_)) => "delete failed (see error)".to_string(),
                     None => s.action.to_string(),
                 };
                 t.row(vec![
-                    s.id.clone(),
-                    local(s.created),
+                    ids.show(&s.id),
+                    text::time(s.created, wide),
                     s.state.to_string(),
                     action,
                     s.reasons.join("; "),
@@ -84,7 +105,10 @@ pub(super) fn print_cycle(r: &CycleReport, show_due: bool) {
             fate.push(format!("{} deleted (prune_orphans)", o.deleted.len()));
         }
         if !o.held.is_empty() {
-            fate.push(format!("{} deletion(s) held", o.held.len()));
+            fate.push(format!(
+                "{} held",
+                text::count(o.held.len(), "deletion", "deletions")
+            ));
         }
         if !o.protected.is_empty() {
             fate.push(format!("{} delete-protected, skipped", o.protected.len()));
@@ -101,10 +125,10 @@ pub(super) fn print_cycle(r: &CycleReport, show_due: bool) {
             fate.join(", ")
         };
         println!(
-            "  orphans: {} snapshot(s) of {} {} from policy {}: {}; {fate}",
-            o.snapshots.len(),
+            "  orphans: {} of {} {} from policy {}: {}; {fate}",
+            text::count_s(o.snapshots.len(), "snapshot"),
             o.kind,
-            o.resource_id,
+            resource_ids.show(&o.resource_id),
             o.policy,
             o.reason,
         );

@@ -296,6 +296,6 @@ fn credentials_dir_feeds_credential_tokens_to_check() {
     );
     let with = run(cmd.arg("--credentials-dir").arg(&creds));
     assert_eq!(with.code, 0, "{}", with.stderr);
-    assert_eq!(with.stdout, "ok: 1 accounts, 1 policies\n");
+    assert_eq!(with.stdout, "ok: 1 account, 1 policy\n");
     assert!(!with.stdout.contains("SKTESTSECRET") && !with.stderr.contains("SKTESTSECRET"));
 }
