@@ -19,3 +19,4 @@ pub mod exit;
 pub mod policy;
 pub mod provider;
 pub mod sim;
+pub mod tls;
