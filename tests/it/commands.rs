@@ -1854,7 +1854,8 @@ fn snapshot_json_and_a_warning_for_a_name_already_taken() {
 fn request_counts(sim: &SimProcess) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for r in crate::daemon::requests(sim) {
-        *out.entry(format!("{} {}", r.method, r.template)).or_default() += 1;
+        *out.entry(format!("{} {}", r.method, r.template))
+            .or_default() += 1;
     }
     out
 }

@@ -17,6 +17,7 @@ mod provider_hetzner;
 mod provider_safety;
 mod provider_support;
 mod provider_vultr;
+mod schedule;
 mod sim_digitalocean;
 mod sim_hetzner;
 mod sim_vultr;
