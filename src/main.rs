@@ -65,6 +65,14 @@ struct Tuning {
     /// Pause before the next cycle after a failed one (doubles, up to 8x).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
     retry_delay: std::time::Duration,
+    /// How often the config watch is checked against its directory and
+    /// symlink chain (re-armed when they changed).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    watch_check: std::time::Duration,
+    /// How often the config file's bytes are compared with the config in
+    /// force (a safety net for changes no file event announced).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    content_check: std::time::Duration,
     /// First back-off of a retried HTTP request.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
     http_retry_delay: std::time::Duration,
@@ -76,6 +84,10 @@ impl Tuning {
         opts.engine.wait.max_interval = self.poll_max.max(self.poll_interval);
         opts.engine.busy_delay = self.busy_delay;
         opts.retry_delay = self.retry_delay;
+        opts.watch_check = self.watch_check.max(std::time::Duration::from_millis(100));
+        opts.content_check = self
+            .content_check
+            .max(std::time::Duration::from_millis(100));
         opts.client.retry.base_delay = self.http_retry_delay;
         opts.client.retry.max_delay = opts.client.retry.max_delay.max(self.http_retry_delay);
     }

@@ -625,7 +625,7 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__run)
-            opts="-h --once --account --poll-interval --poll-max --busy-delay --retry-delay --http-retry-delay --config --state-dir --log-format --credentials-dir --help"
+            opts="-h --once --account --poll-interval --poll-max --busy-delay --retry-delay --watch-check --content-check --http-retry-delay --config --state-dir --log-format --credentials-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -648,6 +648,14 @@ _snapkeeper() {
                     return 0
                     ;;
                 --retry-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch-check)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --content-check)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

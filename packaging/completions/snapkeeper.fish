@@ -51,6 +51,8 @@ complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l poll-inter
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l poll-max -d 'Longest pause between polls of a pending snapshot' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l busy-delay -d 'Pause before trying a busy resource again within a cycle' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l retry-delay -d 'Pause before the next cycle after a failed one (doubles, up to 8x)' -r
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l watch-check -d 'How often the config watch is checked against its directory and symlink chain (re-armed when they changed)' -r
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l content-check -d 'How often the config file\'s bytes are compared with the config in force (a safety net for changes no file event announced)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l http-retry-delay -d 'First back-off of a retried HTTP request' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l config -d 'The configuration file' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l state-dir -d 'Where reload grace periods are kept across restarts (the daemon writes it; plan, prune and run --once read it). Default: $STATE_DIRECTORY as systemd sets it; commands then fall back to /var/lib/snapkeeper' -r -F

@@ -81,6 +81,12 @@ pub struct DaemonOptions {
     pub shutdown_grace: Duration,
     /// Watch the config file for changes.
     pub watch_file: bool,
+    /// How often the watch is checked against the config's directory and
+    /// symlink chain (re-armed when they changed).
+    pub watch_check: Duration,
+    /// How often the file's bytes are compared with the config in force (a
+    /// safety net for changes no event announced).
+    pub content_check: Duration,
     /// Where reload grace periods are kept across restarts (`--state-dir`,
     /// `$STATE_DIRECTORY`); `None` keeps them in memory only.
     pub state_dir: Option<std::path::PathBuf>,
@@ -96,6 +102,8 @@ impl Default for DaemonOptions {
             max_sleep: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(20),
             watch_file: true,
+            watch_check: Duration::from_secs(5),
+            content_check: Duration::from_secs(60),
             state_dir: None,
         }
     }
@@ -326,7 +334,8 @@ pub async fn run(
         },
     )?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut watcher = start_watcher(config_path, &opts, tx.clone());
+    let mut watch_down = false;
+    let mut watcher = start_watcher(config_path, &opts, tx.clone(), &mut watch_down);
 
     let mut sup = Supervisor {
         opts: opts.clone(),
@@ -354,7 +363,11 @@ pub async fn run(
     let watchdog = sup.notifier.watchdog_interval();
     let mut tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(30)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut watcher_retry = tokio::time::interval(Duration::from_secs(30));
+    // The watch is checked every few seconds (its directory or symlink
+    // chain may have changed under it) and the file's bytes once a minute.
+    let later = |d: Duration| tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+    let mut watch_check = later(opts.watch_check);
+    let mut content_check = later(opts.content_check);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -371,12 +384,22 @@ pub async fn run(
                 }
                 sup.notifier.status(&sup.status());
             }
-            _ = watcher_retry.tick(), if watcher.is_none() && opts.watch_file => {
-                watcher = start_watcher(config_path, &opts, tx.clone());
-                if watcher.is_some() {
-                    // Changes may have been missed while the watcher was down.
-                    reload_now(&mut sup, &mut reloader, ReloadCause::FileChanged);
+            _ = watch_check.tick(), if opts.watch_file => {
+                if watcher.as_ref().is_none_or(|w| !w.is_current()) {
+                    let was_running = watcher.take().is_some();
+                    if was_running {
+                        info!("the config's directory or symlink chain changed: watching it anew");
+                    }
+                    watcher = start_watcher(config_path, &opts, tx.clone(), &mut watch_down);
+                    if watcher.is_some() {
+                        // Changes may have been missed while the watch was down.
+                        reload_now(&mut sup, &mut reloader, ReloadCause::Rewatch);
+                    }
                 }
+            }
+            _ = content_check.tick(), if opts.watch_file => {
+                let (path, applied, tx) = (config_path.to_path_buf(), reloader.bytes().to_vec(), tx.clone());
+                tokio::task::spawn_blocking(move || watch::check_content(&path, &applied, &tx));
             }
         }
     }
@@ -402,14 +425,23 @@ fn start_watcher(
     path: &Path,
     opts: &DaemonOptions,
     tx: mpsc::UnboundedSender<Control>,
+    said: &mut bool,
 ) -> Option<watch::ConfigWatcher> {
     if !opts.watch_file {
         return None;
     }
     match watch::watch(path, tx) {
-        Ok(w) => Some(w),
+        Ok(w) => {
+            if std::mem::take(said) {
+                info!("config file watcher running again");
+            }
+            Some(w)
+        }
         Err(e) => {
-            warn!(error = %e, "config file watcher not running; SIGHUP still reloads, will retry");
+            // Said once per outage, not at every retry.
+            if !std::mem::replace(said, true) {
+                warn!(error = %e, "config file watcher not running; SIGHUP still reloads, and the file is compared once a minute; will retry");
+            }
             None
         }
     }

@@ -105,6 +105,11 @@ impl Reloader {
         &self.current
     }
 
+    /// The bytes of the config in force.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// The text of the config in force (it passed as UTF-8 to be in force).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.bytes).into_owned()

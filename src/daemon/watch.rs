@@ -8,6 +8,15 @@
 //! written in steps (a valid prefix, a pause, the rest) is never applied
 //! half-written when the pause is shorter than that.
 //!
+//! The watch follows the config path's symlink chain (a Kubernetes ConfigMap
+//! mount swaps a `..data` symlink, never the file's own name): every
+//! directory the chain passes through is watched, for the names the chain
+//! uses there. [`ConfigWatcher::is_current`] tells the daemon when the
+//! chain or a watched directory changed under it (the directory removed and
+//! made again, a symlink pointed elsewhere), so it can watch anew; the
+//! daemon also compares the file's bytes once a minute, a safety net that
+//! costs one read when nothing changed.
+//!
 //! Must never: parse the file (the reload path does that), watch
 //! recursively, or react to the file merely being opened or read: the reload
 //! itself reads the file, and an open counted as a change turns every reload
@@ -48,6 +57,84 @@ pub enum WatchError {
 /// thread).
 pub struct ConfigWatcher {
     _watcher: RecommendedWatcher,
+    config: PathBuf,
+    /// The chain and the identity of its directories when the watch began.
+    marks: Vec<Mark>,
+}
+
+/// One link of the chain: a directory (with its device and inode) and the
+/// name in it that the path goes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mark {
+    dir: PathBuf,
+    name: std::ffi::OsString,
+    id: Option<(u64, u64)>,
+}
+
+impl ConfigWatcher {
+    /// False when the chain this watch follows is not the config path's
+    /// chain any more, or a watched directory is not the one watched (it
+    /// was removed, or removed and made again): time to watch anew.
+    pub fn is_current(&self) -> bool {
+        chain(&self.config) == self.marks
+    }
+}
+
+fn dir_id(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The directories and names the config path goes through: the file's own
+/// directory and name, then, for each symlink on the way (at most 16, like
+/// the kernel's limit is about), the first component of its target in the
+/// directory it lives in (`..data` of a ConfigMap) and the target itself.
+fn chain(config: &Path) -> Vec<Mark> {
+    let mut out = Vec::new();
+    let mut push = |dir: &Path, name: &std::ffi::OsStr| {
+        let m = Mark {
+            dir: dir.to_path_buf(),
+            name: name.to_owned(),
+            id: dir_id(dir),
+        };
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    };
+    let mut path = config.to_path_buf();
+    for _ in 0..16 {
+        let (dir, name) = split(&path);
+        push(&dir, &name);
+        let Ok(target) = std::fs::read_link(&path) else {
+            break;
+        };
+        let target = dir.join(target);
+        // A relative target's first hop in this directory (`..data/x`).
+        if let Ok(rest) = target.strip_prefix(&dir)
+            && let Some(std::path::Component::Normal(first)) = rest.components().next()
+        {
+            push(&dir, first);
+            // The hop itself may be a symlink (`..data` -> `..2026_…`).
+            let hop = dir.join(first);
+            if let Ok(t) = std::fs::read_link(&hop) {
+                let resolved = dir.join(t);
+                let (d, n) = split(&resolved);
+                push(&d, &n);
+            }
+        }
+        path = target;
+    }
+    out
+}
+
+fn split(path: &Path) -> (PathBuf, std::ffi::OsString) {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let name = path.file_name().map(ToOwned::to_owned).unwrap_or_default();
+    (dir, name)
 }
 
 /// Can an event of this kind change what the file holds? Opening, reading
@@ -67,41 +154,71 @@ pub fn may_change_content(kind: &EventKind) -> bool {
 /// [`WatchError`] when the directory cannot be watched.
 pub fn watch(config: &Path, tx: UnboundedSender<Control>) -> Result<ConfigWatcher, WatchError> {
     let config = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
-    let dir = config
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let name = config.file_name().map(ToOwned::to_owned);
+    let marks = chain(&config);
+    let wanted: Vec<(PathBuf, std::ffi::OsString)> = marks
+        .iter()
+        .map(|m| (m.dir.clone(), m.name.clone()))
+        .collect();
     let (hits, rx) = std_mpsc::channel::<()>();
     let handler = move |result: notify::Result<notify::Event>| match result {
         Ok(event) => {
             if may_change_content(&event.kind)
-                && event.paths.iter().any(|p| p.file_name() == name.as_deref())
+                && event.paths.iter().any(|p| {
+                    let (d, n) = split(p);
+                    wanted.iter().any(|(wd, wn)| *wn == n && *wd == d)
+                })
             {
                 let _ = hits.send(());
             }
         }
         Err(e) => tracing::warn!(error = %e, "config watcher error"),
     };
+    let first_dir = marks
+        .first()
+        .map(|m| m.dir.clone())
+        .unwrap_or_else(|| PathBuf::from("."));
     let mut watcher = notify::recommended_watcher(handler).map_err(|source| WatchError::Watch {
-        dir: dir.clone(),
+        dir: first_dir.clone(),
         source,
     })?;
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(|source| WatchError::Watch {
-            dir: dir.clone(),
-            source,
-        })?;
+    let mut dirs: Vec<&PathBuf> = marks.iter().map(|m| &m.dir).collect();
+    dirs.dedup();
+    for dir in dirs {
+        watcher
+            .watch(dir, RecursiveMode::NonRecursive)
+            .map_err(|source| WatchError::Watch {
+                dir: dir.clone(),
+                source,
+            })?;
+    }
+    let path = config.clone();
     std::thread::Builder::new()
         .name("config-watch".into())
-        .spawn(move || debounce(&rx, &tx, &config, DEBOUNCE, STABLE))
+        .spawn(move || debounce(&rx, &tx, &path, DEBOUNCE, STABLE))
         .map_err(|e| WatchError::Watch {
-            dir,
+            dir: first_dir,
             source: notify::Error::io(e),
         })?;
-    Ok(ConfigWatcher { _watcher: watcher })
+    Ok(ConfigWatcher {
+        _watcher: watcher,
+        config,
+        marks,
+    })
+}
+
+/// The once-a-minute safety net: when the file's bytes differ from
+/// `applied` and then stay the same for [`STABLE`], ask for a reload.
+/// Blocking (two reads and a sleep): run it off the runtime's workers.
+pub fn check_content(path: &Path, applied: &[u8], tx: &UnboundedSender<Control>) {
+    let read = || std::fs::read(path).ok();
+    let Some(now) = read() else { return };
+    if now == applied {
+        return;
+    }
+    std::thread::sleep(STABLE);
+    if read().as_deref() == Some(now.as_slice()) {
+        let _ = tx.send(Control::Reload(ReloadCause::Periodic));
+    }
 }
 
 /// One reload per burst: after a hit, wait until `quiet` passes without
@@ -150,6 +267,11 @@ pub enum ReloadCause {
     FileChanged,
     /// SIGHUP (`systemctl reload`).
     Sighup,
+    /// The periodic content check found the file changed (an event the
+    /// watcher could not see).
+    Periodic,
+    /// The watch began anew (its directory or symlink chain changed).
+    Rewatch,
 }
 
 impl ReloadCause {
@@ -158,6 +280,8 @@ impl ReloadCause {
         match self {
             Self::FileChanged => "file changed",
             Self::Sighup => "SIGHUP",
+            Self::Periodic => "periodic content check",
+            Self::Rewatch => "watch renewed",
         }
     }
 }
@@ -166,6 +290,52 @@ impl ReloadCause {
 mod tests {
     use super::*;
     use notify::event::{CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind, RenameMode};
+
+    #[test]
+    fn the_content_check_asks_for_a_reload_only_for_changed_stable_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "new").unwrap();
+        // (applied bytes, want a reload)
+        for (applied, want) in [(&b"old"[..], true), (&b"new"[..], false)] {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            check_content(&path, applied, &tx);
+            let got = rx.try_recv().ok();
+            assert_eq!(
+                got,
+                want.then_some(Control::Reload(ReloadCause::Periodic)),
+                "{applied:?}"
+            );
+        }
+        // A missing file asks for nothing (the reload would only fail).
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        check_content(&dir.path().join("gone.yaml"), b"x", &tx);
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn the_chain_of_a_configmap_mount_names_the_data_symlink() {
+        // <dir>/config.yaml -> ..data/config.yaml, ..data -> ..2026_a
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("..2026_a")).unwrap();
+        std::fs::write(d.join("..2026_a/config.yaml"), "a").unwrap();
+        std::os::unix::fs::symlink("..2026_a", d.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/config.yaml", d.join("config.yaml")).unwrap();
+        let names: Vec<String> = chain(&d.join("config.yaml"))
+            .iter()
+            .map(|m| m.name.to_string_lossy().into_owned())
+            .collect();
+        assert!(names.contains(&"config.yaml".to_string()), "{names:?}");
+        assert!(names.contains(&"..data".to_string()), "{names:?}");
+        // A swap of `..data` changes the chain: the watch is not current.
+        let before = chain(&d.join("config.yaml"));
+        std::fs::create_dir(d.join("..2026_b")).unwrap();
+        std::fs::write(d.join("..2026_b/config.yaml"), "b").unwrap();
+        std::os::unix::fs::symlink("..2026_b", d.join("..data_tmp")).unwrap();
+        std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+        assert_ne!(chain(&d.join("config.yaml")), before);
+    }
 
     #[test]
     fn only_events_that_can_change_the_content_count() {

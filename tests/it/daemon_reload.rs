@@ -694,3 +694,63 @@ fn a_change_whose_token_cannot_be_read_keeps_the_account_on_its_old_settings_iss
     });
     d.stop();
 }
+
+#[test]
+fn the_watch_survives_its_directory_removed_and_made_again_issue_14() {
+    // Today's defect: removing and re-creating the config's directory
+    // silenced the watcher for good.
+    let w = World::new(SEED);
+    w.write_config(&config(&[gamma(&w, "1h")]));
+    let mut d = Daemon::start_with(&w.config_path(), "json", &[], &["--watch-check", "300ms"]);
+    d.wait("gamma's first snapshot", complete("gamma", "drops"));
+    let etc = w.config_path().parent().unwrap().to_path_buf();
+    let text = std::fs::read_to_string(w.config_path()).unwrap();
+    let mark = d.mark();
+    std::fs::remove_dir_all(&etc).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    std::fs::create_dir_all(&etc).unwrap();
+    w.write_config(&text.replace("every: 1h", "every: 2h"));
+    d.wait_after(mark, "the reload of the file in the new directory", |l| {
+        l.is("config reloaded")
+    });
+    // And the new watch sees the next edit as an edit.
+    let mark = d.mark();
+    w.write_config(&text.replace("every: 1h", "every: 3h"));
+    d.wait_after(mark, "the next edit", reloaded("file changed"));
+    d.stop();
+}
+
+#[test]
+fn a_configmap_symlink_swap_is_seen_issue_14() {
+    // Kubernetes mounts a ConfigMap as config.yaml -> ..data/config.yaml,
+    // ..data -> ..<timestamp>, and updates it by swapping `..data`: the file
+    // named config.yaml never gets an event of its own.
+    let w = World::new(SEED);
+    let etc = w.config_path().parent().unwrap().to_path_buf();
+    let first = config(&[gamma(&w, "1h")]);
+    std::fs::create_dir(etc.join("..2026_a")).unwrap();
+    std::fs::write(etc.join("..2026_a/config.yaml"), &first).unwrap();
+    std::os::unix::fs::symlink("..2026_a", etc.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/config.yaml", w.config_path()).unwrap();
+    let mut d = Daemon::start_with(&w.config_path(), "json", &[], &["--watch-check", "300ms"]);
+    d.wait("gamma's first snapshot", complete("gamma", "drops"));
+    let mark = d.mark();
+    std::fs::create_dir(etc.join("..2026_b")).unwrap();
+    std::fs::write(
+        etc.join("..2026_b/config.yaml"),
+        first.replace("every: 1h", "every: 2h"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("..2026_b", etc.join("..data_tmp")).unwrap();
+    std::fs::rename(etc.join("..data_tmp"), etc.join("..data")).unwrap();
+    d.wait_after(mark, "the reload after the swap", |l| {
+        l.is("config reloaded")
+    });
+    d.wait_after(mark, "gamma taking the change", |l| {
+        l.is_about(
+            "account config changed: running with the new settings",
+            "gamma",
+        )
+    });
+    d.stop();
+}
