@@ -19,4 +19,5 @@ pub mod exit;
 pub mod policy;
 pub mod provider;
 pub mod sim;
+pub mod text;
 pub mod tls;

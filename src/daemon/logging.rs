@@ -50,11 +50,41 @@ pub fn init_quiet(format: LogFormat) {
             .with(filter)
             .with(
                 tracing_subscriber::fmt::layer()
+                    .fmt_fields(escaping_fields())
+                    .with_timer(Seconds)
+                    .with_target(false)
                     .with_writer(std::io::stderr)
                     .with_ansi(false),
             )
             .try_init()
     };
+}
+
+/// Text-format time stamps to the second, in UTC (`2026-12-01T10:33:49Z`):
+/// the journal and `--log-format json` keep finer ones.
+struct Seconds;
+
+impl tracing_subscriber::fmt::time::FormatTime for Seconds {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(w, "{}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"))
+    }
+}
+
+/// Fields of the text format, escaped: a snapshot name or a provider's
+/// message with a newline, a NUL or an escape sequence is printed as `\n`,
+/// `\0`, `\u{1b}`, never raw (the JSON format escapes by itself, and
+/// journald keeps each field apart).
+fn escaping_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = crate::text::guard(format!("{value:?}"));
+        if field.name() == "message" {
+            write!(w, "{text}")
+        } else {
+            write!(w, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ")
 }
 
 /// Install the global subscriber. `RUST_LOG` overrides the default level
@@ -93,6 +123,9 @@ pub fn init(format: LogFormat) -> &'static str {
             .with(filter())
             .with(
                 tracing_subscriber::fmt::layer()
+                    .fmt_fields(escaping_fields())
+                    .with_timer(Seconds)
+                    .with_target(false)
                     .with_writer(std::io::stderr)
                     .with_ansi(color()),
             )

@@ -365,7 +365,7 @@ pub async fn pass(
     let futures: Vec<_> = works
         .into_iter()
         .map(|w| {
-            let span = info_span!("resource", policy = %w.policy.name, resource = %w.resource.id, resource_name = %w.resource.name);
+            let span = info_span!("resource", policy = %w.policy.name, resource = %w.resource.id, name = %w.resource.name);
             work_on(account, provider, now, opts, cancel, &holds, w, span.clone()).instrument(span)
         })
         .collect();
@@ -723,7 +723,9 @@ async fn start_create(
         if cancel.is_cancelled() {
             return Err(CreateStatus::Stopped);
         }
-        info!(name = %marker.encode(), "creating snapshot");
+        // The span names the account, policy and resource; the marker adds
+        // only its time.
+        info!(at = %marker.created.format("%Y-%m-%dT%H:%M:%SZ"), "creating snapshot");
         match provider
             .create_snapshot(resource, &name, &policy.snapshot_tags)
             .await
@@ -1178,12 +1180,12 @@ async fn prune_group(
 fn log_held(s: &Snapshot, held: &DeleteStatus) {
     if let DeleteStatus::Held { until, why } = held {
         let until = until.map(|u| u.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-        warn!(snapshot = %s.id, name = %s.name, until = until.as_deref(), why = %why, "deletion held");
+        warn!(snapshot = %s.id, until = until.as_deref(), why = %why, "deletion held");
     }
 }
 
 async fn delete_one(provider: &dyn Provider, s: &Snapshot) -> DeleteStatus {
-    info!(snapshot = %s.id, name = %s.name, "deleting snapshot");
+    info!(snapshot = %s.id, created = %s.created.format("%Y-%m-%dT%H:%M:%SZ"), "deleting snapshot");
     match provider.delete_snapshot(s).await {
         Ok(()) => {
             info!(snapshot = %s.id, "deleted snapshot");

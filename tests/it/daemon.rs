@@ -826,3 +826,67 @@ fn tokens_never_appear_in_the_logs_even_on_errors_and_debug() {
         d.assert_no_tokens(&tokens);
     }
 }
+
+#[test]
+fn provider_strings_never_reach_the_text_log_raw_issue_13() {
+    // A droplet name with an escape sequence, a newline and a NUL: the text
+    // log shows them escaped (no terminal injection, no forged log line).
+    let w = World::new(
+        r#"
+settings: { time_scale: 0.001 }
+digitalocean:
+  accounts:
+    - name: team
+      tokens: [{ token: dop_v1_a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1 }]
+      droplets:
+        - { id: 301, name: "web\e[31m-1\nFORGED line\0", tags: [backup] }
+"#,
+    );
+    w.write_config(&config(&[w.account(
+        "do-a",
+        "digitalocean",
+        "team",
+        &[policy(
+            "drops",
+            "droplet",
+            "tags: [backup]",
+            "1h",
+            "last: 2",
+        )],
+    )]));
+    let mut cmd = snapkeeper();
+    let out = cmd
+        .args([
+            "run",
+            "--once",
+            "--log-format",
+            "text",
+            "--poll-interval",
+            "200ms",
+            "--config",
+        ])
+        .arg(w.config_path())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(log.contains("snapshot complete"), "{log}");
+    assert!(!log.contains('\u{1b}') && !log.contains('\0'), "{log:?}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("FORGED")),
+        "a provider string forged a log line: {log}"
+    );
+    assert!(log.contains("\\u{1b}[31m-1\\nFORGED line\\0"), "{log}");
+    // Lines fit a wide terminal: the ids once (in the span), no module
+    // path. The hostile name itself is measured as the plain name it
+    // pretends to be.
+    let widest = log
+        .lines()
+        .map(|l| {
+            l.replace("web\\u{1b}[31m-1\\nFORGED line\\0", "web-1")
+                .chars()
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(widest <= 160, "{widest} columns:\n{log}");
+}
