@@ -58,6 +58,9 @@ pub enum DaemonError {
         /// Why.
         source: std::io::Error,
     },
+    /// Issue 12: the metrics address cannot be served.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
 }
 
 /// Knobs for the daemon.
@@ -79,6 +82,8 @@ pub struct DaemonOptions {
     pub shutdown_grace: Duration,
     /// Watch the config file for changes.
     pub watch_file: bool,
+    /// Issue 12: metrics, notifications and the health part of `STATUS=`.
+    pub monitor: Arc<crate::monitor::Monitor>,
 }
 
 impl Default for DaemonOptions {
@@ -91,6 +96,7 @@ impl Default for DaemonOptions {
             max_sleep: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(20),
             watch_file: true,
+            monitor: Arc::default(),
         }
     }
 }
@@ -163,6 +169,7 @@ impl Supervisor {
             task.cancel.cancel();
         }
         board(&self.board).next.remove(name);
+        self.opts.monitor.forget_account(name); // issue 12: its series go
     }
 
     fn apply(&mut self, diff: &AccountDiff, accounts: &[Account]) {
@@ -218,11 +225,15 @@ impl Supervisor {
     fn fleet_status(&self) -> String {
         let b = board(&self.board);
         let n = self.tasks.len();
-        let accounts = if n == 1 {
+        let mut accounts = if n == 1 {
             "1 account".to_string()
         } else {
             format!("{n} accounts")
         };
+        // Issue 12: failing resources and stale backups are told, not hidden.
+        if let Some(health) = self.opts.monitor.status_line() {
+            accounts = format!("{accounts}, {health}");
+        }
         let next = b
             .next
             .iter()
@@ -264,7 +275,7 @@ pub fn short_duration(d: chrono::Duration) -> String {
 /// [`DaemonError`] only at start (invalid config, no signal handler).
 pub async fn run(
     config_path: &Path,
-    opts: DaemonOptions,
+    mut opts: DaemonOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let notifier = systemd::Notifier::from_env();
@@ -283,6 +294,12 @@ pub async fn run(
     for w in &loaded.warnings {
         warn!(warning = %w, "config warning");
     }
+    // Issue 12: metrics server, webhooks and request metrics, before READY=1.
+    let monitor_stop = CancellationToken::new();
+    opts.monitor
+        .start(&loaded.config, &monitor_stop, opts.clock.now())
+        .await?;
+    opts.client.observer = Some(opts.monitor.request_observer());
     let mut reloader = Reloader::new(config_path, bytes, loaded.config);
 
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(
@@ -357,6 +374,7 @@ pub async fn run(
             "account loops did not stop in time; exiting anyway (the provider holds all state)"
         );
     }
+    monitor_stop.cancel(); // issue 12
     info!("stopped");
     Ok(())
 }
@@ -380,7 +398,12 @@ fn start_watcher(
 
 fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause) {
     sup.notifier.reloading();
-    match reloader.reload() {
+    let outcome = reloader.reload();
+    let now = sup.opts.clock.now();
+    sup.opts
+        .monitor
+        .observe_reload(&outcome, reloader.current(), now); // issue 12
+    match outcome {
         ReloadOutcome::Unchanged => {
             // The file holds the running config again (after a bad edit was
             // undone, say): nothing is rejected any more.
@@ -485,6 +508,7 @@ async fn account_loop(
         if let Some(c) = client.as_deref() {
             let report = engine::run_cycle(&account, c, &clock, &engine_opts, &cancel).await;
             log_cycle(&report);
+            opts.monitor.observe_cycle(&account, &report, clock.now()); // issue 12
             let next = report.next_due().map(|(t, r)| (t, r.resource_name.clone()));
             if let Some((t, _)) = &next {
                 next_wake = next_wake.min(*t);
