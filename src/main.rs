@@ -150,6 +150,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Is every backup fresh? Nagios exit codes: 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN.
+    Status {
+        /// Only this account.
+        account: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send one test message to every webhook in `notify:`.
+    NotifyTest,
     /// Serve the built-in provider simulator.
     Sim {
         /// Address to listen on (port 0 picks a free port).
@@ -247,6 +257,15 @@ fn main() -> ExitCode {
                 commands::inventory(&ctx, account.as_deref(), json).await
             })
         }
+        // issue 12: monitoring commands.
+        Command::Status { account, json } => {
+            with_ctx(&cli.global, Clock::system(), |ctx| async move {
+                commands::status::status(&ctx, account.as_deref(), json).await
+            })
+        }
+        Command::NotifyTest => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            snapkeeper::notify::test_message(&ctx.config, &ctx.clock).await
+        }),
         Command::Demo { seconds } => {
             logging::init(LogFormat::Text);
             run_async(async move {

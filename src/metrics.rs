@@ -377,12 +377,23 @@ impl Metrics {
         }
         self.last_cycle.get_or_create(&account).set(epoch(now));
 
+        // Every counter series exists from the first cycle on, at 0, so
+        // that `increase()` sees the first failure.
+        for reason in FailReason::ALL {
+            let _ = self.failures.get_or_create(&FailureLabels {
+                account: report.account.clone(),
+                reason: reason.as_str(),
+            });
+        }
         let (mut held, mut suspect) = (0i64, 0i64);
         for r in &report.resources {
             let pl = PolicyLabels {
                 account: report.account.clone(),
                 policy: r.policy.clone(),
             };
+            for family in [&self.created, &self.completed, &self.deleted] {
+                let _ = family.get_or_create(&pl);
+            }
             match &r.create {
                 CreateStatus::Created { .. } => {
                     self.created.get_or_create(&pl).inc();
@@ -554,12 +565,16 @@ impl RequestObserver for Metrics {
             provider,
             account: e.account.to_string(),
         };
+        let retries = self.retries.get_or_create(&pl);
         if e.attempt > 1 {
-            self.retries.get_or_create(&pl).inc();
+            retries.inc();
         }
+        drop(retries);
+        let limited = self.rate_limited.get_or_create(&pl);
         if e.status == 429 {
-            self.rate_limited.get_or_create(&pl).inc();
+            limited.inc();
         }
+        drop(limited);
         if let Some(n) = e.rate_remaining {
             self.rate_remaining
                 .get_or_create(&pl)

@@ -8,6 +8,7 @@
 //! Must never: write to a provider in `plan`, `list`, `inventory` or
 //! `prune --dry-run`; print a token; or implement a second retention logic.
 
+pub mod status; // issue 12: `snapkeeper status` (its own file)
 pub mod table;
 
 use std::collections::BTreeMap;

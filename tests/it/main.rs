@@ -10,6 +10,7 @@ mod daemon_reload;
 mod daemon_signals;
 mod demo;
 mod harness;
+mod monitoring;
 mod provider_digitalocean;
 mod provider_hetzner;
 mod provider_safety;
