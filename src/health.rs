@@ -206,7 +206,8 @@ pub fn assess(
         .iter()
         .filter_map(|s| s.size_gb)
         .map(|gb| gb * 1_073_741_824.0)
-        .sum();
+        // `sum()` of no floats is -0.0.
+        .fold(0.0, |a, b| a + b);
     ResourceHealth {
         account: account.to_string(),
         policy: policy.name.clone(),

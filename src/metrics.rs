@@ -21,7 +21,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -88,6 +88,7 @@ struct FailureLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     provider: &'static str,
+    account: String,
     endpoint: String,
     status: String,
 }
@@ -104,9 +105,11 @@ struct BuildLabels {
 }
 
 fn cycle_histogram() -> Histogram {
-    // 0.1 s to about 1.8 h: a quiet cycle is a few listings, a busy one
-    // waits for DigitalOcean's ~2 min/GB.
-    Histogram::new(exponential_buckets(0.1, 3.0, 10))
+    // 0.1 s to 2 h: a quiet cycle is a few listings, a busy one waits for
+    // DigitalOcean's ~2 min/GB.
+    Histogram::new([
+        0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0,
+    ])
 }
 
 /// The metrics registry and its families. Cheap to share (`Arc`).
@@ -287,7 +290,7 @@ impl Metrics {
         );
         r.register(
             "snapkeeper_http_requests",
-            "Provider API answers by provider, endpoint class and status",
+            "Provider API answers by provider, account, endpoint class and status",
             m.requests.clone(),
         );
         r.register(
@@ -557,6 +560,7 @@ impl RequestObserver for Metrics {
         self.requests
             .get_or_create(&RequestLabels {
                 provider,
+                account: e.account.to_string(),
                 endpoint: endpoint_class(e.method.as_str(), e.path),
                 status: e.status.to_string(),
             })
