@@ -250,6 +250,7 @@ accounts:
     let ctx = commands::Ctx {
         config: loaded.config.clone(),
         warnings: Vec::new(),
+        graces: Default::default(),
         clock: Clock::system(),
         engine: EngineOptions::default(),
         client: client.clone(),

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use snapkeeper::clock::Clock;
 use snapkeeper::commands::{self, Ctx};
 use snapkeeper::daemon::logging::{self, LogFormat};
-use snapkeeper::daemon::{self, DaemonError, DaemonOptions};
+use snapkeeper::daemon::{self, DaemonError, DaemonOptions, state};
 use snapkeeper::engine::EngineOptions;
 use snapkeeper::provider::ClientOptions;
 use snapkeeper::{config, exit, sim};
@@ -35,6 +35,12 @@ struct Global {
         default_value = "/etc/snapkeeper/config.yaml"
     )]
     config: PathBuf,
+    /// Where reload grace periods are kept across restarts (the daemon
+    /// writes it; plan, prune and run --once read it). Default:
+    /// $STATE_DIRECTORY as systemd sets it; commands then fall back to
+    /// /var/lib/snapkeeper.
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
     /// Where logs go: auto (journald under systemd, else stderr), text, json, journald.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     log_format: LogFormat,
@@ -186,6 +192,11 @@ fn main() -> ExitCode {
             let path = cli.global.config.clone();
             let mut opts = DaemonOptions::default();
             tuning.apply(&mut opts);
+            opts.state_dir = if once {
+                Some(state::dir_for_reading(cli.global.state_dir.as_deref()))
+            } else {
+                state::dir_from_env(cli.global.state_dir.as_deref())
+            };
             run_async(async move { run(&path, once, opts).await })
         }
         Command::Sim { listen, seed } => run_async(async move {
@@ -354,14 +365,38 @@ where
         other => other,
     };
     logging::init_quiet(format);
+    let graces = operator_graces(global, &loaded.config, &clock);
     let ctx = Ctx {
         config: loaded.config,
         warnings: loaded.warnings,
+        graces,
         clock,
         engine: EngineOptions::default(),
         client: ClientOptions::default(),
     };
     run_async(f(ctx))
+}
+
+/// The daemon's reload grace periods, which `plan` shows and `prune`
+/// honours like the daemon does.
+fn operator_graces(
+    global: &Global,
+    config: &config::Config,
+    clock: &Clock,
+) -> std::collections::BTreeMap<String, snapkeeper::engine::Grace> {
+    let dir = state::dir_for_reading(global.state_dir.as_deref());
+    match state::load(&dir) {
+        Ok(saved) => state::graces_for(saved.as_ref(), &config.accounts, clock.now())
+            .into_iter()
+            .map(|(name, h)| (name, h.grace))
+            .collect(),
+        Err(e) => {
+            eprintln!(
+                "warning: {e}; deletions a running daemon holds after a reload are not shown"
+            );
+            Default::default()
+        }
+    }
 }
 
 fn run_async(fut: impl std::future::Future<Output = u8>) -> u8 {

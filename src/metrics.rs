@@ -25,7 +25,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{CreateStatus, CycleReport, DeleteStatus};
+use crate::engine::{CreateStatus, CycleReport, DeleteStatus, WorkKey};
 use crate::health::{FailReason, ResourceHealth};
 use crate::policy::freshness::Level;
 use crate::provider::http::{RequestEvent, RequestObserver};
@@ -358,11 +358,14 @@ impl Metrics {
     /// One account cycle ended with `report`; `health` is its per-resource
     /// view (see [`crate::health::from_report`]). Series of resources and
     /// policies of the account that the cycle no longer saw are removed,
-    /// unless a listing failed (then what is unknown keeps its last value).
+    /// unless a listing failed (then what is unknown keeps its last value)
+    /// or the pair is in `followed` (its snapshot is still being followed,
+    /// so the pass left it out).
     pub fn observe_cycle(
         &self,
         report: &CycleReport,
         health: &[ResourceHealth],
+        followed: &[WorkKey],
         now: DateTime<Utc>,
     ) {
         let account = AccountLabels {
@@ -456,6 +459,18 @@ impl Metrics {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = seen.entry(report.account.clone()).or_default();
         if complete_listing {
+            // A resource whose snapshot is still followed was left out of
+            // this pass: it is not gone.
+            let still: BTreeSet<ResourceLabels> = entry
+                .resources
+                .iter()
+                .filter(|l| followed.contains(&(l.policy.clone(), l.resource.clone())))
+                .cloned()
+                .collect();
+            for l in &still {
+                now_policies.insert(l.policy.clone());
+            }
+            now_resources.extend(still);
             for gone in entry.resources.difference(&now_resources) {
                 self.remove_resource(gone);
             }
@@ -771,6 +786,61 @@ mod tests {
         let open = "# HELP a_cycles Cycles.\n# TYPE a_cycles counter\na_cycles_total{x=\"1\"} 2\n# HELP a_age Age.\n# TYPE a_age gauge\na_age 3.5\n# EOF\n";
         let want = "# HELP a_cycles_total Cycles.\n# TYPE a_cycles_total counter\na_cycles_total{x=\"1\"} 2\n# HELP a_age Age.\n# TYPE a_age gauge\na_age 3.5\n";
         assert_eq!(to_text_format(open), want);
+    }
+
+    fn health(resource: &str) -> ResourceHealth {
+        use crate::policy::freshness::{self, Thresholds};
+        let th = Thresholds {
+            warn: std::time::Duration::from_secs(3600),
+            crit: std::time::Duration::from_secs(7200),
+            basis: String::new(),
+        };
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        ResourceHealth {
+            account: "a".into(),
+            policy: "p".into(),
+            kind: crate::config::TargetKind::Droplet,
+            resource_id: resource.into(),
+            resource_name: format!("name-{resource}"),
+            newest_complete: Some(now),
+            complete: 1,
+            in_progress: 0,
+            failed: 0,
+            size_bytes: 0.0,
+            freshness: freshness::evaluate(&th, Some(now), now),
+            thresholds: th,
+            failing: None,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn series_go_when_a_resource_goes_but_not_while_it_is_followed() {
+        let m = Metrics::new();
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let report = CycleReport::new("a", now, false);
+        let has = |m: &Metrics, id: &str| m.encode().contains(&format!("resource=\"{id}\""));
+        // (health seen, followed, expect resource 1 present, expect 2 present)
+        let steps: &[(&[&str], &[&str], bool, bool)] = &[
+            (&["1", "2"], &[], true, true),
+            // 1's snapshot is being followed: the pass left it out.
+            (&["2"], &["1"], true, true),
+            // Not followed and not seen: gone.
+            (&["2"], &[], false, true),
+            (&[], &[], false, false),
+        ];
+        for (i, (seen, followed, one, two)) in steps.iter().enumerate() {
+            let h: Vec<ResourceHealth> = seen.iter().map(|r| health(r)).collect();
+            let f: Vec<WorkKey> = followed
+                .iter()
+                .map(|r| ("p".to_string(), r.to_string()))
+                .collect();
+            m.observe_cycle(&report, &h, &f, now);
+            assert_eq!((has(&m, "1"), has(&m, "2")), (*one, *two), "step {i}");
+        }
+        m.observe_cycle(&report, &[health("3")], &[], now);
+        m.forget_account("a");
+        assert!(!has(&m, "3"), "a removed account keeps no resource series");
     }
 
     #[test]

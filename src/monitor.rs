@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Account, Config, Webhook};
 use crate::daemon::ReloadOutcome;
-use crate::engine::CycleReport;
+use crate::engine::{CycleReport, WorkKey};
 use crate::health::{self, ResourceHealth};
 use crate::metrics::{self, Metrics, MetricsError};
 use crate::notify::{self, Book, NotifyOptions};
@@ -108,10 +108,19 @@ impl Monitor {
         }
     }
 
-    /// An account cycle ended with `report`.
-    pub fn observe_cycle(&self, account: &Account, report: &CycleReport, now: DateTime<Utc>) {
+    /// An account cycle (a pass, once the snapshots it started have
+    /// settled) ended with `report`. `followed` are the (policy, resource)
+    /// pairs whose snapshot is still being followed: a pass leaves them out,
+    /// so they keep their last values instead of counting as gone.
+    pub fn observe_cycle(
+        &self,
+        account: &Account,
+        report: &CycleReport,
+        followed: &[WorkKey],
+        now: DateTime<Utc>,
+    ) {
         let health = health::from_report(account, report, now);
-        self.metrics.observe_cycle(report, &health, now);
+        self.metrics.observe_cycle(report, &health, followed, now);
         let mut inner = self.inner();
         let events = inner.book.update(&health, now);
         if let Some(sender) = &inner.sender {
@@ -121,7 +130,21 @@ impl Monitor {
         }
         // Keep what a failed listing could not see from the last cycle.
         if report.errors.is_empty() && report.skipped_policies.is_empty() {
-            inner.health.insert(account.name.clone(), health);
+            let kept: Vec<ResourceHealth> = inner
+                .health
+                .remove(&account.name)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| {
+                    followed.contains(&(o.policy.clone(), o.resource_id.clone()))
+                        && !health
+                            .iter()
+                            .any(|h| h.policy == o.policy && h.resource_id == o.resource_id)
+                })
+                .collect();
+            let mut all = health;
+            all.extend(kept);
+            inner.health.insert(account.name.clone(), all);
         } else {
             let entry = inner.health.entry(account.name.clone()).or_default();
             for h in health {

@@ -150,6 +150,9 @@ pub struct Ctx {
     pub config: Config,
     /// Its warnings (quota and token-file warnings show in `plan`).
     pub warnings: Vec<Diagnostic>,
+    /// The daemon's reload grace periods by account (from its state
+    /// directory): `plan` shows what they hold, `prune` honours them.
+    pub graces: std::collections::BTreeMap<String, engine::Grace>,
     /// The one clock (`plan --at` pins it).
     pub clock: Clock,
     /// Engine knobs (waits, busy retries).
@@ -159,6 +162,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// `opts` with the daemon's grace period for `account`, if one runs.
+    fn with_grace(&self, opts: &EngineOptions, account: &Account) -> EngineOptions {
+        EngineOptions {
+            grace: self.graces.get(&account.name).cloned(),
+            ..opts.clone()
+        }
+    }
+
     fn accounts(&self, only: Option<&str>) -> Result<Vec<&Account>, CommandError> {
         match only {
             None => Ok(self.config.accounts.iter().collect()),
@@ -277,6 +288,7 @@ pub async fn plan(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
         match connect(a, &ctx.client) {
             Err(e) => p.error = Some(e.to_string()),
             Ok(client) => {
+                let opts = ctx.with_grace(&opts, a);
                 let report =
                     engine::run_cycle(a, client.as_ref(), &ctx.clock, &opts, &cancel).await;
                 p.unmanaged = count_unmanaged(a, client.as_ref()).await;
@@ -492,6 +504,7 @@ pub async fn prune(ctx: &Ctx, account: Option<&str>, dry_run: bool, json: bool) 
                 failed += 1;
             }
             Ok(client) => {
+                let opts = ctx.with_grace(&opts, a);
                 let r = engine::run_cycle(a, client.as_ref(), &ctx.clock, &opts, &cancel).await;
                 match r.exit_code() {
                     exit::OK => ok += 1,

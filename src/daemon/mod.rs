@@ -12,10 +12,11 @@
 
 pub mod logging;
 pub mod reload;
+pub mod state;
 pub mod systemd;
 pub mod watch;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,13 +24,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::clock::Clock;
 use crate::config::{self, Account};
-use crate::engine::{self, CycleReport, EngineOptions, Grace};
+use crate::engine::{self, CycleReport, EngineOptions, Follow, Grace, Speed, WorkKey};
 use crate::provider::{self, ClientOptions, Provider};
 pub use reload::{AccountDiff, ReloadOutcome, Reloader, diff};
 pub use watch::ReloadCause;
@@ -82,6 +84,9 @@ pub struct DaemonOptions {
     pub shutdown_grace: Duration,
     /// Watch the config file for changes.
     pub watch_file: bool,
+    /// Where reload grace periods are kept across restarts (`--state-dir`,
+    /// `$STATE_DIRECTORY`); `None` keeps them in memory only.
+    pub state_dir: Option<std::path::PathBuf>,
     /// Issue 12: metrics, notifications and the health part of `STATUS=`.
     pub monitor: Arc<crate::monitor::Monitor>,
 }
@@ -96,6 +101,7 @@ impl Default for DaemonOptions {
             max_sleep: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(20),
             watch_file: true,
+            state_dir: None,
             monitor: Arc::default(),
         }
     }
@@ -117,7 +123,7 @@ fn board(b: &SharedBoard) -> std::sync::MutexGuard<'_, Board> {
 
 struct AccountTask {
     cancel: CancellationToken,
-    config: tokio::sync::watch::Sender<Account>,
+    config: tokio::sync::watch::Sender<(Account, Option<Grace>)>,
     /// Finished while not cancelled means the loop died (a panic).
     handle: tokio::task::JoinHandle<()>,
 }
@@ -132,27 +138,24 @@ struct Supervisor {
     /// Errors of the last rejected reload, until a reload finds the file
     /// good again (shown in `STATUS=`).
     rejected: Option<usize>,
-    /// Accounts a reload removed, with their last settings and when, so that
-    /// one that comes back within its grace period (a half-written file)
-    /// is compared with what it ran before rather than with nothing.
-    removed: BTreeMap<String, (Account, DateTime<Utc>)>,
+    /// Reload grace periods running, by account (removed accounts too, so
+    /// that one that comes back within its grace period, a half-written
+    /// file, is compared with what it ran before rather than with nothing).
+    graces: state::Graces,
+    /// Where the grace periods are kept across restarts, if anywhere.
+    state_dir: Option<std::path::PathBuf>,
 }
 
 impl Supervisor {
-    fn spawn(&mut self, account: Account, grace: Option<Grace>) {
+    fn spawn(&mut self, account: Account) {
         let name = account.name.clone();
         let cancel = self.root.child_token();
-        let (tx, rx) = tokio::sync::watch::channel(account);
+        let grace = self.grace_of(&name);
+        let (tx, rx) = tokio::sync::watch::channel((account, grace));
         let span = info_span!("account", account = %name);
         let handle = self.tracker.spawn(
-            account_loop(
-                rx,
-                self.opts.clone(),
-                cancel.clone(),
-                self.board.clone(),
-                grace,
-            )
-            .instrument(span),
+            account_loop(rx, self.opts.clone(), cancel.clone(), self.board.clone())
+                .instrument(span),
         );
         self.tasks.insert(
             name,
@@ -172,15 +175,25 @@ impl Supervisor {
         self.opts.monitor.forget_account(name); // issue 12: its series go
     }
 
-    fn apply(&mut self, diff: &AccountDiff, accounts: &[Account]) {
+    fn grace_of(&self, name: &str) -> Option<Grace> {
+        self.graces.get(name).map(|h| h.grace.clone())
+    }
+
+    /// Apply a reload: `prev` (read from `prev_text`) became `accounts`,
+    /// now the file's text `text`.
+    fn apply(
+        &mut self,
+        diff: &AccountDiff,
+        prev: &[Account],
+        prev_text: &Arc<str>,
+        accounts: &[Account],
+        text: &str,
+    ) {
         let now = self.opts.clock.now();
-        self.removed.retain(|_, (a, at)| now < *at + grace_of(a));
+        self.graces = state::transition(prev, prev_text, &self.graces, accounts, now);
+        self.save_state(text);
         for name in &diff.removed {
             info!(account = %name, "account removed: stopping its loop at the next safe point");
-            if let Some(task) = self.tasks.get(name) {
-                let last = task.config.borrow().clone();
-                self.removed.insert(name.clone(), (last, now));
-            }
             self.stop(name);
         }
         for name in &diff.changed {
@@ -189,7 +202,11 @@ impl Supervisor {
                 accounts.iter().find(|a| &a.name == name),
             ) {
                 info!(account = %name, "account changed: new settings apply at the next safe point");
-                let _ = task.config.send(account.clone());
+                let grace = self.grace_of(name);
+                if let Some(g) = &grace {
+                    info!(account = %name, until = %g.until, "deletions this change makes newly due wait until the grace period ends (reload_grace)");
+                }
+                let _ = task.config.send((account.clone(), grace));
             }
         }
         for name in &diff.added {
@@ -197,12 +214,17 @@ impl Supervisor {
                 info!(account = %name, "account added: starting its loop");
                 // Deletions of an account the file did not have a moment ago
                 // wait the grace period like any other change.
-                let grace = (!account.reload_grace.is_zero()).then(|| Grace {
-                    until: now + grace_of(account),
-                    baseline: self.removed.remove(name).map(|(a, _)| a),
-                });
-                self.spawn(account.clone(), grace);
+                self.spawn(account.clone());
             }
+        }
+    }
+
+    /// Keep the grace periods across a restart; a state directory that
+    /// cannot be written costs only that.
+    fn save_state(&self, text: &str) {
+        let Some(dir) = &self.state_dir else { return };
+        if let Err(e) = state::save(dir, text, &self.graces, self.opts.clock.now()) {
+            warn!(error = %e, "a restart during a reload grace period would not keep its held deletions");
         }
     }
 
@@ -319,10 +341,13 @@ pub async fn run(
         board: Arc::new(Mutex::new(Board::default())),
         notifier,
         rejected: None,
-        removed: BTreeMap::new(),
+        graces: state::Graces::new(),
+        state_dir: opts.state_dir.clone(),
     };
+    sup.graces = start_graces(opts.state_dir.as_deref(), reloader.current(), &opts.clock);
+    sup.save_state(&text);
     for account in reloader.current().accounts.clone() {
-        sup.spawn(account, None);
+        sup.spawn(account);
     }
     info!(
         accounts = sup.tasks.len(),
@@ -396,8 +421,33 @@ fn start_watcher(
     }
 }
 
+/// The grace periods at start: those a previous run left running, and those
+/// that edits made while it was stopped start now.
+fn start_graces(dir: Option<&Path>, config: &config::Config, clock: &Clock) -> state::Graces {
+    let Some(dir) = dir else {
+        return state::Graces::new();
+    };
+    match state::load(dir) {
+        Ok(saved) => {
+            let graces = state::graces_for(saved.as_ref(), &config.accounts, clock.now());
+            for (name, h) in &graces {
+                if config.accounts.iter().any(|a| &a.name == name) {
+                    info!(account = %name, until = %h.grace.until, "reload grace period in force from before the start: deletions it holds wait until then");
+                }
+            }
+            graces
+        }
+        Err(e) => {
+            warn!(error = %e, "starting without the saved reload grace periods");
+            state::Graces::new()
+        }
+    }
+}
+
 fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause) {
     sup.notifier.reloading();
+    let prev = reloader.current().accounts.clone();
+    let prev_text: Arc<str> = Arc::from(reloader.text());
     let outcome = reloader.reload();
     let now = sup.opts.clock.now();
     sup.opts
@@ -428,7 +478,7 @@ fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause)
             sup.rejected = None;
             info!(cause = cause.as_str(), changes = %diff.summary(), "config reloaded");
             let accounts = reloader.current().accounts.clone();
-            sup.apply(&diff, &accounts);
+            sup.apply(&diff, &prev, &prev_text, &accounts, &reloader.text());
         }
     }
     sup.notifier.ready(&sup.status());
@@ -447,109 +497,122 @@ fn connect(account: &Account, options: &ClientOptions) -> Result<Box<dyn Provide
     provider::connect_with(account, token, options).map_err(|e| e.to_string())
 }
 
-fn grace_of(account: &Account) -> chrono::Duration {
-    chrono::Duration::from_std(account.reload_grace).unwrap_or(chrono::Duration::MAX)
+/// A pass whose started snapshots are not all settled yet: its summary is
+/// logged once they are.
+struct OpenCycle {
+    report: CycleReport,
+    outstanding: BTreeSet<WorkKey>,
 }
 
-/// The grace period after `old` became `new` at `now`: deletions the change
-/// makes newly due wait until `now + new.reload_grace`. A change inside a
-/// running grace period starts it again, still compared with the settings
-/// that were deleting before it (so two quick edits cannot skip the wait);
-/// a change back to those settings ends it.
-fn next_grace(
-    running: Option<&Grace>,
-    old: &Account,
-    new: &Account,
-    now: DateTime<Utc>,
-) -> Option<Grace> {
-    if new.reload_grace.is_zero() {
-        return None;
-    }
-    let baseline = match running.filter(|g| now < g.until) {
-        Some(g) => g.baseline.clone(),
-        None => Some(old.clone()),
-    };
-    if baseline.as_ref() == Some(new) {
-        return None;
-    }
-    Some(Grace {
-        until: now + grace_of(new),
-        baseline,
-    })
-}
-
-/// One account's loop (mini-redis's expiry loop): run a cycle, work out the
-/// next due time, then sleep until then, a config change, or cancellation.
+/// One account's loop (mini-redis's expiry loop, with each resource on its
+/// own clock): a pass when a resource is due, then every started snapshot
+/// followed on one poll schedule while the loop sleeps until the next due
+/// time, the next look at a snapshot, a config change, or cancellation. A
+/// resource being followed is left out of passes, so one stuck snapshot
+/// delays nothing else; its own retention runs once it is confirmed.
 async fn account_loop(
-    mut rx: tokio::sync::watch::Receiver<Account>,
+    mut rx: tokio::sync::watch::Receiver<(Account, Option<Grace>)>,
     opts: DaemonOptions,
     cancel: CancellationToken,
     board_: SharedBoard,
-    grace: Option<Grace>,
 ) {
     let clock = opts.clock.clone();
-    let mut account = rx.borrow_and_update().clone();
+    let (mut account, grace) = rx.borrow_and_update().clone();
     let mut engine_opts = EngineOptions {
         started: clock.now(),
         grace,
         ..opts.engine.clone()
     };
+    let chrono_of = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
     let mut client: Option<Box<dyn Provider>> = None;
     let mut bad_cycles: u32 = 0;
+    let mut follows: Vec<Follow> = Vec::new();
+    let mut open: Vec<OpenCycle> = Vec::new();
+    let mut speed = Speed::default();
+    let mut next_pass = clock.now();
     while !cancel.is_cancelled() {
-        let mut next_wake =
-            clock.now() + chrono::Duration::from_std(opts.max_sleep).unwrap_or_default();
-        if client.is_none() {
-            match connect(&account, &opts.client) {
-                Ok(c) => client = Some(c),
-                Err(e) => error!(error = %e, "cannot start the account"),
+        let now = clock.now();
+        if now >= next_pass {
+            next_pass = now + chrono_of(opts.max_sleep);
+            if client.is_none() {
+                match connect(&account, &opts.client) {
+                    Ok(c) => client = Some(c),
+                    Err(e) => error!(error = %e, "cannot start the account"),
+                }
+            }
+            if let Some(c) = client.as_deref() {
+                let following: BTreeSet<WorkKey> =
+                    follows.iter().map(|f| f.key().clone()).collect();
+                let pass =
+                    engine::pass(&account, c, &clock, &engine_opts, &cancel, &following).await;
+                if let Some((t, _)) = pass.report.next_due() {
+                    next_pass = next_pass.min(t);
+                }
+                // Something due now but not taken (in progress, busy): look
+                // again after the retry delay, never in a tight loop.
+                let now = clock.now();
+                if next_pass <= now {
+                    next_pass = now + chrono_of(opts.retry_delay);
+                }
+                open.push(OpenCycle {
+                    outstanding: pass.started.iter().map(|f| f.key().clone()).collect(),
+                    report: pass.report,
+                });
+                follows.extend(pass.started);
+            } else {
+                bad_cycles = bad_cycles.saturating_add(1);
+                next_pass = next_pass.min(clock.now() + backoff(&opts, bad_cycles));
             }
         }
-        if let Some(c) = client.as_deref() {
-            let report = engine::run_cycle(&account, c, &clock, &engine_opts, &cancel).await;
-            log_cycle(&report);
-            opts.monitor.observe_cycle(&account, &report, clock.now()); // issue 12
-            let next = report.next_due().map(|(t, r)| (t, r.resource_name.clone()));
-            if let Some((t, _)) = &next {
-                next_wake = next_wake.min(*t);
+        // Follow what runs; each settled snapshot reports to its pass.
+        if let Some(c) = client.as_deref()
+            && follows.iter().any(|f| f.next_poll() <= Instant::now())
+        {
+            let settled =
+                engine::poll_follows(c, &mut follows, &engine_opts, &cancel, &mut speed).await;
+            let now = clock.now();
+            for r in settled {
+                if let Some(d) = &r.due {
+                    let t = if d.next <= now {
+                        now + chrono_of(opts.retry_delay)
+                    } else {
+                        d.next
+                    };
+                    next_pass = next_pass.min(t);
+                }
+                settle(&mut open, r);
             }
-            let mut b = board(&board_);
-            b.cycles += 1;
-            // A removed account's entry is gone from the board (the
-            // supervisor cancels, then removes it, under this lock): a cycle
-            // that ends after that must not bring it back.
-            if !cancel.is_cancelled() {
-                b.next.insert(account.name.clone(), next);
-            }
-            drop(b);
-            if report.failures() > 0 {
+        }
+        let closed;
+        (closed, open) = open.into_iter().partition(|o| o.outstanding.is_empty());
+        for o in closed {
+            // Issue 12: metrics, notifications, STATUS= (resources still
+            // being followed keep their last values).
+            let followed: Vec<WorkKey> = follows.iter().map(|f| f.key().clone()).collect();
+            opts.monitor
+                .observe_cycle(&account, &o.report, &followed, clock.now());
+            let failed = finish_cycle(o.report, &account, &cancel, &board_);
+            if failed {
                 bad_cycles = bad_cycles.saturating_add(1);
+                next_pass = next_pass.min(clock.now() + backoff(&opts, bad_cycles));
             } else {
                 bad_cycles = 0;
             }
-        } else {
-            bad_cycles = bad_cycles.saturating_add(1);
         }
+
         let now = clock.now();
-        // Held deletions happen when the grace period ends: wake then.
+        // Held deletions happen when the grace period ends: a pass then.
         match &engine_opts.grace {
-            Some(g) if now < g.until => next_wake = next_wake.min(g.until),
+            Some(g) if now < g.until => next_pass = next_pass.min(g.until),
             Some(_) => engine_opts.grace = None,
             None => {}
         }
-        if bad_cycles > 0 {
-            let backoff = opts.retry_delay * 2u32.saturating_pow(bad_cycles.min(4) - 1);
-            next_wake =
-                next_wake.min(now + chrono::Duration::from_std(backoff).unwrap_or_default());
+        let wake = next_pass;
+        let mut sleep = (wake - now).to_std().unwrap_or_default();
+        if let Some(poll) = follows.iter().map(Follow::next_poll).min() {
+            sleep = sleep.min(poll.saturating_duration_since(Instant::now()));
         }
-        // Something due now but not taken (in progress, busy): look again
-        // after the retry delay, never in a tight loop.
-        let floor = now + chrono::Duration::from_std(opts.retry_delay).unwrap_or_default();
-        if next_wake <= now {
-            next_wake = floor;
-        }
-        let sleep = (next_wake - now).to_std().unwrap_or_default();
-        debug!(sleep_s = sleep.as_secs(), next = %next_wake, "sleeping until next due time");
+        debug!(sleep_s = sleep.as_secs(), next = %wake, following = follows.len(), "sleeping until the next due time or look");
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
             () = cancel.cancelled() => break,
@@ -557,14 +620,11 @@ async fn account_loop(
                 if changed.is_err() {
                     break;
                 }
-                let old = std::mem::replace(&mut account, rx.borrow_and_update().clone());
+                (account, engine_opts.grace) = rx.borrow_and_update().clone();
                 client = None;
                 engine_opts.started = clock.now();
-                engine_opts.grace = next_grace(engine_opts.grace.as_ref(), &old, &account, clock.now());
-                if let Some(g) = &engine_opts.grace {
-                    info!(until = %g.until, "deletions this change makes newly due wait until the grace period ends (reload_grace)");
-                }
                 bad_cycles = 0;
+                next_pass = clock.now();
                 info!("account config changed: running with the new settings");
                 // Show what the new settings will delete before they do.
                 if let Ok(c) = connect(&account, &opts.client) {
@@ -579,11 +639,63 @@ async fn account_loop(
             }
         }
     }
+    // A stop leaves running snapshots to the provider: each is reported as
+    // not confirmed, and the next start sees it in progress.
+    if let Some(c) = client.as_deref()
+        && !follows.is_empty()
+    {
+        let settled =
+            engine::poll_follows(c, &mut follows, &engine_opts, &cancel, &mut speed).await;
+        for r in settled {
+            settle(&mut open, r);
+        }
+        for o in open {
+            finish_cycle(o.report, &account, &cancel, &board_);
+        }
+    }
     debug!("account loop stopped");
 }
 
-/// After a config change: one line per snapshot the new settings will delete
-/// in the next cycle, and a summary (DESIGN rule 11).
+/// The pause before the next pass after `bad` failed cycles in a row.
+fn backoff(opts: &DaemonOptions, bad: u32) -> chrono::Duration {
+    let d = opts.retry_delay * 2u32.saturating_pow(bad.clamp(1, 4) - 1);
+    chrono::Duration::from_std(d).unwrap_or_default()
+}
+
+/// A settled snapshot's report joins the pass that started it.
+fn settle(open: &mut [OpenCycle], r: engine::ResourceReport) {
+    let key = (r.policy.clone(), r.resource_id.clone());
+    if let Some(o) = open.iter_mut().find(|o| o.outstanding.contains(&key)) {
+        o.outstanding.remove(&key);
+        o.report.resources.push(r);
+    }
+}
+
+/// Log a cycle that is complete and show its next due time; true when
+/// something in it failed.
+fn finish_cycle(
+    mut report: CycleReport,
+    account: &Account,
+    cancel: &CancellationToken,
+    board_: &SharedBoard,
+) -> bool {
+    report
+        .resources
+        .sort_by(|a, b| (&a.policy, &a.resource_id).cmp(&(&b.policy, &b.resource_id)));
+    log_cycle(&report);
+    let next = report.next_due().map(|(t, r)| (t, r.resource_name.clone()));
+    let mut b = board(board_);
+    b.cycles += 1;
+    // A removed account's entry is gone from the board (the supervisor
+    // cancels, then removes it, under this lock): a cycle that ends after
+    // that must not bring it back.
+    if !cancel.is_cancelled() {
+        b.next.insert(account.name.clone(), next);
+    }
+    drop(b);
+    report.failures() > 0
+}
+
 fn log_reload_preview(plan: &CycleReport) {
     let mut n = 0;
     for r in &plan.resources {
@@ -640,9 +752,21 @@ pub async fn run_once(config: &config::Config, opts: &DaemonOptions) -> (u8, Vec
         started: opts.clock.now(),
         ..opts.engine.clone()
     };
+    // A daemon's reload grace periods hold here too.
+    let graces = match opts.state_dir.as_deref().map(state::load) {
+        Some(Ok(saved)) => state::graces_for(saved.as_ref(), &config.accounts, opts.clock.now()),
+        Some(Err(e)) => {
+            warn!(error = %e, "running without the daemon's reload grace periods");
+            state::Graces::new()
+        }
+        None => state::Graces::new(),
+    };
     let runs = config.accounts.iter().map(|account| {
         let cancel = cancel.clone();
-        let engine_opts = engine_opts.clone();
+        let engine_opts = EngineOptions {
+            grace: graces.get(&account.name).map(|h| h.grace.clone()),
+            ..engine_opts.clone()
+        };
         let clock = opts.clock.clone();
         let client_opts = opts.client.clone();
         async move {
@@ -693,66 +817,4 @@ pub async fn run_once(config: &config::Config, opts: &DaemonOptions) -> (u8, Vec
         crate::exit::NOTHING_DONE
     };
     (code, reports)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{DEFAULT_RELOAD_GRACE, ProviderKind, TokenSource};
-
-    fn account(keep_note: &str, grace: std::time::Duration) -> Account {
-        Account {
-            name: "a".into(),
-            provider: ProviderKind::Hetzner,
-            token: TokenSource::Env(keep_note.into()),
-            api_url: ProviderKind::Hetzner.default_api_url().into(),
-            policies: Vec::new(),
-            prune_orphans: false,
-            retired_policies: Vec::new(),
-            reload_grace: grace,
-        }
-    }
-
-    #[test]
-    #[allow(clippy::type_complexity)]
-    fn grace_cases() {
-        let t = |m: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(m);
-        let (a, b, c) = (
-            account("A", DEFAULT_RELOAD_GRACE),
-            account("B", DEFAULT_RELOAD_GRACE),
-            account("C", DEFAULT_RELOAD_GRACE),
-        );
-        let running = |until: i64, base: &Account| Grace {
-            until: t(until),
-            baseline: Some(base.clone()),
-        };
-        // (running grace, old, new, now, want (until, baseline))
-        let cases: Vec<(
-            Option<Grace>,
-            &Account,
-            Account,
-            i64,
-            Option<(i64, &Account)>,
-        )> = vec![
-            // A first change: compared with the old settings for 15 min.
-            (None, &a, b.clone(), 0, Some((15, &a))),
-            // A second change inside the grace: the wait starts again, still
-            // against the settings that were deleting before the first.
-            (Some(running(15, &a)), &b, c.clone(), 5, Some((20, &a))),
-            // After the grace ended, the running settings are the baseline.
-            (Some(running(15, &a)), &b, c.clone(), 30, Some((45, &b))),
-            // Back to the settings of before: nothing is newly due.
-            (Some(running(15, &a)), &b, a.clone(), 5, None),
-            // reload_grace: 0 turns the hold off.
-            (None, &a, account("B", std::time::Duration::ZERO), 0, None),
-        ];
-        for (i, (run, old, new, now, want)) in cases.into_iter().enumerate() {
-            let got = next_grace(run.as_ref(), old, &new, t(now));
-            let want = want.map(|(until, base)| Grace {
-                until: t(until),
-                baseline: Some(base.clone()),
-            });
-            assert_eq!(got, want, "case {i}");
-        }
-    }
 }

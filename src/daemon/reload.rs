@@ -105,6 +105,11 @@ impl Reloader {
         &self.current
     }
 
+    /// The text of the config in force (it passed as UTF-8 to be in force).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
     /// Re-read the file and apply it if it is valid and different.
     pub fn reload(&mut self) -> ReloadOutcome {
         let bytes = match std::fs::read(&self.path) {

@@ -16,6 +16,8 @@ pub mod report;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -25,8 +27,8 @@ use crate::clock::Clock;
 use crate::config::{Account, Policy, TargetKind};
 use crate::policy::{self, Action, GroupKey, KeepRules, Marker, SnapState, SnapshotInfo, trust};
 use crate::provider::{
-    self, ErrorKind, ListScope, Progress, Provider, Resource, Snapshot, SnapshotName, WaitOptions,
-    WaitOutcome,
+    self, ErrorKind, InProgress, ListScope, Pending, Progress, Provider, Resource, Snapshot,
+    SnapshotName, WaitOptions,
 };
 
 pub use report::{
@@ -107,10 +109,104 @@ struct Work<'a> {
     policy: &'a Policy,
     resource: &'a Resource,
     group: Vec<&'a Snapshot>,
+    /// Every listed snapshot of the account of the resource's kind (what
+    /// `Provider::in_progress` reads).
+    listed: &'a [Snapshot],
 }
 
-/// Run one cycle for `account`. Never panics on provider trouble: every
-/// failure lands in the report.
+/// A (policy, resource id) pair: one resource's own clock.
+pub type WorkKey = (String, String);
+
+/// What a pass settled, and the snapshots it started.
+#[derive(Debug)]
+pub struct Pass {
+    /// Every resource the pass settled (not due, pruned, failed, busy …),
+    /// orphans, listing errors and warnings. Resources whose snapshot was
+    /// started are not in it: their report comes when the snapshot is
+    /// confirmed (see [`poll_follows`]).
+    pub report: CycleReport,
+    /// Snapshots started in this pass, to be followed.
+    pub started: Vec<Follow>,
+}
+
+/// A snapshot the engine started and follows until it is complete, failed
+/// or past its deadline; then the resource's own retention runs.
+#[derive(Debug)]
+pub struct Follow {
+    key: WorkKey,
+    account: String,
+    policy: Policy,
+    pending: Pending,
+    marker: Marker,
+    group: Vec<Snapshot>,
+    infos: Vec<SnapshotInfo>,
+    holds: Holds,
+    rep: ResourceReport,
+    /// The schedule's verdict once this snapshot exists.
+    due_after: policy::DueState,
+    span: tracing::Span,
+    created_at: Instant,
+    next_poll: Instant,
+    interval: Duration,
+    deadline: Instant,
+    polls: u32,
+    last_said: Duration,
+    /// Deletions already made for this resource in this cycle (making room
+    /// at a full quota): the per-run cap counts them.
+    cap_used: u32,
+}
+
+impl Follow {
+    /// The (policy, resource id) this snapshot belongs to.
+    pub fn key(&self) -> &WorkKey {
+        &self.key
+    }
+
+    /// When this snapshot is looked at next.
+    pub fn next_poll(&self) -> Instant {
+        self.next_poll
+    }
+}
+
+/// How long snapshots of this account take, learned from the ones it
+/// followed: the first look at a new snapshot happens when it is expected
+/// to be done, not right after the create.
+#[derive(Debug, Clone, Default)]
+pub struct Speed {
+    /// Seconds per (GB + [`FIXED_GB`]) of disk, smoothed.
+    secs_per_gb: Option<f64>,
+}
+
+/// A snapshot's fixed cost, in GB of disk: even an empty disk takes a while.
+const FIXED_GB: f64 = 10.0;
+
+impl Speed {
+    /// When a snapshot of `disk_gb` is expected to be done, when known.
+    pub fn expected(&self, disk_gb: u64) -> Option<Duration> {
+        let s = self.secs_per_gb? * (disk_gb as f64 + FIXED_GB);
+        Duration::try_from_secs_f64(s).ok()
+    }
+
+    /// One snapshot of `disk_gb` was seen done after `elapsed`, at the
+    /// `polls`-th look. Done at the first look means it may have finished
+    /// well before: the estimate comes down a little.
+    pub fn observe(&mut self, disk_gb: u64, elapsed: Duration, polls: u32) {
+        let mut secs = elapsed.as_secs_f64() / (disk_gb as f64 + FIXED_GB);
+        if polls <= 1 {
+            secs *= 0.9;
+        }
+        self.secs_per_gb = Some(match self.secs_per_gb {
+            None => secs,
+            Some(old) => 0.5 * old + 0.5 * secs,
+        });
+    }
+}
+
+/// Run one cycle for `account` to its end: a pass, then every snapshot it
+/// started followed until it is settled and its resource pruned. `run
+/// --once`, `plan` and `prune` use this; the daemon runs [`pass`] and
+/// [`poll_follows`] itself, so one stuck snapshot delays nothing else.
+/// Never panics on provider trouble: every failure lands in the report.
 pub async fn run_cycle(
     account: &Account,
     provider: &dyn Provider,
@@ -118,6 +214,42 @@ pub async fn run_cycle(
     opts: &EngineOptions,
     cancel: &CancellationToken,
 ) -> CycleReport {
+    let Pass {
+        mut report,
+        started,
+    } = pass(account, provider, clock, opts, cancel, &BTreeSet::new()).await;
+    let mut follows = started;
+    let mut speed = Speed::default();
+    while !follows.is_empty() {
+        let next = follows.iter().map(Follow::next_poll).min();
+        if let Some(next) = next {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                () = cancel.cancelled() => {}
+            }
+        }
+        let done = poll_follows(provider, &mut follows, opts, cancel, &mut speed).await;
+        report.resources.extend(done);
+    }
+    report
+        .resources
+        .sort_by(|a, b| (&a.policy, &a.resource_id).cmp(&(&b.policy, &b.resource_id)));
+    report.finished = Some(clock.now());
+    report
+}
+
+/// One pass over `account`: the listings, then for each policy on each
+/// resource not in `following`: a create when due (and nothing runs on the
+/// resource), else its retention. Creates are started, not waited for: the
+/// started snapshots come back in [`Pass::started`].
+pub async fn pass(
+    account: &Account,
+    provider: &dyn Provider,
+    clock: &Clock,
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+    following: &BTreeSet<WorkKey>,
+) -> Pass {
     let mut report = CycleReport::new(&account.name, clock.now(), opts.dry_run);
 
     // 1. Listings, once per kind: resources and this account's managed snapshots.
@@ -200,7 +332,13 @@ pub async fn run_cycle(
             .iter()
             .filter(|r| policy.targets.matches(r.facts()))
         {
-            targeted.insert((policy.name.clone(), resource.id.clone()));
+            let key = (policy.name.clone(), resource.id.clone());
+            targeted.insert(key.clone());
+            // Its snapshot is being followed: retention runs when that is
+            // confirmed, not now.
+            if following.contains(&key) {
+                continue;
+            }
             let group = snapshots
                 .iter()
                 .filter(|s| {
@@ -215,25 +353,33 @@ pub async fn run_cycle(
                 policy,
                 resource,
                 group,
+                listed: snapshots,
             });
         }
     }
 
-    // 3. Do the work, a few resources at a time.
+    // 3. Do the work, a few requests at a time. Nothing here waits for a
+    // snapshot: a started one is followed after the pass.
     // The futures are built eagerly (not in a lazy `map`), which keeps the
-    // stream's type free of higher-ranked lifetimes so the cycle stays `Send`.
+    // stream's type free of higher-ranked lifetimes so the pass stays `Send`.
     let futures: Vec<_> = works
         .into_iter()
         .map(|w| {
             let span = info_span!("resource", policy = %w.policy.name, resource = %w.resource.id, resource_name = %w.resource.name);
-            work_on(account, provider, now, opts, cancel, &holds, w).instrument(span)
+            work_on(account, provider, now, opts, cancel, &holds, w, span.clone()).instrument(span)
         })
         .collect();
-    let results: Vec<ResourceReport> = futures_util::stream::iter(futures)
+    let results: Vec<Worked> = futures_util::stream::iter(futures)
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
-    report.resources = results;
+    let mut started = Vec::new();
+    for r in results {
+        match r {
+            Worked::Settled(rep) => report.resources.push(*rep),
+            Worked::Started(f) => started.push(*f),
+        }
+    }
     report
         .resources
         .sort_by(|a, b| (&a.policy, &a.resource_id).cmp(&(&b.policy, &b.resource_id)));
@@ -261,9 +407,48 @@ pub async fn run_cycle(
         }
     }
     report.finished = Some(clock.now());
-    report
+    Pass { report, started }
 }
 
+/// What working on one resource came to.
+enum Worked {
+    /// Done for this pass.
+    Settled(Box<ResourceReport>),
+    /// A snapshot was started: follow it.
+    Started(Box<Follow>),
+}
+
+/// When the schedule next wants a snapshot of this resource: from the newest
+/// managed snapshot that is complete or being taken (its marker time when
+/// its times agree, which is the same for every resource of one pass, so
+/// resources snapshotted together stay together whatever the provider's
+/// pace), never a suspect one.
+fn newest_managed(
+    account: &Account,
+    policy: &Policy,
+    infos: &[SnapshotInfo],
+    in_progress: &[InProgress],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    infos
+        .iter()
+        .filter(|i| i.state != SnapState::Failed && i.suspect.is_none())
+        .map(|i| {
+            i.marker
+                .as_ref()
+                .map_or(i.created, |m| m.created.min(i.created))
+        })
+        .chain(in_progress.iter().filter_map(|p| {
+            p.marker
+                .as_ref()
+                .filter(|m| m.account == account.name && m.policy == policy.name)
+                .filter(|m| trust::suspect(Some(m.created), p.since, now).is_none())
+                .map(|m| p.since.map_or(m.created, |s| s.min(m.created)))
+        }))
+        .max()
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn work_on(
     account: &Account,
     provider: &dyn Provider,
@@ -272,29 +457,17 @@ async fn work_on(
     cancel: &CancellationToken,
     holds: &Holds,
     w: Work<'_>,
-) -> ResourceReport {
+    span: tracing::Span,
+) -> Worked {
     let policy = w.policy;
     let resource = w.resource;
     let mut rep = ResourceReport::new(policy, resource);
+    let settled = |rep: ResourceReport| Worked::Settled(Box::new(rep));
     if cancel.is_cancelled() {
         rep.create = CreateStatus::Stopped;
         rep.prune = PruneStatus::Skipped("stopping".to_string());
-        return rep;
+        return settled(rep);
     }
-
-    // What is running on the resource now? DigitalOcean does not list
-    // in-progress droplet snapshots, so this is how a restart mid-snapshot
-    // avoids a duplicate.
-    let in_progress = match provider.in_progress(resource).await {
-        Ok(v) => v,
-        Err(e) => {
-            error!(error = %e, "cannot tell what is running on the resource");
-            rep.errors.push(e.to_string());
-            rep.create = CreateStatus::Error(e.to_string());
-            rep.prune = PruneStatus::Skipped("could not check for running snapshots".into());
-            return rep;
-        }
-    };
 
     // Retention and the schedule work with the provider's creation times; a
     // snapshot whose times cannot be trusted is kept and moves neither.
@@ -304,29 +477,47 @@ async fn work_on(
             warn!(snapshot = %i.id, reason = %why, "snapshot time cannot be trusted: kept, and never the newest or the retention anchor");
         }
     }
-    let newest_managed = infos
-        .iter()
-        .filter(|i| i.state != SnapState::Failed && i.suspect.is_none())
-        .map(|i| i.created)
-        .chain(in_progress.iter().filter_map(|p| {
-            p.marker
-                .as_ref()
-                .filter(|m| m.account == account.name && m.policy == policy.name)
-                .filter(|m| trust::suspect(Some(m.created), p.since, now).is_none())
-                .map(|m| p.since.unwrap_or(m.created))
-        }))
-        .max();
-    rep.due = Some(policy::evaluate(
-        &policy.schedule,
-        policy.timezone,
-        newest_managed,
-        opts.started,
+    let schedule_at =
+        |newest| policy::evaluate(&policy.schedule, policy.timezone, newest, opts.started, now);
+    rep.due = Some(schedule_at(newest_managed(
+        account,
+        policy,
+        &infos,
+        &[],
         now,
-    ));
-    let due = rep.due.as_ref().is_some_and(|d| d.due);
+    )));
+    let due = rep.due.as_ref().is_some_and(|d| d.due) && !opts.skip_create;
+
+    // What is running on the resource now? Asked only when a snapshot is
+    // due, and as cheaply as the provider allows (see the trait): this is
+    // how a restart mid-snapshot avoids a duplicate.
+    let in_progress = if due {
+        match provider.in_progress(resource, w.listed).await {
+            Ok(v) => v,
+            Err(e) => {
+                error!(error = %e, "cannot tell what is running on the resource");
+                rep.errors.push(e.to_string());
+                rep.create = CreateStatus::Error(e.to_string());
+                rep.prune = PruneStatus::Skipped("could not check for running snapshots".into());
+                return settled(rep);
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    if !in_progress.is_empty() {
+        rep.due = Some(schedule_at(newest_managed(
+            account,
+            policy,
+            &infos,
+            &in_progress,
+            now,
+        )));
+    }
+    let due = due && rep.due.as_ref().is_some_and(|d| d.due);
 
     let mut new_snapshot: Option<SnapshotInfo> = None;
-    if !due || opts.skip_create {
+    if !due {
         rep.create = CreateStatus::NotDue;
     } else if let Some(p) = in_progress.first() {
         info!(what = %p.what, "snapshot due, but one is already in progress: not starting another");
@@ -338,7 +529,7 @@ async fn work_on(
                 error!(error = %e, "cannot mark a snapshot of this resource");
                 rep.create = CreateStatus::Error(e.to_string());
                 rep.prune = PruneStatus::Skipped("no snapshot taken".into());
-                return rep;
+                return settled(rep);
             }
         };
         if opts.dry_run {
@@ -351,50 +542,87 @@ async fn work_on(
                 suspect: None,
             });
         } else {
-            rep.create = create_and_wait(provider, resource, policy, &marker, opts, cancel).await;
-            if let CreateStatus::Quota(why) = rep.create.clone() {
+            let key = group_key(account, &policy.name, &resource.id);
+            let mut started = start_create(provider, resource, policy, &marker, opts, cancel).await;
+            if let Err(CreateStatus::Quota(why)) = &started {
                 // A full quota is not a dead end: retention (every floor
-                // holds) may make room, then one more try. Retention has then
-                // run for this resource this cycle.
+                // holds) may make room, then one more try. Retention has
+                // then run for this resource this pass.
                 warn!(reason = %why, "at the provider's snapshot limit: running retention to make room, then trying once more");
-                let key = GroupKey {
-                    account: account.name.clone(),
-                    policy: policy.name.clone(),
-                    resource_id: resource.id.clone(),
-                };
-                let rules = GroupRules {
-                    keep: &policy.keep,
-                    max_deletes: policy.max_deletes_per_run,
-                    tz: policy.timezone,
-                };
+                let rules = GroupRules::of(policy);
                 prune_group(
                     provider, &key, &rules, &w.group, &infos, opts, cancel, holds, &mut rep,
                 )
                 .await;
-                match rep.prune {
+                started = match rep.prune {
                     PruneStatus::Done { deleted } if deleted > 0 => {
-                        rep.create =
-                            create_and_wait(provider, resource, policy, &marker, opts, cancel)
-                                .await;
+                        start_create(provider, resource, policy, &marker, opts, cancel).await
                     }
                     _ => {
                         let why = format!(
                             "{why}; retention freed no room (lower keep, or raise the provider's limit)"
                         );
                         error!(reason = %why, "snapshot not taken: at the provider's snapshot limit");
-                        rep.create = CreateStatus::Quota(why);
+                        Err(CreateStatus::Quota(why))
+                    }
+                };
+                // The group as it is now: what retention kept.
+                let kept: BTreeSet<String> = rep
+                    .snapshots
+                    .iter()
+                    .filter(|l| l.delete != Some(DeleteStatus::Deleted))
+                    .map(|l| l.id.clone())
+                    .collect();
+                infos.retain(|i| kept.contains(&i.id));
+                match started {
+                    Ok(pending) => {
+                        let group = w
+                            .group
+                            .iter()
+                            .filter(|s| kept.contains(&s.id))
+                            .map(|s| (*s).clone())
+                            .collect();
+                        rep.snapshots.clear();
+                        return follow(
+                            account,
+                            policy,
+                            resource,
+                            pending,
+                            marker,
+                            group,
+                            infos,
+                            holds,
+                            rep,
+                            opts,
+                            schedule_at,
+                            span,
+                        );
+                    }
+                    Err(status) => {
+                        rep.create = status;
+                        return settled(rep);
                     }
                 }
-                return rep;
             }
-            if let CreateStatus::Created { snapshot_id } = &rep.create {
-                new_snapshot = Some(SnapshotInfo {
-                    id: snapshot_id.clone(),
-                    created: marker.created,
-                    state: SnapState::Complete,
-                    marker: Some(marker),
-                    suspect: None,
-                });
+            match started {
+                Ok(pending) => {
+                    let group = w.group.iter().map(|s| (*s).clone()).collect();
+                    return follow(
+                        account,
+                        policy,
+                        resource,
+                        pending,
+                        marker,
+                        group,
+                        infos,
+                        holds,
+                        rep,
+                        opts,
+                        schedule_at,
+                        span,
+                    );
+                }
+                Err(status) => rep.create = status,
             }
         }
     }
@@ -408,110 +636,311 @@ async fn work_on(
             .iter()
             .map(|s| SnapshotLine::kept_unjudged(s))
             .collect();
-        return rep;
+        return settled(rep);
     }
     if cancel.is_cancelled() {
         rep.prune = PruneStatus::Skipped("stopping".to_string());
-        return rep;
+        return settled(rep);
     }
 
     infos.extend(new_snapshot);
-    let key = GroupKey {
-        account: account.name.clone(),
-        policy: policy.name.clone(),
-        resource_id: resource.id.clone(),
-    };
-    let rules = GroupRules {
-        keep: &policy.keep,
-        max_deletes: policy.max_deletes_per_run,
-        tz: policy.timezone,
-    };
+    let key = group_key(account, &policy.name, &resource.id);
+    let rules = GroupRules::of(policy);
     prune_group(
         provider, &key, &rules, &w.group, &infos, opts, cancel, holds, &mut rep,
     )
     .await;
-    rep
+    settled(rep)
 }
 
-async fn create_and_wait(
-    provider: &dyn Provider,
-    resource: &Resource,
+/// A started snapshot, ready to be followed: the first look when it is
+/// expected to be done (at once for a create that answered complete).
+#[allow(clippy::too_many_arguments)]
+fn follow(
+    account: &Account,
     policy: &Policy,
-    marker: &Marker,
+    resource: &Resource,
+    pending: Pending,
+    marker: Marker,
+    group: Vec<Snapshot>,
+    infos: Vec<SnapshotInfo>,
+    holds: &Holds,
+    mut rep: ResourceReport,
     opts: &EngineOptions,
-    cancel: &CancellationToken,
-) -> CreateStatus {
-    let name = SnapshotName::Managed(marker.clone());
-    let mut attempt = 0;
-    let pending = loop {
-        // A stop that arrived while we looked at the resource (or slept on a
-        // busy answer) means no new create: the next run decides afresh.
-        if cancel.is_cancelled() {
-            return CreateStatus::Stopped;
-        }
-        info!(name = %marker.encode(), "creating snapshot");
-        match provider
-            .create_snapshot(resource, &name, &policy.snapshot_tags)
-            .await
-        {
-            Ok(p) => break p,
-            Err(e) if e.kind == ErrorKind::Busy && attempt < opts.busy_retries => {
-                attempt += 1;
-                info!(attempt, error = %e, "resource busy, will try again later in this cycle");
-                tokio::select! {
-                    () = tokio::time::sleep(opts.busy_delay) => {}
-                    () = cancel.cancelled() => return CreateStatus::Stopped,
-                }
-            }
-            Err(e) if e.kind == ErrorKind::Busy => {
-                warn!(error = %e, "resource still busy, leaving it to the next cycle");
-                return CreateStatus::Busy(e.to_string());
-            }
-            Err(e) if e.kind == ErrorKind::Quota => {
-                warn!(error = %e, "snapshot create refused: at the provider's snapshot limit");
-                return CreateStatus::Quota(e.to_string());
-            }
-            Err(e) => {
-                error!(error = %e, "snapshot create failed");
-                return CreateStatus::Error(e.to_string());
-            }
-        }
-    };
+    schedule_at: impl Fn(Option<DateTime<Utc>>) -> policy::DueState,
+    span: tracing::Span,
+) -> Worked {
     info!(
         action = pending.action_id.as_deref(),
         snapshot = pending.snapshot_id.as_deref(),
         disk_gb = pending.disk_gb,
         "waiting for snapshot"
     );
-    // Long waits are normal (DigitalOcean ~2 min/GB, Vultr up to ~30 min):
-    // say how it goes about once a minute, not on every poll.
-    let mut last_said = Duration::ZERO;
-    let on_progress = |p: &Progress, waited: Duration| {
-        if let Progress::Running { percent } = p
-            && waited >= last_said + Duration::from_secs(60)
-        {
-            last_said = waited;
-            info!(
-                waited_s = waited.as_secs(),
-                percent = percent.map(u64::from),
-                "snapshot in progress"
-            );
-        }
+    let created_at = Instant::now();
+    let first = if pending.ready {
+        Duration::ZERO
+    } else {
+        opts.wait.first_interval
     };
-    match provider::wait(provider, &pending, &opts.wait, cancel, on_progress).await {
-        WaitOutcome::Done { snapshot_id } => {
-            info!(snapshot = %snapshot_id, "snapshot complete");
-            CreateStatus::Created { snapshot_id }
+    rep.create = CreateStatus::Unconfirmed("not confirmed yet".into());
+    Worked::Started(Box::new(Follow {
+        key: (policy.name.clone(), resource.id.clone()),
+        account: account.name.clone(),
+        policy: policy.clone(),
+        deadline: created_at + opts.wait.deadline(pending.disk_gb),
+        pending,
+        due_after: schedule_at(Some(marker.created)),
+        marker,
+        group,
+        infos,
+        holds: holds.clone(),
+        rep,
+        span,
+        created_at,
+        next_poll: created_at + first,
+        interval: opts.wait.first_interval,
+        polls: 0,
+        last_said: Duration::ZERO,
+        cap_used: 0,
+    }))
+}
+
+/// Start a snapshot (busy: a few more tries after a pause). `Err` carries
+/// the create's final status when none was started.
+async fn start_create(
+    provider: &dyn Provider,
+    resource: &Resource,
+    policy: &Policy,
+    marker: &Marker,
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+) -> Result<Pending, CreateStatus> {
+    let name = SnapshotName::Managed(marker.clone());
+    let mut attempt = 0;
+    loop {
+        // A stop that arrived while we looked at the resource (or slept on a
+        // busy answer) means no new create: the next run decides afresh.
+        if cancel.is_cancelled() {
+            return Err(CreateStatus::Stopped);
         }
-        WaitOutcome::Failed { reason } => {
-            error!(reason = %reason, "snapshot failed");
-            CreateStatus::Failed(reason)
-        }
-        WaitOutcome::Unknown { reason } => {
-            warn!(why = %reason, "snapshot not confirmed; it will be looked at again next cycle, not retried");
-            CreateStatus::Unconfirmed(reason)
+        info!(name = %marker.encode(), "creating snapshot");
+        match provider
+            .create_snapshot(resource, &name, &policy.snapshot_tags)
+            .await
+        {
+            Ok(p) => return Ok(p),
+            Err(e) if e.kind == ErrorKind::Busy && attempt < opts.busy_retries => {
+                attempt += 1;
+                info!(attempt, error = %e, "resource busy, will try again later in this cycle");
+                tokio::select! {
+                    () = tokio::time::sleep(opts.busy_delay) => {}
+                    () = cancel.cancelled() => return Err(CreateStatus::Stopped),
+                }
+            }
+            Err(e) if e.kind == ErrorKind::Busy => {
+                warn!(error = %e, "resource still busy, leaving it to the next cycle");
+                return Err(CreateStatus::Busy(e.to_string()));
+            }
+            Err(e) if e.kind == ErrorKind::Quota => {
+                warn!(error = %e, "snapshot create refused: at the provider's snapshot limit");
+                return Err(CreateStatus::Quota(e.to_string()));
+            }
+            // An answer that cannot be read comes only with a 2xx: the
+            // provider took the create and the snapshot is on its way. Not
+            // a failure that the next cycle would repeat: unconfirmed, and
+            // the next cycle sees it in the listing (or the resource busy).
+            Err(e) if e.kind == ErrorKind::Decode => {
+                warn!(error = %e, "the provider accepted the create but its answer cannot be followed; it will be looked at again next cycle, not retried");
+                return Err(CreateStatus::Unconfirmed(format!(
+                    "accepted, answer unreadable: {e}"
+                )));
+            }
+            Err(e) => {
+                error!(error = %e, "snapshot create failed");
+                return Err(CreateStatus::Error(e.to_string()));
+            }
         }
     }
+}
+
+/// Look at every followed snapshot whose time has come (all of them once
+/// `cancel` fired), a few at a time; each one settled leaves `follows` and
+/// comes back as its resource's report, its retention done when it is
+/// complete. The ones still running get their next look: at the expected
+/// end from `speed`, then at growing intervals, never past the deadline.
+pub async fn poll_follows(
+    provider: &dyn Provider,
+    follows: &mut Vec<Follow>,
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+    speed: &mut Speed,
+) -> Vec<ResourceReport> {
+    let now = Instant::now();
+    let stopping = cancel.is_cancelled();
+    let (ready, waiting): (Vec<Follow>, Vec<Follow>) = std::mem::take(follows)
+        .into_iter()
+        .partition(|f| stopping || f.next_poll <= now);
+    *follows = waiting;
+    let futures: Vec<_> = ready
+        .into_iter()
+        .map(|f| {
+            let span = f.span.clone();
+            step(provider, Box::new(f), opts, cancel).instrument(span)
+        })
+        .collect();
+    let steps: Vec<Step> = futures_util::stream::iter(futures)
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let mut done = Vec::new();
+    for s in steps {
+        match s {
+            Step::Waiting(f) => follows.push(*f),
+            Step::Settled {
+                report,
+                observed: Some((gb, elapsed, polls)),
+            } => {
+                speed.observe(gb, elapsed, polls);
+                done.push(*report);
+            }
+            Step::Settled { report, .. } => done.push(*report),
+        }
+    }
+    // What one snapshot taught about the account's speed moves the next
+    // look of the others to when they are expected to be done.
+    for f in follows.iter_mut() {
+        if let Some(expected) = speed.expected(f.pending.disk_gb) {
+            let at = (f.created_at + expected).min(f.deadline);
+            if f.polls == 0 && at > f.next_poll && !f.pending.ready {
+                f.next_poll = at;
+            }
+        }
+    }
+    done
+}
+
+enum Step {
+    Waiting(Box<Follow>),
+    Settled {
+        report: Box<ResourceReport>,
+        /// (disk GB, time to done, looks) of a snapshot seen complete.
+        observed: Option<(u64, Duration, u32)>,
+    },
+}
+
+async fn step(
+    provider: &dyn Provider,
+    mut f: Box<Follow>,
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+) -> Step {
+    let unconfirmed = |mut f: Box<Follow>, why: String| {
+        warn!(why = %why, "snapshot not confirmed; it will be looked at again next cycle, not retried");
+        f.rep.create = CreateStatus::Unconfirmed(why.clone());
+        let no_prune = format!("snapshot not confirmed: {why}");
+        warn!(reason = %no_prune, "no prune for this resource this cycle");
+        f.rep.prune = PruneStatus::Skipped(no_prune);
+        f.rep.snapshots = f.group.iter().map(SnapshotLine::kept_unjudged).collect();
+        Step::Settled {
+            report: Box::new(f.rep),
+            observed: None,
+        }
+    };
+    if cancel.is_cancelled() {
+        return unconfirmed(f, "stopped waiting at shutdown".into());
+    }
+    f.polls += 1;
+    let result = tokio::select! {
+        () = cancel.cancelled() => return unconfirmed(f, "stopped waiting at shutdown".into()),
+        r = provider.poll(&f.pending) => r,
+    };
+    let now = Instant::now();
+    let waited = now - f.created_at;
+    match result {
+        Ok(Progress::Done { snapshot_id }) => {
+            info!(snapshot = %snapshot_id, waited_s = waited.as_secs(), polls = f.polls, "snapshot complete");
+            let observed = (!f.pending.ready).then_some((f.pending.disk_gb, waited, f.polls));
+            f.rep.create = CreateStatus::Created {
+                snapshot_id: snapshot_id.clone(),
+            };
+            f.rep.due = Some(f.due_after.clone());
+            if cancel.is_cancelled() {
+                f.rep.prune = PruneStatus::Skipped("stopping".to_string());
+            } else {
+                let mut infos = f.infos.clone();
+                infos.push(SnapshotInfo {
+                    id: snapshot_id,
+                    created: f.marker.created,
+                    state: SnapState::Complete,
+                    marker: Some(f.marker.clone()),
+                    suspect: None,
+                });
+                let key = GroupKey {
+                    account: f.account.clone(),
+                    policy: f.policy.name.clone(),
+                    resource_id: f.pending.resource_id.clone(),
+                };
+                let group: Vec<&Snapshot> = f.group.iter().collect();
+                let mut rep = f.rep.clone();
+                let mut rules = GroupRules::of(&f.policy);
+                rules.max_deletes = rules.max_deletes.saturating_sub(f.cap_used);
+                if rules.max_deletes == 0 {
+                    rep.prune = PruneStatus::Skipped(
+                        "the per-run deletion cap was used making room for this snapshot".into(),
+                    );
+                    rep.snapshots = f.group.iter().map(SnapshotLine::kept_unjudged).collect();
+                } else {
+                    prune_group(
+                        provider, &key, &rules, &group, &infos, opts, cancel, &f.holds, &mut rep,
+                    )
+                    .await;
+                }
+                f.rep = rep;
+            }
+            return Step::Settled {
+                report: Box::new(f.rep),
+                observed,
+            };
+        }
+        Ok(Progress::Failed { reason }) => {
+            error!(reason = %reason, "snapshot failed");
+            f.rep.create = CreateStatus::Failed(reason.clone());
+            let no_prune = format!("snapshot failed: {reason}");
+            warn!(reason = %no_prune, "no prune for this resource this cycle");
+            f.rep.prune = PruneStatus::Skipped(no_prune);
+            f.rep.snapshots = f.group.iter().map(SnapshotLine::kept_unjudged).collect();
+            return Step::Settled {
+                report: Box::new(f.rep),
+                observed: None,
+            };
+        }
+        Ok(Progress::Running { percent }) => {
+            // Long waits are normal (DigitalOcean ~2 min/GB, Vultr up to
+            // ~30 min): say how it goes about once a minute.
+            if waited >= f.last_said + Duration::from_secs(60) {
+                f.last_said = waited;
+                info!(
+                    waited_s = waited.as_secs(),
+                    percent = percent.map(u64::from),
+                    "snapshot in progress"
+                );
+            }
+        }
+        Err(e) if e.is_retryable() => {
+            warn!(error = %e, "snapshot poll failed, will look again");
+        }
+        Err(e) => return unconfirmed(f, format!("cannot poll: {e}")),
+    }
+    if now >= f.deadline {
+        return unconfirmed(f, format!("still not finished after {}s", waited.as_secs()));
+    }
+    // The next look: the first interval after a look that came too early,
+    // then growing.
+    if f.polls > 1 {
+        f.interval = opts.wait.next_interval(f.interval);
+    }
+    f.next_poll = (now + f.interval).min(f.deadline);
+    Step::Waiting(f)
 }
 
 /// What retention needs of a snapshot: the provider's creation time (the
@@ -546,7 +975,7 @@ fn signed_duration(d: chrono::TimeDelta) -> String {
 }
 
 /// Deletions that must wait this cycle.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Holds {
     /// The clocks disagree: nothing is deleted.
     clock: Option<String>,
@@ -584,6 +1013,24 @@ struct GroupRules<'a> {
     keep: &'a KeepRules,
     max_deletes: u32,
     tz: chrono_tz::Tz,
+}
+
+impl<'a> GroupRules<'a> {
+    fn of(policy: &'a Policy) -> Self {
+        Self {
+            keep: &policy.keep,
+            max_deletes: policy.max_deletes_per_run,
+            tz: policy.timezone,
+        }
+    }
+}
+
+fn group_key(account: &Account, policy: &str, resource_id: &str) -> GroupKey {
+    GroupKey {
+        account: account.name.clone(),
+        policy: policy.to_string(),
+        resource_id: resource_id.to_string(),
+    }
 }
 
 /// Ids of the snapshots that `baseline` (the config before a reload) would
@@ -624,21 +1071,12 @@ fn baseline_deletes(
             .filter(|r| policy.targets.matches(r.facts()))
         {
             targeted.insert((policy.name.clone(), resource.id.clone()));
-            let key = GroupKey {
-                account: account.name.clone(),
-                policy: policy.name.clone(),
-                resource_id: resource.id.clone(),
-            };
+            let key = group_key(account, &policy.name, &resource.id);
             let group: Vec<&Snapshot> = snapshots
                 .iter()
                 .filter(|s| s.marker.as_ref().is_some_and(|m| key.owns(m)))
                 .collect();
-            let rules = GroupRules {
-                keep: &policy.keep,
-                max_deletes: policy.max_deletes_per_run,
-                tz: policy.timezone,
-            };
-            decide_group(&key, &rules, &group);
+            decide_group(&key, &GroupRules::of(policy), &group);
         }
     }
     if account.prune_orphans {
@@ -647,11 +1085,7 @@ fn baseline_deletes(
                 continue;
             }
             let (keep, cap, tz) = orphan_rules(account, &o.policy);
-            let key = GroupKey {
-                account: account.name.clone(),
-                policy: o.policy.clone(),
-                resource_id: o.resource_id.clone(),
-            };
+            let key = group_key(account, &o.policy, &o.resource_id);
             let group: Vec<&Snapshot> = o.snapshots.iter().collect();
             let rules = GroupRules {
                 keep: &keep,
@@ -848,11 +1282,7 @@ async fn prune_orphans(
             continue;
         }
         let (keep, cap, tz) = orphan_rules(account, &o.policy);
-        let key = GroupKey {
-            account: account.name.clone(),
-            policy: o.policy.clone(),
-            resource_id: o.resource_id.clone(),
-        };
+        let key = group_key(account, &o.policy, &o.resource_id);
         let infos: Vec<SnapshotInfo> = o.snapshots.iter().map(|s| info_of(s, now)).collect();
         let decisions = match policy::decide(&key, &keep, cap, tz, &infos) {
             Ok(d) => d,

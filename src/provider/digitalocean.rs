@@ -21,8 +21,8 @@ use super::paging::Scheme;
 use super::retry::Call;
 use super::{
     Created, ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress,
-    Provider, Resource, Result, Snapshot, SnapshotName, id_text, inventory_item, opt_id_text,
-    parse_time, unsupported,
+    Provider, Resource, Result, Snapshot, SnapshotName, id_text, inventory_item,
+    listed_in_progress, opt_id_text, parse_time, unsupported,
 };
 use crate::config::{ProviderKind, TargetKind};
 use crate::policy::{Marker, SnapState};
@@ -98,6 +98,13 @@ struct DropletSnapshot {
     id: String,
     name: String,
     created_at: String,
+}
+
+/// One page of a droplet's actions.
+#[derive(Debug, Deserialize)]
+struct ActionPage {
+    #[serde(default)]
+    actions: Vec<Action>,
 }
 
 /// `action`: the spec requires no field. A missing status reads as "still
@@ -335,16 +342,31 @@ impl Provider for DigitalOcean {
         Ok(out)
     }
 
-    async fn in_progress(&self, resource: &Resource) -> Result<Vec<InProgress>> {
+    async fn in_progress(
+        &self,
+        resource: &Resource,
+        listed: &[Snapshot],
+    ) -> Result<Vec<InProgress>> {
         self.check_kind(resource.kind)?;
         if resource.kind == TargetKind::Volume {
             // Volume snapshots are taken synchronously: nothing ever runs.
             return Ok(Vec::new());
         }
+        // An uncompleted droplet action locks the droplet (spec, Droplet
+        // Actions): the listing settles it for droplets in a settled state.
+        let running = listed_in_progress(resource, listed);
+        if !running.is_empty() || matches!(resource.status.as_str(), "active" | "off" | "archive") {
+            return Ok(running);
+        }
+        // A droplet still `new` (or in a state this client does not know):
+        // ask. Actions come newest first and one runs at a time, so the
+        // first page settles it.
         let op = format!("check droplet {} for running actions", resource.id);
         let path = format!("/v2/droplets/{}/actions", resource.id);
-        let actions: Vec<Action> = self.http.list(&op, &path, &[], "actions").await?;
-        let mut out: Vec<InProgress> = actions
+        let query = [("per_page".to_string(), "20".to_string())];
+        let page: ActionPage = self.http.get(&op, &path, &query).await?;
+        let mut out: Vec<InProgress> = page
+            .actions
             .into_iter()
             .filter(Action::running)
             .map(|a| InProgress {
@@ -393,6 +415,7 @@ impl Provider for DigitalOcean {
                 action_id: None,
                 started,
                 disk_gb: resource.disk_gb,
+                ready: true,
             });
         }
         let body = json!({ "type": "snapshot", "name": text });
@@ -415,6 +438,7 @@ impl Provider for DigitalOcean {
             action_id: Some(action_id),
             started,
             disk_gb: resource.disk_gb,
+            ready: false,
         })
     }
 

@@ -19,11 +19,11 @@ use super::paging::Scheme;
 use super::retry::Call;
 use super::{
     Created, ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress,
-    Provider, Resource, Result, Snapshot, SnapshotName, id_text, inventory_item, parse_time,
-    unsupported,
+    Provider, Resource, Result, Snapshot, SnapshotName, id_text, inventory_item,
+    listed_in_progress, parse_time, unsupported,
 };
 use crate::config::{ProviderKind, TargetKind};
-use crate::policy::marker::{LABEL_ACCOUNT, LABEL_RESOURCE};
+use crate::policy::marker::LABEL_ACCOUNT;
 use crate::policy::{Marker, SnapState};
 
 /// A Hetzner Cloud project's client.
@@ -108,8 +108,10 @@ struct ActionResource {
 }
 
 /// `action`: command, error (nullable), id, progress (int32), resources,
-/// started and status are required.
+/// started and status are required (decoded to hold the answer to the spec,
+/// even where this client reads no more than the status).
 #[derive(Debug, Deserialize)]
+#[allow(dead_code)]
 struct Action {
     #[serde(deserialize_with = "id_text")]
     id: String,
@@ -287,54 +289,16 @@ impl Provider for Hetzner {
         Ok(out)
     }
 
-    async fn in_progress(&self, resource: &Resource) -> Result<Vec<InProgress>> {
+    async fn in_progress(
+        &self,
+        resource: &Resource,
+        listed: &[Snapshot],
+    ) -> Result<Vec<InProgress>> {
         self.check_kind(resource.kind)?;
-        let op = format!("check server {} for running actions", resource.id);
-        let path = format!("/servers/{}/actions", resource.id);
-        let query = [("status".to_string(), "running".to_string())];
-        let actions: Vec<Action> = self.http.list(&op, &path, &query, "actions").await?;
-        let mut out: Vec<InProgress> = actions
-            .into_iter()
-            .filter(|a| a.status == "running")
-            .map(|a| InProgress {
-                resource_id: resource.id.clone(),
-                since: parse_time(&a.started),
-                marker: None,
-                what: format!("{} action {}", a.command, a.id),
-            })
-            .collect();
-        // Our own snapshots being taken, with their markers.
-        let query = [
-            ("type".to_string(), "snapshot".to_string()),
-            ("status".to_string(), "creating".to_string()),
-            (
-                "label_selector".to_string(),
-                format!(
-                    "{LABEL_ACCOUNT}={},{LABEL_RESOURCE}={}",
-                    self.http.account(),
-                    resource.id
-                ),
-            ),
-        ];
-        let images: Vec<Image> = self.http.list(&op, "/images", &query, "images").await?;
-        for image in images {
-            let snap = self.snapshot_of(image, &op)?;
-            if snap.state == SnapState::InProgress
-                && let Some(marker) = snap.marker
-                && marker.resource_id == resource.id
-            {
-                out.push(InProgress {
-                    resource_id: resource.id.clone(),
-                    since: Some(snap.created),
-                    marker: Some(marker),
-                    what: format!("creating image {}", snap.id),
-                });
-            }
-        }
-        if out.is_empty() && resource.locked {
-            out.push(InProgress::locked(resource));
-        }
-        Ok(out)
+        // Our own images being created are in the listing (status
+        // `creating`, with our labels); any other action running on the
+        // server answers the create with 423 `locked`, which is busy.
+        Ok(listed_in_progress(resource, listed))
     }
 
     async fn create_snapshot(
@@ -371,6 +335,7 @@ impl Provider for Hetzner {
             action_id: Some(action_id),
             started,
             disk_gb: resource.disk_gb,
+            ready: false,
         })
     }
 

@@ -160,6 +160,9 @@ pub struct Pending {
     pub started: DateTime<Utc>,
     /// Disk size in GB, for the wait deadline.
     pub disk_gb: u64,
+    /// The create answer already shows the snapshot complete (DigitalOcean
+    /// volumes): the one poll needs no wait.
+    pub ready: bool,
 }
 
 /// One look at a pending snapshot.
@@ -195,6 +198,27 @@ pub struct InProgress {
     pub marker: Option<Marker>,
     /// What it is, in the provider's words (`snapshot action 123`, `locked`).
     pub what: String,
+}
+
+/// Snapshots of `resource` that the listing shows still being taken, as
+/// [`InProgress`], plus `locked` when the provider locks the resource and
+/// nothing more specific is known.
+pub fn listed_in_progress(resource: &Resource, listed: &[Snapshot]) -> Vec<InProgress> {
+    let mut out: Vec<InProgress> = listed
+        .iter()
+        .filter(|s| s.state == SnapState::InProgress)
+        .filter(|s| s.resource_id.as_deref() == Some(resource.id.as_str()))
+        .map(|s| InProgress {
+            resource_id: resource.id.clone(),
+            since: Some(s.created),
+            marker: s.marker.clone(),
+            what: format!("snapshot {} being taken", s.id),
+        })
+        .collect();
+    if out.is_empty() && resource.locked {
+        out.push(InProgress::locked(resource));
+    }
+    out
 }
 
 impl InProgress {
@@ -360,10 +384,19 @@ pub trait Provider: Send + Sync {
     async fn list_snapshots(&self, kind: TargetKind, scope: ListScope<'_>)
     -> Result<Vec<Snapshot>>;
 
-    /// What is running on the resource now (DigitalOcean: `locked` and
-    /// in-progress actions, since in-progress droplet snapshots are not
-    /// listed; Vultr: pending snapshots; Hetzner: running actions).
-    async fn in_progress(&self, resource: &Resource) -> Result<Vec<InProgress>>;
+    /// What is running on the resource now, as cheaply as the provider
+    /// lets us tell. `listed` is this cycle's listing of the account's
+    /// snapshots of the resource's kind: Vultr's pending snapshots and
+    /// Hetzner's creating images are in it, so those two need no request;
+    /// DigitalOcean does not list in-progress droplet snapshots, but a
+    /// droplet with an uncompleted action is `locked` in the droplet
+    /// listing (the spec's Droplet Actions section), so it asks only when
+    /// the listing cannot settle it. Called only for resources that are due.
+    async fn in_progress(
+        &self,
+        resource: &Resource,
+        listed: &[Snapshot],
+    ) -> Result<Vec<InProgress>>;
 
     /// Start a snapshot; the marker (if managed) is written in this call.
     /// `tags` are extra DigitalOcean tags (ignored elsewhere).

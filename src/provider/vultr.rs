@@ -18,7 +18,7 @@ use super::retry::Call;
 use super::{
     Created, ErrorKind, InProgress, Inventory, InventorySection, ListScope, Pending, Progress,
     Provider, Resource, Result, Snapshot, SnapshotName, created_or_fallback, id_text,
-    inventory_item, parse_time, unsupported,
+    inventory_item, listed_in_progress, parse_time, unsupported,
 };
 use crate::config::{ProviderKind, TargetKind};
 use crate::policy::{Marker, SnapState};
@@ -198,25 +198,15 @@ impl Provider for Vultr {
         Ok(all)
     }
 
-    async fn in_progress(&self, resource: &Resource) -> Result<Vec<InProgress>> {
+    async fn in_progress(
+        &self,
+        resource: &Resource,
+        listed: &[Snapshot],
+    ) -> Result<Vec<InProgress>> {
         self.check_kind(resource.kind)?;
-        let mut out: Vec<InProgress> = self
-            .all_snapshots()
-            .await?
-            .into_iter()
-            .filter(|s| s.state == SnapState::InProgress)
-            .filter(|s| s.resource_id.as_deref() == Some(resource.id.as_str()))
-            .map(|s| InProgress {
-                resource_id: resource.id.clone(),
-                since: Some(s.created),
-                what: format!("pending snapshot {}", s.id),
-                marker: s.marker,
-            })
-            .collect();
-        if resource.locked {
-            out.push(InProgress::locked(resource));
-        }
-        Ok(out)
+        // Pending snapshots are in the listing; a locked instance is
+        // `server_status: locked` in the instance listing.
+        Ok(listed_in_progress(resource, listed))
     }
 
     async fn create_snapshot(
@@ -245,6 +235,7 @@ impl Provider for Vultr {
             action_id: None,
             started,
             disk_gb: resource.disk_gb,
+            ready: false,
         })
     }
 

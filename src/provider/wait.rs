@@ -194,7 +194,7 @@ mod tests {
         async fn list_snapshots(&self, _: TargetKind, _: ListScope<'_>) -> Result<Vec<Snapshot>> {
             Err(err(ErrorKind::Rejected))
         }
-        async fn in_progress(&self, _: &Resource) -> Result<Vec<InProgress>> {
+        async fn in_progress(&self, _: &Resource, _: &[Snapshot]) -> Result<Vec<InProgress>> {
             Err(err(ErrorKind::Rejected))
         }
         async fn create_snapshot(
@@ -239,6 +239,7 @@ mod tests {
             action_id: Some("8".into()),
             started: chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
             disk_gb,
+            ready: false,
         }
     }
 

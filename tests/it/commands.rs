@@ -342,11 +342,24 @@ impl Setup {
 
     /// [`Setup::with`] plus simulator settings (e.g. `date_skew: "-3h"`).
     fn with_settings(p: P, snaps: Vec<Snap>, read_only: bool, extra: &str, settings: &str) -> Self {
-        let text = seed(&[(p, snaps.clone())]).replacen(
-            "settings: { time_scale: 0.001 }",
-            &format!("settings: {{ time_scale: 0.001{settings} }}"),
-            1,
-        );
+        Self::with_seed(p, snaps, read_only, extra, |text| {
+            text.replacen(
+                "settings: { time_scale: 0.001 }",
+                &format!("settings: {{ time_scale: 0.001{settings} }}"),
+                1,
+            )
+        })
+    }
+
+    /// Like [`Setup::with`], with the seed text edited by `edit` first.
+    fn with_seed(
+        p: P,
+        snaps: Vec<Snap>,
+        read_only: bool,
+        extra: &str,
+        edit: impl FnOnce(String) -> String,
+    ) -> Self {
+        let text = edit(seed(&[(p, snaps.clone())]));
         let sim = SimProcess::start(Some(&text));
         let dir = Dir::new();
         let (rw, ro) = p.tokens();
@@ -1439,5 +1452,51 @@ fn a_lying_clock_never_costs_a_snapshot_issue_10() {
             show(&ran)
         );
         assert_eq!(s.listed().len(), 4, "{p:?}: nothing deleted");
+    }
+}
+
+#[test]
+fn a_full_quota_runs_retention_then_takes_the_snapshot_issue_10() {
+    // Today's defect: at the provider's snapshot limit the create failed,
+    // retention was skipped with it ("never prune after a failed create"),
+    // and the resource never got another snapshot. Now retention makes room
+    // (every floor holds) and the create is tried once more. Vultr counts
+    // snapshots per account and Hetzner images per project; DigitalOcean's
+    // limit is per volume (engine and provider tests cover it).
+    for p in [P::Vultr, P::Hetzner] {
+        // web: due (newest 7 h old, every 6h), three of four expired
+        // (within 1d of the newest); db: fresh, not due. Five in all, at
+        // the limit of five.
+        let snaps = vec![
+            managed(p, ACCOUNT, Res::Web, h(7)),
+            managed(p, ACCOUNT, Res::Web, d(2)),
+            managed(p, ACCOUNT, Res::Web, d(3)),
+            managed(p, ACCOUNT, Res::Web, d(4)),
+            managed(p, ACCOUNT, Res::Db, h(1)),
+        ];
+        let s = Setup::with_seed(p, snaps, false, "", |t| {
+            t.replacen(
+                "    - name: team\n",
+                "    - name: team\n      snapshot_limit: 5\n",
+                1,
+            )
+        });
+        let ran = s.run(&["run", "--once", "--log-format", "json"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        assert!(
+            ran.stderr.contains("at the provider's snapshot limit"),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        let web = p.id(Res::Web);
+        let prefix = format!("snapkeeper:{ACCOUNT}:{POLICY}:{web}:");
+        let listed = s.listed();
+        let ours: Vec<&String> = listed.keys().filter(|n| n.starts_with(&prefix)).collect();
+        assert_eq!(
+            ours.len(),
+            2,
+            "{p:?}: the newest old one and the new one: {listed:?}"
+        );
+        assert_eq!(listed.len(), 3, "{p:?}: {listed:?}");
     }
 }

@@ -522,3 +522,86 @@ fn a_file_written_in_two_steps_is_applied_once_whole_issue_10() {
     );
     d.stop();
 }
+
+#[test]
+fn a_restart_inside_a_grace_period_keeps_the_hold_and_plan_shows_it_issue_10() {
+    // Today's defect: the grace period lived in memory only. A restart (an
+    // upgrade, a crash) inside it applied the new retention at once, and
+    // `plan` in another process showed the deletions as plain "delete".
+    // Now the daemon keeps its grace periods in its state directory.
+    let w = World::new(SEED);
+    let state = w.dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let state_arg = state.to_str().unwrap().to_string();
+    let args = ["--state-dir", state_arg.as_str()];
+    w.write_config(&config(&[with_grace(
+        alpha(&w, &[p_a("2s", "last: 4")]),
+        "1h",
+    )]));
+    let mut d = Daemon::start_with(&w.config_path(), "json", &[], &args);
+    d.wait_count_after(0, 4, "four p-a snapshots", complete("alpha", "p-a"));
+    let mark = d.mark();
+    w.write_config(&config(&[with_grace(
+        alpha(&w, &[p_a("1h", "last: 1")]),
+        "1h",
+    )]));
+    d.wait_after(mark, "a held deletion", |l| {
+        l.is_about("deletion held", "alpha")
+    });
+    // kill -9: no orderly shutdown writes anything.
+    d.signal("KILL");
+    let _ = d.wait_exit();
+    let ours = |s: &crate::daemon::SimSnap| s.managed_by("alpha", "p-a", "42000101");
+    let before = sim_snapshots(&w.sim).iter().filter(|s| ours(s)).count();
+    assert!(before >= 4, "{before}");
+
+    // `plan`, another process: the deletions show as held, with the time.
+    let out = crate::harness::snapkeeper()
+        .args(["plan", "--json", "--config"])
+        .arg(w.config_path())
+        .args(args)
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let text = plan.to_string();
+    let held = text.matches("\"status\":\"held\"").count();
+    assert!(held >= 3, "{held} held in {text}");
+    assert!(!text.contains("would_delete"), "{text}");
+    assert!(text.contains("\"until\":\""), "{text}");
+
+    // The restarted daemon holds them too, and deletes nothing.
+    let mut d = Daemon::start_with(&w.config_path(), "json", &[], &args);
+    d.wait("the grace period from before the start", |l| {
+        l.message()
+            .starts_with("reload grace period in force from before the start")
+    });
+    d.wait("a held deletion after the restart", |l| {
+        l.is_about("deletion held", "alpha")
+    });
+    assert_eq!(
+        d.count(|l| l.is_about("deleted snapshot", "alpha")),
+        0,
+        "{}",
+        d.tail(30)
+    );
+    d.stop();
+    let after = sim_snapshots(&w.sim).iter().filter(|s| ours(s)).count();
+    assert_eq!(after, before);
+
+    // `run --once` honours it as well.
+    let out = crate::harness::snapkeeper()
+        .args(["run", "--once", "--log-format", "json", "--config"])
+        .arg(w.config_path())
+        .args(args)
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("deletion held"), "{log}");
+    assert!(!log.contains("deleted snapshot"), "{log}");
+    assert_eq!(
+        sim_snapshots(&w.sim).iter().filter(|s| ours(s)).count(),
+        before
+    );
+}

@@ -122,7 +122,11 @@ async fn droplet_snapshot_create_wait_list_tag_delete() {
     let client = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &fast(&sim.clock));
     let web = droplet(client.as_ref(), "101").await;
     assert!(!web.locked);
-    assert!(client.in_progress(&web).await.unwrap().is_empty());
+    assert!(
+        crate::provider_support::running(client.as_ref(), ACCOUNT, &web)
+            .await
+            .is_empty()
+    );
     sim.reset_counts();
 
     let m = marker("101");
@@ -138,13 +142,14 @@ async fn droplet_snapshot_create_wait_list_tag_delete() {
     assert!(pending.action_id.is_some());
     assert_eq!(pending.snapshot_id, None);
 
-    // While it runs: the droplet is locked, the action shows, the snapshot
-    // is listed nowhere (DigitalOcean's pessimistic case).
+    // While it runs: the droplet is locked, the snapshot is listed nowhere
+    // (DigitalOcean's pessimistic case). The droplet listing's `locked`
+    // settles "is one running?" without a request for its actions.
     let web = droplet(client.as_ref(), "101").await;
     assert!(web.locked);
-    let running = client.in_progress(&web).await.unwrap();
+    let running = crate::provider_support::running(client.as_ref(), ACCOUNT, &web).await;
     assert_eq!(running.len(), 1, "{running:?}");
-    assert!(running[0].what.starts_with("snapshot action"));
+    assert_eq!(running[0].what, "locked");
     assert_eq!(running[0].marker, None);
     let managed = client
         .list_snapshots(TargetKind::Droplet, ListScope::Managed { account: ACCOUNT })
@@ -198,14 +203,14 @@ async fn droplet_snapshot_create_wait_list_tag_delete() {
         .unwrap();
     assert_eq!(left.len(), 1);
 
-    // The minimum for each step, and nothing else.
+    // The minimum for each step, and nothing else: no droplet's actions are
+    // read (its `locked` flag answered "is one running?").
     let want = [
         ("DELETE /v2/snapshots/{snapshot_id}", 1),
         ("GET /v2/actions/{action_id}", 2),
         ("GET /v2/droplets", 1),
-        ("GET /v2/droplets/{droplet_id}/actions", 1),
         ("GET /v2/droplets/{droplet_id}/snapshots", 1),
-        ("GET /v2/snapshots", 4),
+        ("GET /v2/snapshots", 5),
         ("POST /v2/droplets/{droplet_id}/actions", 1),
         ("POST /v2/tags", 1),
         ("POST /v2/tags/{tag_id}/resources", 1),
@@ -223,7 +228,11 @@ async fn volume_snapshots_are_synchronous_and_tagged_at_creation() {
     assert_eq!(vols.len(), 1);
     let vol = &vols[0];
     assert_eq!(vol.disk_gb, 100);
-    assert!(client.in_progress(vol).await.unwrap().is_empty());
+    assert!(
+        crate::provider_support::running(client.as_ref(), ACCOUNT, vol)
+            .await
+            .is_empty()
+    );
     sim.reset_counts();
     let m = marker(&vol.id);
     let pending = client
@@ -382,7 +391,7 @@ async fn creates_are_retried_only_when_nothing_was_done() {
     sim.fault(DO, "POST", path, FaultKind::Reset, Some(1));
     let err = client.create_snapshot(&web, &name, &[]).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Transport);
-    let state: Vec<_> = client.in_progress(&web).await.unwrap();
+    let state: Vec<_> = crate::provider_support::running(client.as_ref(), ACCOUNT, &web).await;
     assert!(
         state.is_empty(),
         "no action may have been started: {state:?}"
@@ -395,7 +404,12 @@ async fn creates_are_retried_only_when_nothing_was_done() {
     client.create_snapshot(&web, &name, &[]).await.unwrap();
     assert_eq!(sim.count(RW, "POST /v2/droplets/{droplet_id}/actions"), 3);
     let web = droplet(client.as_ref(), "101").await;
-    assert_eq!(client.in_progress(&web).await.unwrap().len(), 1);
+    assert_eq!(
+        crate::provider_support::running(client.as_ref(), ACCOUNT, &web)
+            .await
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

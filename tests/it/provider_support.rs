@@ -18,6 +18,20 @@ use snapkeeper::sim::{FaultKind, FaultRule, RecordedRequest, Running, Seed, SimP
 
 use crate::spec::Spec;
 
+/// What `Provider::in_progress` says of `r`, given this moment's listing of
+/// `account`'s snapshots of its kind (as the engine passes it).
+pub async fn running(
+    client: &dyn snapkeeper::provider::Provider,
+    account: &str,
+    r: &snapkeeper::provider::Resource,
+) -> Vec<snapkeeper::provider::InProgress> {
+    let listed = client
+        .list_snapshots(r.kind, snapkeeper::provider::ListScope::Managed { account })
+        .await
+        .unwrap();
+    client.in_progress(r, &listed).await.unwrap()
+}
+
 pub fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
         .unwrap()

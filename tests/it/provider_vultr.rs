@@ -113,7 +113,7 @@ async fn snapshot_create_pending_wait_list_delete() {
     assert_eq!(pending.name, m.encode());
 
     // Pending: listed as in progress with its marker, and found by instance.
-    let running = client.in_progress(&web).await.unwrap();
+    let running = crate::provider_support::running(client.as_ref(), ACCOUNT, &web).await;
     assert_eq!(running.len(), 1);
     assert_eq!(running[0].marker.as_ref(), Some(&m));
     let listed = client
@@ -160,7 +160,11 @@ async fn snapshot_create_pending_wait_list_delete() {
         (manual.marker.as_ref(), manual.resource_id.as_deref()),
         (None, None)
     );
-    assert!(client.in_progress(&web).await.unwrap().is_empty());
+    assert!(
+        crate::provider_support::running(client.as_ref(), ACCOUNT, &web)
+            .await
+            .is_empty()
+    );
 
     client.delete_snapshot(ours).await.unwrap();
     let want = [
@@ -287,7 +291,7 @@ async fn failed_and_stuck_snapshots() {
         "{outcome:?}"
     );
     // Still pending, so the next cycle sees it and does not start another.
-    let running = client.in_progress(&db).await.unwrap();
+    let running = crate::provider_support::running(client.as_ref(), ACCOUNT, &db).await;
     assert_eq!(running.len(), 1);
 }
 
