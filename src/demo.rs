@@ -170,11 +170,16 @@ accounts:
         config_path.display()
     );
     println!(
-        "manual snapshots that must survive: {}",
-        manual_before.join(", ")
+        "{}",
+        commands::text::wrap(
+            "manual snapshots that must survive:",
+            &manual_before,
+            100,
+            "  "
+        )
     );
     println!(
-        "faults injected: Hetzner GET /servers answers 503 twice; one DigitalOcean droplet action answers 422 busy"
+        "faults injected: Hetzner GET /servers answers 503 twice;\n  one DigitalOcean droplet action answers 422 busy"
     );
     println!(
         "running for {}s (Ctrl-C stops earlier)\n",
@@ -255,7 +260,7 @@ accounts:
         engine: EngineOptions::default(),
         client: client.clone(),
     };
-    let _ = commands::list(&ctx, None, None, false, false).await;
+    let _ = commands::list(&ctx, &commands::ListOptions::default()).await;
     cancel.cancel();
     running.stop().await;
     Ok(if lost.is_empty() && created > 0 {

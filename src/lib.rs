@@ -23,3 +23,4 @@ pub mod notify;
 pub mod policy;
 pub mod provider;
 pub mod sim;
+pub mod tls;

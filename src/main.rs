@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use snapkeeper::clock::Clock;
 use snapkeeper::commands::{self, Ctx};
 use snapkeeper::daemon::logging::{self, LogFormat};
@@ -44,6 +44,9 @@ struct Global {
     /// Where logs go: auto (journald under systemd, else stderr), text, json, journald.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     log_format: LogFormat,
+    /// Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY.
+    #[arg(long, global = true, value_name = "DIR")]
+    credentials_dir: Option<PathBuf>,
 }
 
 /// Timing knobs for `run`; the defaults suit real providers.
@@ -78,6 +81,33 @@ impl Tuning {
     }
 }
 
+/// Which accounts a command works on: one convention for every command.
+#[derive(Debug, Clone, Args)]
+struct Select {
+    /// Only this account (repeat for more; all accounts when absent).
+    #[arg(long = "account", value_name = "ACCOUNT")]
+    accounts: Vec<String>,
+}
+
+impl Select {
+    /// The `--account` names plus an old-style positional one.
+    fn with(mut self, positional: Option<String>) -> Vec<String> {
+        self.accounts.extend(positional);
+        self.accounts
+    }
+}
+
+/// How a command prints what it found.
+#[derive(Debug, Clone, Copy, Args)]
+struct Output {
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    /// Full ids, names and times (tables fit 100 columns without it).
+    #[arg(long)]
+    wide: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon: one loop per account, reload on change, stop on SIGTERM.
@@ -85,6 +115,9 @@ enum Command {
         /// Run one full cycle for every account, then exit (0, 1 or 2).
         #[arg(long)]
         once: bool,
+        /// With --once: only this account (repeat for more).
+        #[arg(long = "account", value_name = "ACCOUNT", requires = "once")]
+        accounts: Vec<String>,
         #[command(flatten)]
         tuning: Tuning,
     },
@@ -93,18 +126,19 @@ enum Command {
         /// Also read every account's token (without printing it).
         #[arg(long)]
         resolve_secrets: bool,
+        /// Also make one read per account with its token: works, 401, 403 or unreachable.
+        #[arg(long)]
+        online: bool,
     },
     /// Show what would be created and deleted now, touching nothing.
     Plan {
-        /// Plan as of this time (RFC 3339) instead of now.
+        /// Plan as of this time: 2026-11-30, 2026-11-30T06:00 (UTC), RFC 3339, or +3d.
         #[arg(long)]
         at: Option<String>,
-        /// Only this account.
-        #[arg(long)]
-        account: Option<String>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        out: Output,
     },
     /// Take a snapshot now.
     Snapshot {
@@ -121,45 +155,69 @@ enum Command {
         /// Wait until the snapshot is complete.
         #[arg(long)]
         wait: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete one snapshot (asks first; refuses one that retention keeps).
+    Delete {
+        /// The account name.
+        account: String,
+        /// The snapshot id, an id prefix as tables show it, or its name.
+        snapshot: String,
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Delete a managed snapshot even though retention keeps it.
+        #[arg(long)]
+        force: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// List snapshots.
     List {
-        /// Only this account.
+        /// Only this account (the same as --account).
+        #[arg(hide = true)]
         account: Option<String>,
+        #[command(flatten)]
+        select: Select,
         /// Only snapshots of this resource (id or name).
         #[arg(long)]
         resource: Option<String>,
         /// Show manual (unmanaged) snapshots too.
         #[arg(long)]
         all: bool,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: Output,
     },
     /// Apply retention now, with the daemon's floors and caps.
     Prune {
-        /// Only this account.
-        #[arg(long)]
-        account: Option<String>,
+        #[command(flatten)]
+        select: Select,
         /// Show what would be deleted, delete nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: Output,
     },
     /// Show what each account holds.
     Inventory {
-        /// Only this account.
+        /// Only this account (the same as --account).
+        #[arg(hide = true)]
         account: Option<String>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        select: Select,
+        #[command(flatten)]
+        out: Output,
     },
-    /// Is every backup fresh? Nagios exit codes: 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN.
+    /// Is every backup fresh? Exit 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN (Nagios).
     Status {
-        /// Only this account.
+        /// Only this account (the same as --account).
+        #[arg(hide = true)]
         account: Option<String>,
+        #[command(flatten)]
+        select: Select,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -181,13 +239,53 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) for snapkeeper(1).
+    Man,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    snapkeeper::tls::install_crypto_provider();
+    if let Some(dir) = &cli.global.credentials_dir {
+        config::set_credentials_dir(dir.clone());
+    }
     let code = match cli.command {
-        Command::Check { resolve_secrets } => check(&cli.global.config, resolve_secrets),
-        Command::Run { once, tuning } => {
+        Command::Check {
+            resolve_secrets,
+            online,
+        } => {
+            if online {
+                logging::init_quiet(LogFormat::Text);
+            }
+            let path = cli.global.config.clone();
+            run_async(async move { commands::check(&path, resolve_secrets, online).await })
+        }
+        Command::Completions { shell } => {
+            // Into memory first: writing to a Vec cannot fail, stdout can.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "snapkeeper", &mut script);
+            print_bytes("the completion script", &script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => print_bytes("the man page", &page),
+                Err(e) => {
+                    eprintln!("error: cannot render the man page: {e}");
+                    exit::NOTHING_DONE
+                }
+            }
+        }
+        Command::Run {
+            once,
+            accounts,
+            tuning,
+        } => {
             logging::init(cli.global.log_format);
             let path = cli.global.config.clone();
             let mut opts = DaemonOptions::default();
@@ -197,7 +295,7 @@ fn main() -> ExitCode {
             } else {
                 state::dir_from_env(cli.global.state_dir.as_deref())
             };
-            run_async(async move { run(&path, once, opts).await })
+            run_async(async move { run(&path, once, &accounts, opts).await })
         }
         Command::Sim { listen, seed } => run_async(async move {
             let shutdown = match shutdown_signals() {
@@ -215,20 +313,20 @@ fn main() -> ExitCode {
                 }
             }
         }),
-        Command::Plan { at, account, json } => {
-            let clock = match at.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+        Command::Plan { at, select, out } => {
+            let clock = match at
+                .as_deref()
+                .map(|t| commands::plan::parse_at(t, chrono::Utc::now()))
+            {
                 None => Clock::system(),
-                Some(Ok(t)) => Clock::fixed(t.with_timezone(&chrono::Utc)),
+                Some(Ok(t)) => Clock::fixed(t),
                 Some(Err(e)) => {
-                    eprintln!(
-                        "error: --at {:?} is not an RFC 3339 time (2026-11-30T06:00:00Z): {e}",
-                        at.unwrap_or_default()
-                    );
+                    eprintln!("error: {e}");
                     return ExitCode::from(exit::NOTHING_DONE);
                 }
             };
             with_ctx(&cli.global, clock, |ctx| async move {
-                commands::plan(&ctx, account.as_deref(), json).await
+                commands::plan(&ctx, &select.accounts, out.json, out.wide).await
             })
         }
         Command::Snapshot {
@@ -237,43 +335,72 @@ fn main() -> ExitCode {
             name,
             policy,
             wait,
+            json,
         } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
-            commands::snapshot(
-                &ctx,
-                &account,
-                &resource,
-                name.as_deref(),
-                policy.as_deref(),
+            let opts = commands::SnapshotOptions {
+                account,
+                resource,
+                name,
+                policy,
                 wait,
-            )
-            .await
+                json,
+            };
+            commands::snapshot(&ctx, &opts).await
+        }),
+        Command::Delete {
+            account,
+            snapshot,
+            yes,
+            force,
+            json,
+        } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            let opts = commands::DeleteOptions {
+                account,
+                snapshot,
+                yes,
+                force,
+                json,
+            };
+            commands::delete(&ctx, &opts).await
         }),
         Command::List {
             account,
+            select,
             resource,
             all,
-            json,
+            out,
         } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
-            commands::list(&ctx, account.as_deref(), resource.as_deref(), all, json).await
+            let opts = commands::ListOptions {
+                accounts: select.with(account),
+                resource,
+                all,
+                json: out.json,
+                wide: out.wide,
+            };
+            commands::list(&ctx, &opts).await
         }),
         Command::Prune {
-            account,
+            select,
             dry_run,
+            out,
+        } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            commands::prune(&ctx, &select.accounts, dry_run, out.json, out.wide).await
+        }),
+        Command::Inventory {
+            account,
+            select,
+            out,
+        } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            commands::inventory(&ctx, &select.with(account), out.json, out.wide).await
+        }),
+        // issue 12: monitoring commands.
+        Command::Status {
+            account,
+            select,
             json,
         } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
-            commands::prune(&ctx, account.as_deref(), dry_run, json).await
+            commands::status::status(&ctx, &select.with(account), json).await
         }),
-        Command::Inventory { account, json } => {
-            with_ctx(&cli.global, Clock::system(), |ctx| async move {
-                commands::inventory(&ctx, account.as_deref(), json).await
-            })
-        }
-        // issue 12: monitoring commands.
-        Command::Status { account, json } => {
-            with_ctx(&cli.global, Clock::system(), |ctx| async move {
-                commands::status::status(&ctx, account.as_deref(), json).await
-            })
-        }
         Command::NotifyTest => with_ctx(&cli.global, Clock::system(), |ctx| async move {
             snapkeeper::notify::test_message(&ctx.config, &ctx.clock).await
         }),
@@ -296,12 +423,35 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-async fn run(path: &Path, once: bool, opts: DaemonOptions) -> u8 {
+async fn run(path: &Path, once: bool, accounts: &[String], opts: DaemonOptions) -> u8 {
     if once {
-        let loaded = match config::load(path) {
+        let mut loaded = match config::load(path) {
             Ok(l) => l,
             Err(e) => return config_failed(path, &e),
         };
+        if let Some(unknown) = accounts
+            .iter()
+            .find(|n| !loaded.config.accounts.iter().any(|a| &a.name == *n))
+        {
+            eprintln!(
+                "error: no account named {unknown:?} in {} (accounts: {})",
+                path.display(),
+                loaded
+                    .config
+                    .accounts
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return exit::NOTHING_DONE;
+        }
+        if !accounts.is_empty() {
+            loaded
+                .config
+                .accounts
+                .retain(|a| accounts.contains(&a.name));
+        }
         return daemon::run_once(&loaded.config, &opts).await.0;
     }
     // SIGTERM and SIGINT are registered here, before the daemon says READY=1.
@@ -317,6 +467,19 @@ async fn run(path: &Path, once: bool, opts: DaemonOptions) -> u8 {
         Err(DaemonError::Config(e)) => config_failed(path, &e),
         Err(e) => {
             eprintln!("error: {e}");
+            exit::NOTHING_DONE
+        }
+    }
+}
+
+/// Write generated text to stdout; a closed or full stdout is an error, not a panic.
+fn print_bytes(what: &str, bytes: &[u8]) -> u8 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: cannot write {what} to stdout: {e}");
             exit::NOTHING_DONE
         }
     }
@@ -410,56 +573,4 @@ fn run_async(fut: impl std::future::Future<Output = u8>) -> u8 {
             exit::NOTHING_DONE
         }
     }
-}
-
-fn check(path: &Path, resolve_secrets: bool) -> u8 {
-    let loaded = match config::load(path) {
-        Ok(loaded) => loaded,
-        Err(config::ConfigError::Invalid { errors, .. }) => {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            eprintln!(
-                "{}: {} found, nothing changed",
-                path.display(),
-                if errors.len() == 1 {
-                    "1 error".to_string()
-                } else {
-                    format!("{} errors", errors.len())
-                }
-            );
-            return exit::CONFIG;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::CONFIG;
-        }
-    };
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
-    }
-    let mut failed = false;
-    if resolve_secrets {
-        for account in &loaded.config.accounts {
-            if let Err(e) = account.token.read() {
-                eprintln!("error: account {}: {e}", account.name);
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return exit::CONFIG;
-    }
-    let policies: usize = loaded
-        .config
-        .accounts
-        .iter()
-        .map(|a| a.policies.len())
-        .sum();
-    println!(
-        "ok: {} accounts, {} policies",
-        loaded.config.accounts.len(),
-        policies
-    );
-    exit::OK
 }

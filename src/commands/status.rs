@@ -177,9 +177,9 @@ pub fn verdict(accounts: &[AccountStatus]) -> (&'static str, u8, String) {
     (state, exit, summary)
 }
 
-/// `snapkeeper status [ACCOUNT] [--json]`.
-pub async fn status(ctx: &Ctx, account: Option<&str>, json: bool) -> u8 {
-    let accounts = match ctx.accounts(account) {
+/// `snapkeeper status [--account ACCOUNT]... [--json]`.
+pub async fn status(ctx: &Ctx, only: &[String], json: bool) -> u8 {
+    let accounts = match ctx.accounts(only) {
         Ok(a) => a,
         Err(e) => {
             fail(&e);

@@ -1,7 +1,8 @@
 //! Aligned text tables for the terminal.
 //!
 //! Owns column alignment only. Must never: decide what is shown (the commands
-//! do), or pad the last column (no trailing white space).
+//! do), pad the last column (no trailing white space), or print a control
+//! character raw.
 
 /// A table: a header row and data rows, all of the same width.
 #[derive(Debug, Default)]
@@ -19,9 +20,10 @@ impl Table {
         }
     }
 
-    /// Add a row (missing cells are empty, extra cells are dropped).
+    /// Add a row (missing cells are empty, extra cells are dropped). A cell
+    /// holding a control character is escaped ([`super::text::guard`]).
     pub fn row(&mut self, cells: Vec<String>) {
-        let mut cells = cells;
+        let mut cells: Vec<String> = cells.into_iter().map(super::text::guard).collect();
         cells.resize(self.header.len(), String::new());
         self.rows.push(cells);
     }
@@ -71,6 +73,13 @@ mod tests {
             t.render(),
             "ID     NAME   STATUS\n1      web-1  complete\n12345  db\n"
         );
+    }
+
+    #[test]
+    fn control_characters_in_cells_are_escaped() {
+        let mut t = Table::new(&["NAME"]);
+        t.row(vec!["a\tb\n\u{1b}[2J".into()]);
+        assert_eq!(t.render(), "NAME\na\\tb\\n\\u{1b}[2J\n");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use chrono_tz::Tz;
 use secrecy::SecretString;
@@ -266,7 +267,8 @@ pub enum TokenSource {
     Env(String),
     /// A file holding the token (surrounding white space is trimmed).
     File(PathBuf),
-    /// A systemd credential name, read from `$CREDENTIALS_DIRECTORY/NAME`.
+    /// A systemd credential name, read from `$CREDENTIALS_DIRECTORY/NAME`
+    /// (or `--credentials-dir DIR/NAME` from a shell).
     Credential(String),
 }
 
@@ -297,11 +299,31 @@ pub enum TokenError {
     /// The file is empty.
     #[error("token file {0} is empty")]
     FileEmpty(PathBuf),
-    /// `$CREDENTIALS_DIRECTORY` is not set (not running under systemd with LoadCredential=).
+    /// Neither `--credentials-dir` nor `$CREDENTIALS_DIRECTORY` is set (not
+    /// running under systemd with LoadCredential=).
     #[error(
-        "token credential {0} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=), which is not set"
+        "token credential {0} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=) or --credentials-dir, and neither is set"
     )]
     NoCredentialsDirectory(String),
+}
+
+/// Set by `--credentials-dir`: where `credential:` tokens are read from by
+/// commands run from a shell, in place of `$CREDENTIALS_DIRECTORY`.
+static CREDENTIALS_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Read `credential:` tokens from `dir` for the rest of the process (the
+/// `--credentials-dir` flag), ahead of `$CREDENTIALS_DIRECTORY`. Only the
+/// first call counts; returns false when a directory was already set.
+pub fn set_credentials_dir(dir: PathBuf) -> bool {
+    CREDENTIALS_DIR.set(dir).is_ok()
+}
+
+/// `--credentials-dir` when given, else `$CREDENTIALS_DIRECTORY`.
+fn credentials_dir() -> Option<PathBuf> {
+    CREDENTIALS_DIR
+        .get()
+        .cloned()
+        .or_else(|| std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from))
 }
 
 impl TokenSource {
@@ -317,9 +339,9 @@ impl TokenSource {
             },
             Self::File(path) => read_token_file(path),
             Self::Credential(name) => {
-                let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
+                let dir = credentials_dir()
                     .ok_or_else(|| TokenError::NoCredentialsDirectory(name.clone()))?;
-                read_token_file(&Path::new(&dir).join(name))
+                read_token_file(&dir.join(name))
             }
         }
     }
@@ -333,9 +355,7 @@ impl TokenSource {
         let path = match self {
             Self::Env(_) => return None,
             Self::File(path) => path.clone(),
-            Self::Credential(name) => {
-                Path::new(&std::env::var_os("CREDENTIALS_DIRECTORY")?).join(name)
-            }
+            Self::Credential(name) => credentials_dir()?.join(name),
         };
         let mode = std::fs::metadata(&path).ok()?.permissions().mode();
         (mode & 0o077 != 0).then_some((path, mode))

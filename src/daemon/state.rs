@@ -292,6 +292,12 @@ pub fn save(
         .map_err(|e| write_err(std::io::Error::other(e.to_string())))?;
     let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
     let mut f = std::fs::File::create(&tmp).map_err(write_err)?;
+    // Like the config file: the service user writes it, its group reads it.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o640))
+            .map_err(write_err)?;
+    }
     f.write_all(&body).map_err(write_err)?;
     f.sync_all().map_err(write_err)?;
     drop(f);

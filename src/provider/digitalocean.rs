@@ -463,7 +463,7 @@ impl Provider for DigitalOcean {
         };
         let reply: ActionReply = self
             .http
-            .get(&op, &format!("/v2/actions/{action_id}"), &[])
+            .get_poll(&op, &format!("/v2/actions/{action_id}"), &[])
             .await?;
         match action_status(reply.action.as_ref()) {
             "in-progress" => Ok(Progress::Running { percent: None }),

@@ -350,7 +350,7 @@ impl Provider for Hetzner {
         };
         let reply: ActionReply = self
             .http
-            .get(&op, &format!("/actions/{action_id}"), &[])
+            .get_poll(&op, &format!("/actions/{action_id}"), &[])
             .await?;
         let action = reply.action;
         match action.status.as_str() {

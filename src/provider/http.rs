@@ -2,12 +2,21 @@
 //! agent, time-outs, pacing, retries with backoff, pagination, error mapping
 //! into [`Error`], redaction, and per-request debug logs.
 //!
+//! One `reqwest::Client` (connection pool, TLS configuration, root store)
+//! serves every account of the process (per tokio runtime and pair of
+//! time-outs), and every account of one rate-limit unit shares one
+//! [`Pacer`]: DigitalOcean per token, Hetzner per project (a token belongs to
+//! one project, so accounts with the same token share), Vultr per source IP
+//! (every Vultr account of the process, per API origin). The pacing rules
+//! themselves are in `pacing`.
+//!
 //! Owns how a request is sent and how an answer becomes a value or a typed
 //! error. Must never: put the token anywhere but the (sensitive)
 //! `Authorization` header, retry a create that may have reached the server,
 //! follow a pagination link to another host, or return part of a listing as
 //! if it were all of it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
@@ -17,8 +26,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::pacing::{Budget, Limit, Pacer, RateHeaders, Recovery, Registry, runtime_id};
 use super::paging::Scheme;
-use super::retry::{Call, Limit, Outcome, Pacer, RateHeaders, RetryPolicy, retryable, server_hint};
+use super::retry::{Call, Outcome, RetryPolicy, retryable, server_hint};
 use super::{Error, ErrorKind, Result};
 use crate::clock::Clock;
 
@@ -35,13 +45,17 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// Retry and backoff rules.
     pub retry: RetryPolicy,
-    /// Multiplies the provider's default client-side limits (capacity and
-    /// rate); 0.01 matches a simulator seeded with `rate_limit_factor: 0.01`.
+    /// Multiplies the provider's default client-side limits (bucket capacity
+    /// and rate, and the documented budget assumed before the first
+    /// `RateLimit-*` header); 0.01 matches a simulator seeded with
+    /// `rate_limit_factor: 0.01`.
     pub rate_limit_factor: f64,
     /// Replaces the provider's default token buckets entirely (after which
-    /// `rate_limit_factor` still applies).
+    /// `rate_limit_factor` still applies). The announced budget is kept
+    /// whatever the buckets.
     pub limits: Option<Vec<Limit>>,
-    /// Longest hold-back the rate-limit headers may impose before a request.
+    /// Longest a request waits for the announced budget (or a 429's hint
+    /// to the other requests of its pacer).
     pub max_pace_wait: Duration,
     /// Wall clock, for `RateLimit-Reset` epochs and `Pending::started`.
     pub clock: Clock,
@@ -90,31 +104,111 @@ impl Default for ClientOptions {
     }
 }
 
-/// Default client-side limits per provider, kept under the published ones.
-pub fn default_limits(scheme: Scheme) -> Vec<Limit> {
+/// Who shares one provider's pacer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedBy {
+    /// Every client with the same token (and API origin).
+    Token,
+    /// Every client of the process that talks to the same API origin: the
+    /// provider counts per source IP.
+    SourceIp,
+}
+
+/// How one provider's rate limit is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pacing {
+    /// Client-side buckets for limits the provider enforces but does not
+    /// announce.
+    pub buckets: Vec<Limit>,
+    /// The budget the provider announces in `RateLimit-*` headers, as
+    /// documented (assumed until the first header).
+    pub budget: Option<Budget>,
+    /// The provider's unit of counting.
+    pub shared_by: SharedBy,
+}
+
+/// Each provider's pacing, from its published limits.
+pub fn default_pacing(scheme: Scheme) -> Pacing {
+    const HOUR: Duration = Duration::from_secs(3600);
     match scheme {
-        // 250/min and 5,000/h, sliding windows: 40 + 200/min at most 240 in
-        // any minute; 300 + 4,500/h at most 4,800 in any hour.
-        Scheme::DigitalOcean => vec![
-            Limit {
-                capacity: 40.0,
-                per_second: 200.0 / 60.0,
-            },
-            Limit {
-                capacity: 300.0,
-                per_second: 4500.0 / 3600.0,
-            },
-        ],
-        // About 30/s per IP; stay near 20/s.
-        Scheme::Vultr => vec![Limit {
-            capacity: 5.0,
-            per_second: 20.0,
-        }],
-        // 3,600/h refilling 1/s: a small burst, then a little under 1/s.
-        Scheme::Hetzner => vec![Limit {
-            capacity: 100.0,
-            per_second: 0.9,
-        }],
+        // 5,000/h per token, sliding, announced in the headers; 250/min,
+        // not announced: a bucket whose worst minute is 15 + 230 = 245.
+        Scheme::DigitalOcean => Pacing {
+            buckets: vec![Limit {
+                capacity: 15.0,
+                per_second: 230.0 / 60.0,
+            }],
+            budget: Some(Budget {
+                limit: 5000.0,
+                window: HOUR,
+                recovery: Recovery::SlidingWindow,
+            }),
+            shared_by: SharedBy::Token,
+        },
+        // About 30/s per source IP, no headers: a bucket whose worst second
+        // is 3 + 27 = 30.
+        Scheme::Vultr => Pacing {
+            buckets: vec![Limit {
+                capacity: 3.0,
+                per_second: 27.0,
+            }],
+            budget: None,
+            shared_by: SharedBy::SourceIp,
+        },
+        // 3,600/h per project refilling 1/s, bursts allowed, announced in
+        // the headers: no client-side bucket in the way.
+        Scheme::Hetzner => Pacing {
+            buckets: Vec::new(),
+            budget: Some(Budget {
+                limit: 3600.0,
+                window: HOUR,
+                recovery: Recovery::Refill,
+            }),
+            shared_by: SharedBy::Token,
+        },
+    }
+}
+
+/// Which shared `reqwest::Client` a client uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    runtime: Option<tokio::runtime::Id>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+}
+
+/// The process's HTTP client for these time-outs: built once, shared by
+/// every account (per tokio runtime, since its connections live on one),
+/// dropped when no account holds it.
+fn shared_client(
+    opts: &ClientOptions,
+) -> std::result::Result<Arc<reqwest::Client>, reqwest::Error> {
+    static CLIENTS: Registry<ClientKey, reqwest::Client> = Registry::new();
+    let key = ClientKey {
+        runtime: runtime_id(),
+        connect_timeout: opts.connect_timeout,
+        request_timeout: opts.request_timeout,
+    };
+    CLIENTS.get_or_try_make(key, || {
+        reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(opts.connect_timeout)
+            .timeout(opts.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+    })
+}
+
+/// Scheme, host and port of a base URL: the part rate limits are kept per.
+fn origin(base: &str) -> String {
+    match reqwest::Url::parse(base) {
+        Ok(url) => format!(
+            "{}://{}:{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or_default()
+        ),
+        Err(_) => base.to_string(),
     }
 }
 
@@ -129,12 +223,12 @@ pub struct Reply {
 
 /// One account's connection to one provider.
 pub struct Http {
-    client: reqwest::Client,
+    client: Arc<reqwest::Client>,
     base: String,
     token: SecretString,
     account: String,
     scheme: Scheme,
-    pacer: Pacer,
+    pacer: Arc<Pacer>,
     retry: RetryPolicy,
     clock: Clock,
     /// Provider time minus host time from the last parseable `Date` header.
@@ -154,7 +248,9 @@ impl std::fmt::Debug for Http {
 }
 
 impl Http {
-    /// Build the client. `base` is the API base URL without a trailing slash.
+    /// Build the client. `base` is the API base URL without a trailing
+    /// slash. The HTTP client and the pacer are the shared ones (see the
+    /// module documentation).
     ///
     /// # Errors
     /// [`ErrorKind::Transport`] when reqwest cannot build a client.
@@ -165,35 +261,44 @@ impl Http {
         token: SecretString,
         opts: &ClientOptions,
     ) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(opts.connect_timeout)
-            .timeout(opts.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error {
-                kind: ErrorKind::Transport,
-                account: account.to_string(),
-                operation: "set up the http client".into(),
-                status: None,
-                code: None,
-                message: e.without_url().to_string(),
-                request_id: None,
-            })?;
+        let client = shared_client(opts).map_err(|e| Error {
+            kind: ErrorKind::Transport,
+            account: account.to_string(),
+            operation: "set up the http client".into(),
+            status: None,
+            code: None,
+            message: e.without_url().to_string(),
+            request_id: None,
+        })?;
+        let pacing = default_pacing(scheme);
         let limits: Vec<Limit> = opts
             .limits
             .clone()
-            .unwrap_or_else(|| default_limits(scheme))
+            .unwrap_or(pacing.buckets)
             .into_iter()
             .map(|l| l.scaled(opts.rate_limit_factor))
             .collect();
+        let budget = pacing.budget.map(|b| b.scaled(opts.rate_limit_factor));
+        let base = base.trim_end_matches('/').to_string();
+        let unit_token = match pacing.shared_by {
+            SharedBy::Token => Some(token.expose_secret()),
+            SharedBy::SourceIp => None,
+        };
+        let pacer = Pacer::shared(
+            scheme,
+            &origin(&base),
+            unit_token,
+            &limits,
+            budget,
+            opts.max_pace_wait,
+        );
         Ok(Self {
             client,
-            base: base.trim_end_matches('/').to_string(),
+            base,
             token,
             account: account.to_string(),
             scheme,
-            pacer: Pacer::new(&limits, opts.max_pace_wait),
+            pacer,
             retry: opts.retry.clone(),
             clock: opts.clock.clone(),
             skew: std::sync::Mutex::new(None),
@@ -292,7 +397,7 @@ impl Http {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            self.pacer.acquire().await;
+            let ticket = self.pacer.acquire(call.priority()).await;
             let mut request = self
                 .client
                 .request(method.clone(), &url)
@@ -309,8 +414,9 @@ impl Http {
                     let headers = response.headers().clone();
                     self.read_date(&headers);
                     let rate = RateHeaders::parse(&headers);
-                    if let Some(rate) = &rate {
-                        self.pacer.hold(rate.spacing(self.now_epoch()));
+                    let rate_remaining = rate.as_ref().map(|r| r.remaining);
+                    if let Some(rate) = rate {
+                        self.pacer.observe(ticket, rate, self.now_epoch());
                     }
                     // Issue 12: the one place an answer's status is known.
                     if let Some(o) = &self.observer {
@@ -321,7 +427,7 @@ impl Http {
                             path,
                             status,
                             attempt,
-                            rate_remaining: rate.map(|r| r.remaining),
+                            rate_remaining,
                         });
                     }
                     match response.bytes().await {
@@ -336,7 +442,7 @@ impl Http {
                             );
                             let bytes = bytes.to_vec();
                             if (200..300).contains(&status) {
-                                if call == Call::Read && !is_json(&bytes) {
+                                if call.is_read() && !is_json(&bytes) {
                                     let e = Error {
                                         status: Some(status),
                                         ..self.error(
@@ -362,6 +468,10 @@ impl Http {
                             } else {
                                 let hint = server_hint(status, &headers, self.now_epoch());
                                 let e = self.status_error(operation, status, &headers, &bytes);
+                                if let (ErrorKind::RateLimited, Some(h)) = (e.kind, hint) {
+                                    // Everyone sharing this limit slows down.
+                                    self.pacer.hold(h);
+                                }
                                 (Outcome::Status(status), hint, e)
                             }
                         }
@@ -467,6 +577,20 @@ impl Http {
     ) -> Result<T> {
         let reply = self
             .send(operation, Method::GET, path, query, None, Call::Read)
+            .await?;
+        self.decode(operation, &reply.body)
+    }
+
+    /// GET and decode, for following a pending snapshot: it waits while a
+    /// create or delete sharing the pacer is queued.
+    pub async fn get_poll<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<T> {
+        let reply = self
+            .send(operation, Method::GET, path, query, None, Call::Poll)
             .await?;
         self.decode(operation, &reply.body)
     }
@@ -1000,6 +1124,112 @@ mod tests {
         let first = seen[0].to_lowercase();
         assert!(first.contains(&format!("authorization: bearer {}", TOKEN.to_lowercase())));
         assert!(first.contains(&format!("user-agent: {}", USER_AGENT.to_lowercase())));
+    }
+
+    fn account(scheme: Scheme, name: &str, base: &str, token: &str) -> Http {
+        Http::new(
+            scheme,
+            name,
+            base,
+            SecretString::from(token.to_string()),
+            &ClientOptions::default(),
+        )
+        .unwrap()
+    }
+
+    /// Pacers are shared per the provider's unit: Vultr per source IP
+    /// (every account, whatever its token), DigitalOcean and Hetzner per
+    /// token; never across API origins. One HTTP client serves them all.
+    #[tokio::test]
+    async fn accounts_share_per_the_providers_unit() {
+        let vultr = "https://api.vultr.com/v2";
+        let v: Vec<Http> = ["a", "b", "c"]
+            .iter()
+            .map(|t| account(Scheme::Vultr, &format!("vultr-{t}"), vultr, t))
+            .collect();
+        assert!(Arc::ptr_eq(&v[0].pacer, &v[1].pacer));
+        assert!(Arc::ptr_eq(&v[0].pacer, &v[2].pacer));
+        let proxy = account(Scheme::Vultr, "vultr-d", "http://127.0.0.1:9/v2", "a");
+        assert!(!Arc::ptr_eq(&v[0].pacer, &proxy.pacer));
+
+        let hz = "https://api.hetzner.cloud/v1";
+        let cases = [
+            (Scheme::Hetzner, hz, "project-1", "project-1", true),
+            (Scheme::Hetzner, hz, "project-1", "project-2", false),
+            (
+                Scheme::DigitalOcean,
+                "https://api.digitalocean.com",
+                "t1",
+                "t1",
+                true,
+            ),
+            (
+                Scheme::DigitalOcean,
+                "https://api.digitalocean.com",
+                "t1",
+                "t2",
+                false,
+            ),
+        ];
+        for (scheme, base, one, two, shared) in cases {
+            let a = account(scheme, "one", base, one);
+            let b = account(scheme, "two", base, two);
+            assert_eq!(
+                Arc::ptr_eq(&a.pacer, &b.pacer),
+                shared,
+                "{scheme:?} {one} {two}"
+            );
+            assert!(Arc::ptr_eq(&a.client, &v[0].client), "{scheme:?}");
+        }
+        // Other time-outs, another client.
+        let opts = ClientOptions {
+            request_timeout: Duration::from_secs(5),
+            ..ClientOptions::default()
+        };
+        let other = Http::new(
+            Scheme::Vultr,
+            "vultr-e",
+            vultr,
+            SecretString::from("e".to_string()),
+            &opts,
+        )
+        .unwrap();
+        assert!(!Arc::ptr_eq(&other.client, &v[0].client));
+        assert!(Arc::ptr_eq(&other.pacer, &v[0].pacer));
+    }
+
+    #[test]
+    fn origins() {
+        let cases = [
+            ("https://api.vultr.com/v2", "https://api.vultr.com:443"),
+            ("http://127.0.0.1:7070/vultr/v2", "http://127.0.0.1:7070"),
+            (
+                "HTTPS://API.Hetzner.Cloud:443/v1",
+                "https://api.hetzner.cloud:443",
+            ),
+            ("not a url", "not a url"),
+        ];
+        for (base, want) in cases {
+            assert_eq!(origin(base), want, "{base}");
+        }
+    }
+
+    /// Within the worst window of each limit the buckets stay under it:
+    /// DigitalOcean's minute at most 250, Vultr's second at most 30.
+    #[test]
+    fn default_buckets_stay_under_the_published_limits() {
+        let cases = [
+            (Scheme::DigitalOcean, 60.0, 250.0),
+            (Scheme::Vultr, 1.0, 30.0),
+        ];
+        for (scheme, window, limit) in cases {
+            for b in default_pacing(scheme).buckets {
+                let worst = b.capacity + window * b.per_second;
+                assert!(worst <= limit, "{scheme:?} {b:?}: {worst}");
+                assert!(worst >= 0.9 * limit, "{scheme:?} {b:?}: {worst}");
+            }
+        }
+        assert!(default_pacing(Scheme::Hetzner).buckets.is_empty());
     }
 
     #[test]

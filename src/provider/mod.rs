@@ -26,13 +26,15 @@ use crate::policy::{Marker, SnapState};
 pub mod digitalocean;
 pub mod hetzner;
 pub mod http;
+pub mod pacing;
 pub mod paging;
 pub mod retry;
 pub mod vultr;
 mod wait;
 
 pub use http::ClientOptions;
-pub use retry::{Limit, RetryPolicy};
+pub use pacing::{Budget, Limit, Recovery};
+pub use retry::RetryPolicy;
 pub use wait::{WaitOptions, WaitOutcome, wait};
 
 /// A snapshottable resource (droplet, volume, instance, server).

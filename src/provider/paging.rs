@@ -17,7 +17,7 @@ pub const VULTR_PER_PAGE: u32 = 500;
 pub const HETZNER_PER_PAGE: u32 = 50;
 
 /// Which scheme a provider uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
     /// DigitalOcean.
     DigitalOcean,

@@ -248,7 +248,10 @@ impl Provider for Vultr {
                 "pending snapshot has no snapshot id",
             ));
         };
-        let reply: SnapshotReply = match self.http.get(&op, &format!("/snapshots/{id}"), &[]).await
+        let reply: SnapshotReply = match self
+            .http
+            .get_poll(&op, &format!("/snapshots/{id}"), &[])
+            .await
         {
             Ok(reply) => reply,
             // Vultr has no failure status: a snapshot that failed is

@@ -151,7 +151,7 @@ fn resolve_secrets_reads_every_token_and_prints_none() {
     // Without --resolve-secrets no token is needed.
     let ran = check(dir.path(), "config.yaml", &[]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    assert_eq!(ran.stdout, "ok: 3 accounts, 1 policies\n");
+    assert_eq!(ran.stdout, "ok: 3 accounts, 1 policy\n");
 
     let mut cmd = snapkeeper();
     cmd.current_dir(dir.path())
@@ -171,7 +171,7 @@ fn resolve_secrets_reads_every_token_and_prints_none() {
     assert_eq!(
         ran.stderr,
         "error: account vu: token environment variable SK_TEST_VULTR is not set or empty\n\
-         error: account hz: token credential hz-token needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=), which is not set\n"
+         error: account hz: token credential hz-token needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=) or --credentials-dir, and neither is set\n"
     );
     assert!(!ran.stdout.contains(SECRET));
 }
@@ -283,7 +283,7 @@ fn volume_quota_warning() {
         ran.stderr,
         "warning: c.yaml:6:9: accounts[0].policies[0]: keeps about 29 snapshots per volume in steady state, above digitalocean's limit of 25 per volume: new snapshots will fail once it is reached\n"
     );
-    assert_eq!(ran.stdout, "ok: 1 accounts, 2 policies\n");
+    assert_eq!(ran.stdout, "ok: 1 account, 2 policies\n");
 }
 
 #[test]

@@ -563,11 +563,7 @@ fn read_only_token_works_for_plan_list_inventory_only() {
                 "{p:?} prune error line {e:?}"
             );
         }
-        assert!(
-            ran.stdout.contains("deleted 0 snapshot(s)"),
-            "{}",
-            show(&ran)
-        );
+        assert!(ran.stdout.contains("deleted 0 snapshots"), "{}", show(&ran));
         assert_eq!(s.state(), before, "{p:?}: a read-only token changed state");
     }
 }
@@ -652,12 +648,21 @@ fn plan_at_a_week_ahead_shows_deletions_capped_by_max_deletes() {
             show(&ran)
         );
         assert!(ran.stdout.contains("due now"), "{}", show(&ran));
+        // The new snapshot's name is its marker, which repeats what the
+        // plan shows already: in full only with --wide.
         assert!(
-            ran.stdout.contains(&format!(
+            ran.stdout.contains("create: would create one now"),
+            "{}",
+            show(&ran)
+        );
+        let wide = s.run(&["plan", "--at", &at, "--wide"]);
+        assert_eq!(wide.code, 0, "{}", show(&wide));
+        assert!(
+            wide.stdout.contains(&format!(
                 "create: would create snapkeeper:{ACCOUNT}:{POLICY}:{web}:"
             )),
             "{}",
-            show(&ran)
+            show(&wide)
         );
         let delete_rows = ran
             .stdout
@@ -672,7 +677,7 @@ fn plan_at_a_week_ahead_shows_deletions_capped_by_max_deletes() {
         );
         assert!(
             ran.stdout
-                .contains("unmanaged: 2 snapshot(s) without this account's marker"),
+                .contains("unmanaged: 2 snapshots without this account's marker"),
             "{}",
             show(&ran)
         );
@@ -683,14 +688,30 @@ fn plan_at_a_week_ahead_shows_deletions_capped_by_max_deletes() {
 }
 
 #[test]
-fn plan_at_rejects_a_time_that_is_not_rfc3339() {
+fn plan_at_takes_a_date_a_zoneless_time_or_a_relative_one_and_rejects_the_rest() {
     let s = Setup::new(P::Do, Vec::new(), false);
     let ran = s.run(&["plan", "--at", "next tuesday"]);
     assert_eq!(ran.code, 2, "{}", show(&ran));
     assert!(
-        ran.stderr.contains("not an RFC 3339 time"),
+        ran.stderr.contains("is not a time: give 2026-11-30"),
         "{}",
         show(&ran)
+    );
+    for (at, want) in [
+        ("2030-01-02", "2030-01-02T00:00:00Z"),
+        ("2030-01-02T06:30", "2030-01-02T06:30:00Z"),
+        ("2030-01-02T08:30:00+02:00", "2030-01-02T06:30:00Z"),
+    ] {
+        let plan = s.json(&["plan", "--at", at], 0);
+        assert_eq!(plan["at"], want, "--at {at}");
+    }
+    let plan = s.json(&["plan", "--at", "+3d"], 0);
+    let at: DateTime<Utc> = plan["at"].as_str().unwrap().parse().unwrap();
+    let off = at - now();
+    assert!(
+        off > chrono::Duration::days(3) - chrono::Duration::minutes(1)
+            && off < chrono::Duration::days(3) + chrono::Duration::minutes(1),
+        "+3d planned at {at}"
     );
 }
 
@@ -709,7 +730,7 @@ fn prune_dry_run_changes_nothing() {
             show(&ran)
         );
         assert!(
-            ran.stdout.contains("would delete 3 snapshot(s)"),
+            ran.stdout.contains("would delete 3 snapshots"),
             "{}",
             show(&ran)
         );
@@ -773,11 +794,7 @@ fn prune_deletes_expired_marked_snapshots_and_never_a_manual_one() {
         // Once more: nothing left to do.
         let ran = s.run(&["prune"]);
         assert_eq!(ran.code, 0, "{}", show(&ran));
-        assert!(
-            ran.stdout.contains("deleted 0 snapshot(s)"),
-            "{}",
-            show(&ran)
-        );
+        assert!(ran.stdout.contains("deleted 0 snapshots"), "{}", show(&ran));
     }
 }
 
@@ -959,35 +976,52 @@ fn list_shows_managed_by_default_all_with_manual_and_filters_by_resource() {
             assert!(rows.iter().all(|r| r["managed"] == true));
         }
 
-        // The table for people.
+        // The table for people: one per account under a heading line.
         let ran = s.run(&["list"]);
         assert_eq!(ran.code, 0, "{}", show(&ran));
-        let header: Vec<&str> = ran
-            .stdout
-            .lines()
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
+        let mut lines = ran.stdout.lines();
         assert_eq!(
-            header,
-            [
-                "ACCOUNT", "ID", "NAME", "RESOURCE", "CREATED", "SIZE", "STATUS", "MANAGED"
-            ]
-        );
-        assert_eq!(ran.stdout.lines().count(), 9, "{}", show(&ran));
-        assert!(!ran.stdout.contains("before-upgrade"), "{}", show(&ran));
-        assert!(
-            ran.stdout.contains(&format!("web-1 ({web})")),
+            lines.next(),
+            Some(format!("account {ACCOUNT} ({}): 8 managed snapshots", p.name()).as_str()),
             "{}",
             show(&ran)
         );
+        let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        assert_eq!(
+            header,
+            [
+                "ID", "RESOURCE", "CREATED", "SIZE", "STATUS", "POLICY", "NAME"
+            ]
+        );
+        assert_eq!(ran.stdout.lines().count(), 10, "{}", show(&ran));
+        assert!(!ran.stdout.contains("before-upgrade"), "{}", show(&ran));
+        // A managed snapshot's name (its marker) shows only with --wide.
+        assert!(!ran.stdout.contains("snapkeeper:"), "{}", show(&ran));
+        let wide = s.run(&["list", "--wide"]);
+        assert!(
+            wide.stdout.contains(&format!("web-1 ({web})")),
+            "{}",
+            show(&wide)
+        );
+        assert!(wide.stdout.contains("snapkeeper:"), "{}", show(&wide));
         let ran = s.run(&["list", "--all"]);
-        assert!(ran.stdout.contains("before-upgrade"), "{}", show(&ran));
-        assert!(ran.stdout.contains("manual"), "{}", show(&ran));
+        let manual = ran
+            .stdout
+            .lines()
+            .find(|l| l.ends_with("before-upgrade"))
+            .unwrap_or_else(|| panic!("no manual row: {}", show(&ran)));
+        assert!(
+            manual.contains(" - "),
+            "no policy for a manual one: {manual:?}"
+        );
         let ran = s.run(&["list", "--resource", "scratch"]);
         assert_eq!(ran.code, 0, "{}", show(&ran));
-        assert_eq!(ran.stdout.trim(), "no managed snapshots", "{}", show(&ran));
+        assert_eq!(
+            ran.stdout.trim(),
+            format!("account {ACCOUNT} ({}): no managed snapshots", p.name()),
+            "{}",
+            show(&ran)
+        );
     }
 }
 
@@ -1301,7 +1335,7 @@ fn exit_codes_ok_partial_nothing_done_and_config_error() {
     let ran = sk(&partial, &["prune"]);
     assert_eq!(ran.code, 1, "{}", show(&ran));
     assert_eq!(
-        ran.stdout.matches("deleted 3 snapshot(s)").count(),
+        ran.stdout.matches("deleted 3 snapshots").count(),
         3,
         "{}",
         show(&ran)
@@ -1326,8 +1360,9 @@ fn another_installations_policy_is_never_pruned_unless_retired_issue_10() {
             marked(p, ACCOUNT, "host-b-hourly", Res::Web, d(4)),
             marked(p, ACCOUNT, "host-b-hourly", Res::Web, d(5)),
         ];
+        // Full ids in report lines: `--wide` below.
         let line = format!(
-            "  orphans: 3 snapshot(s) of {} {web} from policy host-b-hourly: policy not in this file (removed, renamed, or another installation's); ",
+            "  orphans: 3 snapshots of {} {web} from policy host-b-hourly: policy not in this file (removed, renamed, or another installation's); ",
             p.kind()
         );
         let kept = format!(
@@ -1337,7 +1372,7 @@ fn another_installations_policy_is_never_pruned_unless_retired_issue_10() {
         // Default, and prune_orphans alone: kept, and plan and prune say so.
         for extra in ["", "    prune_orphans: true\n"] {
             let s = Setup::with(p, snaps.clone(), false, extra);
-            for args in [&["plan"][..], &["prune"]] {
+            for args in [&["plan", "--wide"][..], &["prune", "--wide"]] {
                 let ran = s.run(args);
                 assert_eq!(ran.code, 0, "{p:?} {args:?}: {}", show(&ran));
                 assert!(
@@ -1371,7 +1406,7 @@ fn another_installations_policy_is_never_pruned_unless_retired_issue_10() {
             "policy not in this file (removed, renamed, or another installation's)",
             "policy retired",
         );
-        let ran = s.run(&["plan"]);
+        let ran = s.run(&["plan", "--wide"]);
         assert_eq!(ran.code, 0, "{}", show(&ran));
         assert!(
             ran.stdout
@@ -1379,7 +1414,7 @@ fn another_installations_policy_is_never_pruned_unless_retired_issue_10() {
             "{p:?}: {}",
             show(&ran)
         );
-        let ran = s.run(&["prune"]);
+        let ran = s.run(&["prune", "--wide"]);
         assert_eq!(ran.code, 0, "{}", show(&ran));
         assert!(
             ran.stdout
@@ -1498,5 +1533,401 @@ fn a_full_quota_runs_retention_then_takes_the_snapshot_issue_10() {
             "{p:?}: the newest old one and the new one: {listed:?}"
         );
         assert_eq!(listed.len(), 3, "{p:?}: {listed:?}");
+    }
+}
+
+/// Issue 13: provider-controlled text never reaches the terminal raw.
+#[test]
+fn list_all_escapes_control_characters_in_snapshot_names() {
+    // YAML escapes in the seed: NUL, TAB, newline, ESC, a bidi override.
+    let evil = r"evil\0nul\ttab\nline\e[31mred\u202Eabc";
+    let raw = "evil\0nul\ttab\nline\u{1b}[31mred\u{202e}abc";
+    let shown = r"evil\0nul\ttab\nline\u{1b}[31mred\u{202e}abc";
+    for p in ALL {
+        let s = Setup::new(
+            p,
+            vec![
+                managed(p, ACCOUNT, Res::Web, h(1)),
+                manual(Res::Web, evil, d(5)),
+            ],
+            false,
+        );
+        for args in [&["list", "--all"][..], &["list", "--all", "--wide"]] {
+            let ran = s.run(args);
+            assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+            assert!(
+                !ran.stdout.chars().any(|c| c.is_control() && c != '\n'),
+                "{p:?} {args:?} printed a raw control character: {:?}",
+                ran.stdout
+            );
+            assert!(
+                !ran.stdout.contains('\u{202e}'),
+                "{p:?}: bidi override printed"
+            );
+            // Heading, header and two rows: the name's newline split nothing.
+            assert_eq!(ran.stdout.lines().count(), 4, "{p:?}: {}", show(&ran));
+            // The default cuts long names; --wide shows all of it.
+            let want = if args.len() == 3 { shown } else { &shown[..30] };
+            assert!(ran.stdout.contains(want), "{p:?}: {}", show(&ran));
+        }
+        // JSON carries the provider's bytes (JSON escapes them itself).
+        let rows = s.json(&["list", "--all"], 0);
+        assert!(
+            rows.as_array().unwrap().iter().any(|r| r["name"] == raw),
+            "{p:?}: {rows:#}"
+        );
+    }
+}
+
+/// Issue 13: `--account A`, repeatable, on plan, list, inventory, prune and
+/// `run --once`; the old positional forms of list and inventory still work.
+#[test]
+fn account_flag_is_repeatable_on_every_command() {
+    let t = Three::new();
+    let config = write_config(&t.dir, &t.blocks);
+    let two = [Three::account(P::Vultr), Three::account(P::Hetzner)];
+    let args = |cmd: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        for a in &two {
+            v.push("--account".into());
+            v.push(a.clone());
+        }
+        v.push("--json".into());
+        v
+    };
+    let accounts_of = |v: &Value, path: &str| -> BTreeSet<String> {
+        let list = if path.is_empty() { v } else { &v[path] };
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["account"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let want: BTreeSet<String> = two.iter().cloned().collect();
+    for (cmd, path) in [
+        (&["plan"][..], "accounts"),
+        (&["list"], ""),
+        (&["inventory"], ""),
+        (&["prune", "--dry-run"], ""),
+    ] {
+        let a = args(cmd);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let ran = sk(&config, &a);
+        assert_eq!(ran.code, 0, "{cmd:?}: {}", show(&ran));
+        assert_eq!(accounts_of(&parse(&ran), path), want, "{cmd:?}");
+        let ran = sk(&config, &[cmd[0], "--account", "nope"]);
+        assert_eq!(ran.code, 2, "{cmd:?}: {}", show(&ran));
+        assert!(
+            ran.stderr.contains("no account named \"nope\""),
+            "{}",
+            show(&ran)
+        );
+    }
+    // Old positional forms.
+    let v = Three::account(P::Vultr);
+    for cmd in ["list", "inventory"] {
+        let ran = sk(&config, &[cmd, &v, "--json"]);
+        assert_eq!(ran.code, 0, "{cmd}: {}", show(&ran));
+        let got = accounts_of(&parse(&ran), "");
+        assert_eq!(got, BTreeSet::from([v.clone()]), "{cmd}");
+    }
+    // run --once works on the named account only: the expired snapshots of
+    // Vultr go (3, the cap), DigitalOcean's stay.
+    let count = |account: &str| {
+        let ran = sk(&config, &["list", "--account", account, "--json"]);
+        parse(&ran).as_array().unwrap().len()
+    };
+    let d = Three::account(P::Do);
+    let (do_before, v_before) = (count(&d), count(&v));
+    let ran = sk(
+        &config,
+        &["run", "--once", "--account", &v, "--log-format", "text"],
+    );
+    assert_eq!(ran.code, 0, "{}", show(&ran));
+    assert_eq!(count(&d), do_before, "run --once touched another account");
+    assert_eq!(count(&v), v_before - 3, "{}", show(&ran));
+    let ran = sk(&config, &["run", "--account", &v]);
+    assert_eq!(ran.code, 2, "--account needs --once: {}", show(&ran));
+}
+
+/// Issue 13: every default table fits 100 columns on the demo seed.
+#[test]
+fn tables_fit_100_columns_on_the_demo_seed() {
+    let sim = SimProcess::start(None);
+    let dir = Dir::new();
+    let token = |provider: &str| {
+        let t = sim
+            .tokens
+            .iter()
+            .find(|t| t.provider == provider && !t.read_only)
+            .unwrap();
+        let f = dir.write(&format!("{provider}.token"), &t.token);
+        set_private(&f);
+        f.display().to_string()
+    };
+    let config = dir.write(
+        "config.yaml",
+        &format!(
+            r#"accounts:
+  - name: do-demo
+    provider: digitalocean
+    token: {{ file: {} }}
+    api_url: {}
+    policies:
+      - {{ name: droplets, targets: {{ kind: droplet, tags: [backup] }}, every: 6h, keep: {{ within: 7d }} }}
+      - {{ name: volumes, targets: {{ kind: volume, tags: [backup] }}, every: 6h, keep: {{ last: 2 }} }}
+  - name: vultr-demo
+    provider: vultr
+    token: {{ file: {} }}
+    api_url: {}
+    policies:
+      - {{ name: instances, targets: {{ kind: instance, tags: [backup] }}, every: 6h, keep: {{ last: 3 }} }}
+  - name: hetzner-demo
+    provider: hetzner
+    token: {{ file: {} }}
+    api_url: {}
+    policies:
+      - {{ name: servers, targets: {{ kind: server, labels: {{ backup: "true" }} }}, every: 6h, keep: {{ within: 7d }} }}
+"#,
+            token("digitalocean"),
+            sim.url("digitalocean"),
+            token("vultr"),
+            sim.url("vultr"),
+            token("hetzner"),
+            sim.url("hetzner"),
+        ),
+    );
+    for args in [
+        &["list", "--all"][..],
+        &["list"],
+        &["plan"],
+        &["prune", "--dry-run"],
+        &["inventory"],
+    ] {
+        let ran = sk(&config, args);
+        assert_eq!(ran.code, 0, "{args:?}: {}", show(&ran));
+        assert!(ran.stdout.lines().count() > 3, "{args:?}: {}", show(&ran));
+        let widest = ran
+            .stdout
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0);
+        assert!(widest <= 100, "{args:?}: {widest} columns:\n{}", ran.stdout);
+    }
+    // --wide shows the full ids the default shortens.
+    let ran = sk(&config, &["inventory", "--wide"]);
+    assert!(
+        ran.stdout.contains("5e1d0001-0000-4000-8000-00000000d0a1"),
+        "{}",
+        ran.stdout
+    );
+    let ran = sk(&config, &["inventory"]);
+    assert!(
+        !ran.stdout.contains("5e1d0001-0000-4000-8000-00000000d0a1"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("1 load balancer,"),
+        "plural: {}",
+        ran.stdout
+    );
+}
+
+/// Issue 13: `delete ACCOUNT SNAPSHOT` asks (or needs --yes), refuses what
+/// retention keeps unless --force, and what carries another account's marker.
+#[test]
+fn delete_asks_refuses_what_retention_keeps_and_deletes_the_rest() {
+    for p in ALL {
+        let s = Setup::new(p, scenario(p, ACCOUNT), false);
+        let id_of = |name: &str| -> String {
+            let rows = s.json(&["list", "--all"], 0);
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .unwrap_or_else(|| panic!("{p:?}: no {name} in {rows:#}"))
+        };
+        let names: Vec<String> = s.snaps.iter().map(|x| x.text.clone()).collect();
+        // scenario(): [0] web 1h (newest, kept), [5] web 3d (expired),
+        // [8] manual, [9] another account's marker.
+        let (newest, expired, manual_name, foreign) = (&names[0], &names[5], &names[8], &names[9]);
+
+        let kept = id_of(newest);
+        // Retention would let it go, but nobody said yes.
+        let ran = s.run(&["delete", ACCOUNT, &id_of(expired)]);
+        assert_eq!(ran.code, 2, "{p:?}: {}", show(&ran));
+        assert!(
+            ran.stderr.contains("stdin is not a terminal, pass --yes"),
+            "{}",
+            show(&ran)
+        );
+        let ran = s.run(&["delete", ACCOUNT, &kept, "--yes"]);
+        assert_eq!(ran.code, 2, "{p:?}: {}", show(&ran));
+        assert!(
+            ran.stderr
+                .contains("retention of policy six-hourly keeps it (newest complete"),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        let ran = s.run(&["delete", ACCOUNT, &id_of(foreign), "--yes"]);
+        assert_eq!(ran.code, 2, "{p:?}: {}", show(&ran));
+        assert!(
+            ran.stderr.contains("carries account other's marker"),
+            "{}",
+            show(&ran)
+        );
+        assert_eq!(s.listed().len(), 10, "{p:?}: a refusal deleted something");
+
+        // Expired: deleted, by an id prefix as the tables show it.
+        let id = id_of(expired);
+        let prefix = if id.chars().count() > 10 {
+            format!("{}…", id.chars().take(8).collect::<String>())
+        } else {
+            id.clone()
+        };
+        let ran = s.run(&["delete", ACCOUNT, &prefix, "--yes", "--json"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        let out = parse(&ran);
+        assert_eq!(out["id"], id.as_str());
+        assert_eq!(out["deleted"], true);
+        assert_eq!(out["managed"], true);
+        // A manual one by name; the kept one with --force.
+        let ran = s.run(&["delete", ACCOUNT, manual_name, "--yes"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        let ran = s.run(&["delete", ACCOUNT, &kept, "--yes", "--force"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        assert!(
+            ran.stderr.contains("deleting because of --force"),
+            "{}",
+            show(&ran)
+        );
+        let left = s.listed();
+        assert_eq!(left.len(), 7, "{p:?}: {left:?}");
+        for gone in [newest, expired, manual_name] {
+            assert!(!left.contains_key(gone), "{p:?}: {gone} still there");
+        }
+        let ran = s.run(&["delete", ACCOUNT, "no-such-snapshot", "--yes"]);
+        assert_eq!(ran.code, 2, "{p:?}: {}", show(&ran));
+    }
+}
+
+/// Issue 13: `snapshot --json`, and a warning when the name is taken.
+#[test]
+fn snapshot_json_and_a_warning_for_a_name_already_taken() {
+    for p in ALL {
+        let s = Setup::new(p, scenario(p, ACCOUNT), false);
+        let ran = s.run(&[
+            "snapshot",
+            ACCOUNT,
+            "web-1",
+            "--name",
+            "before-upgrade",
+            "--json",
+        ]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        assert!(
+            ran.stderr
+                .contains("already has 1 snapshot named \"before-upgrade\""),
+            "{p:?}: {}",
+            show(&ran)
+        );
+        let out = parse(&ran);
+        assert_eq!(out["status"], "started", "{out:#}");
+        assert_eq!(out["name"], "before-upgrade");
+        assert_eq!(out["resource_id"], p.id(Res::Web));
+        assert_eq!(out["same_name"].as_array().unwrap().len(), 1, "{out:#}");
+        let ran = s.run(&[
+            "snapshot", ACCOUNT, "db-1", "--name", "fresh", "--json", "--wait",
+        ]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        assert!(!ran.stderr.contains("warning"), "{p:?}: {}", show(&ran));
+        let out = parse(&ran);
+        assert_eq!(out["status"], "complete", "{out:#}");
+        assert!(out["snapshot_id"].is_string(), "{out:#}");
+    }
+}
+
+/// Requests by `METHOD template`, as the simulator logged them.
+fn request_counts(sim: &SimProcess) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for r in crate::daemon::requests(sim) {
+        *out.entry(format!("{} {}", r.method, r.template))
+            .or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn a_cycle_costs_exactly_the_minimum_of_requests_issue_11() {
+    // Two resources due, each with one snapshot to expire once the new one
+    // is complete: one listing of each kind, one create and one delete per
+    // resource, and the polls (a snapshot of the simulator finishes within
+    // the first poll interval: one look each; a DigitalOcean droplet's look
+    // reads the action, then the droplet's snapshots to learn the new id).
+    // Nothing per resource beyond that: no "is one running?" reads (the
+    // listings settle it), nothing for untargeted resources.
+    // Then a pass with nothing due: the listings only.
+    type Want = &'static [(&'static str, usize)];
+    let cases: [(P, Want, Want); 3] = [
+        (
+            P::Do,
+            &[
+                ("DELETE /v2/snapshots/{snapshot_id}", 2),
+                ("GET /v2/actions/{action_id}", 2),
+                ("GET /v2/droplets", 1),
+                ("GET /v2/droplets/{droplet_id}/snapshots", 2),
+                ("GET /v2/snapshots", 2),
+                ("POST /v2/droplets/{droplet_id}/actions", 2),
+            ],
+            &[("GET /v2/droplets", 1), ("GET /v2/snapshots", 2)],
+        ),
+        (
+            P::Vultr,
+            &[
+                ("DELETE /snapshots/{snapshot-id}", 2),
+                ("GET /instances", 1),
+                ("GET /snapshots", 1),
+                ("GET /snapshots/{snapshot-id}", 2),
+                ("POST /snapshots", 2),
+            ],
+            &[("GET /instances", 1), ("GET /snapshots", 1)],
+        ),
+        (
+            P::Hetzner,
+            &[
+                ("DELETE /images/{id}", 2),
+                ("GET /actions/{id}", 2),
+                ("GET /images", 1),
+                ("GET /servers", 1),
+                ("POST /servers/{id}/actions/create_image", 2),
+            ],
+            &[("GET /images", 1), ("GET /servers", 1)],
+        ),
+    ];
+    for (p, busy, idle) in cases {
+        let due = vec![
+            managed(p, ACCOUNT, Res::Web, h(7)),
+            managed(p, ACCOUNT, Res::Web, d(2)),
+            managed(p, ACCOUNT, Res::Db, h(8)),
+            managed(p, ACCOUNT, Res::Db, d(3)),
+        ];
+        let s = Setup::with(p, due, false, "");
+        let ran = s.run(&["run", "--once", "--poll-interval", "300ms"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        let want: BTreeMap<String, usize> = busy.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+        assert_eq!(request_counts(&s.sim), want, "{p:?}: {}", show(&ran));
+
+        let fresh = vec![
+            managed(p, ACCOUNT, Res::Web, h(1)),
+            managed(p, ACCOUNT, Res::Db, h(1)),
+        ];
+        let s = Setup::with(p, fresh, false, "");
+        let ran = s.run(&["run", "--once"]);
+        assert_eq!(ran.code, 0, "{p:?}: {}", show(&ran));
+        let want: BTreeMap<String, usize> = idle.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+        assert_eq!(request_counts(&s.sim), want, "{p:?} idle: {}", show(&ran));
     }
 }

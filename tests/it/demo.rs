@@ -35,10 +35,20 @@ fn demo_shows_the_whole_lifecycle() {
         "{out}"
     );
     for account in ["do-demo", "vultr-demo", "hetzner-demo"] {
+        let head = format!("account {account} (");
         assert!(
-            out.lines()
-                .any(|l| l.starts_with(account) && l.contains("policy ")),
+            out.lines().any(|l| l.starts_with(&head)
+                && !l.contains(": no ")
+                && l.contains(" managed snapshot")),
             "no managed snapshot listed for {account}:\n{out}"
+        );
+    }
+    // Issue 13: what the demo prints fits a 100-column terminal.
+    for line in out.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line:?}",
+            line.chars().count()
         );
     }
     let logs = &ran.stderr;

@@ -426,3 +426,55 @@ async fn a_paced_burst_never_hits_the_rate_limit() {
         assert_eq!(h.get("ratelimit-remaining").map(String::as_str), Some("0"));
     }
 }
+
+/// Hetzner counts per project, and a token belongs to one project: two
+/// accounts with the same token share one pacer and, spending the budget
+/// the headers announce (no client-side bucket), their concurrent listings
+/// together see no 429. With a pacer each (here by giving each its own
+/// `max_pace_wait`, part of the pacer's key) both spend the same budget
+/// twice and are refused.
+#[tokio::test]
+async fn two_accounts_with_one_token_share_the_project_budget() {
+    const PER_ACCOUNT: usize = 40;
+    // 3,600/h refilling 1/s at factor 0.01 and window scale 0.0004: a
+    // budget of 36 refilling 25/s, announced in the headers.
+    let yaml = seed(0).replace(
+        "settings: {}",
+        "settings: {rate_limit_factor: 0.01, rate_window_scale: 0.0004}",
+    );
+    let opts = |wait_ms: u64| snapkeeper::provider::ClientOptions {
+        limits: None,
+        rate_limit_factor: 0.01,
+        max_pace_wait: std::time::Duration::from_millis(wait_ms),
+        ..fast(&snapkeeper::clock::Clock::system())
+    };
+    let burst = |sim: &Sim, waits: [u64; 2]| {
+        let clients: Vec<_> = ["hz-one", "hz-two"]
+            .iter()
+            .zip(waits)
+            .map(|(name, w)| sim.client(ProviderKind::Hetzner, name, RW, &opts(w)))
+            .collect();
+        async move {
+            let calls = clients
+                .iter()
+                .flat_map(|c| (0..PER_ACCOUNT).map(move |_| c.list_resources(TargetKind::Server)));
+            futures_util::future::join_all(calls)
+                .await
+                .iter()
+                .filter(|r| r.is_err())
+                .count()
+        }
+    };
+
+    let sim = Sim::start_with_clock(&yaml, snapkeeper::clock::Clock::system()).await;
+    assert_eq!(burst(&sim, [5000, 5000]).await, 0);
+    assert_eq!(sim.count(RW, "GET /servers"), 2 * PER_ACCOUNT as u64);
+    assert_eq!(sim.rate_limited(), 0, "429s seen");
+
+    let sim = Sim::start_with_clock(&yaml, snapkeeper::clock::Clock::system()).await;
+    burst(&sim, [5000, 5001]).await;
+    assert!(
+        sim.rate_limited() > 0,
+        "two pacers never hit the project limit"
+    );
+}

@@ -3,6 +3,9 @@
 //! link to the instance), pending detection, faults, and a paced burst that
 //! never sees a 429.
 
+use std::time::Duration;
+
+use snapkeeper::clock::Clock;
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
 use snapkeeper::provider::{
@@ -318,6 +321,81 @@ async fn a_paced_burst_never_hits_the_rate_limit() {
     assert_eq!(sim.rate_limited(), 0, "429s seen");
     assert!(sim.requests().iter().all(|r| r.status != 503));
     assert!(!logs.text().contains(RW));
+}
+
+/// Three Vultr accounts (three tokens) on one host, as `run` builds them.
+fn three_accounts(rate: &str) -> String {
+    let mut accounts = String::new();
+    for (i, key) in THREE.iter().enumerate() {
+        accounts.push_str(&format!(
+            "    - name: team-{i}\n      api_keys: [{{key: {key}}}]\n      instances: [{{label: web-{i}}}]\n"
+        ));
+    }
+    format!("settings: {{}}\nvultr:\n  rate_limit: {rate}\n  accounts:\n{accounts}")
+}
+
+const THREE: [&str; 3] = [
+    "SIMVULTRTEAM0000000000000000000000000A",
+    "SIMVULTRTEAM0000000000000000000000000B",
+    "SIMVULTRTEAM0000000000000000000000000C",
+];
+
+/// `per_call` concurrent listings from each of three accounts' clients
+/// built with `opts(i)`. Returns how many listings failed and how many
+/// requests the simulator refused (429 or 503).
+async fn three_accounts_list(
+    sim: &Sim,
+    per_call: usize,
+    opts: impl Fn(usize) -> ClientOptions,
+) -> (usize, usize) {
+    let clients: Vec<_> = THREE
+        .iter()
+        .enumerate()
+        .map(|(i, key)| sim.client(ProviderKind::Vultr, &format!("team-{i}"), key, &opts(i)))
+        .collect();
+    let calls = clients
+        .iter()
+        .flat_map(|c| (0..per_call).map(move |_| c.list_resources(TargetKind::Instance)));
+    let results = futures_util::future::join_all(calls).await;
+    let failed = results
+        .iter()
+        .filter(|r| r.as_ref().map_or(true, |items| items.len() != 1))
+        .count();
+    let refused = sim
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429 || r.status == 503)
+        .count();
+    (failed, refused)
+}
+
+/// Vultr counts per source IP: three accounts in one process share one
+/// bucket, so their concurrent listings together stay under the enforced
+/// 30/s and none is refused. The same three with a pacer each (here by
+/// giving each its own `max_pace_wait`, part of the pacer's key) go three
+/// times as fast and are refused.
+#[tokio::test]
+async fn three_accounts_on_one_host_share_the_per_ip_limit() {
+    const PER_ACCOUNT: usize = 40;
+    let shared = |_| ClientOptions {
+        limits: None,
+        ..fast(&Clock::system())
+    };
+    let sim = Sim::start_with_clock(&three_accounts("{per_second: 30}"), Clock::system()).await;
+    assert_eq!(three_accounts_list(&sim, PER_ACCOUNT, shared).await, (0, 0));
+    for key in THREE {
+        assert_eq!(sim.count(key, "GET /instances"), PER_ACCOUNT as u64);
+    }
+    assert_eq!(sim.requests().len(), 3 * PER_ACCOUNT);
+
+    let sim = Sim::start_with_clock(&three_accounts("{per_second: 30}"), Clock::system()).await;
+    let apart = |i: usize| ClientOptions {
+        limits: None,
+        max_pace_wait: Duration::from_millis(50 + i as u64),
+        ..fast(&Clock::system())
+    };
+    let (_, refused) = three_accounts_list(&sim, PER_ACCOUNT, apart).await;
+    assert!(refused > 0, "three pacers never hit the per-ip limit");
 }
 
 #[tokio::test]
