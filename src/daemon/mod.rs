@@ -113,6 +113,8 @@ impl Default for DaemonOptions {
 struct Board {
     next: BTreeMap<String, Option<(DateTime<Utc>, String)>>,
     cycles: u64,
+    /// Accounts that cannot run as the file says, and why (`STATUS=`).
+    problems: BTreeMap<String, String>,
 }
 
 type SharedBoard = Arc<Mutex<Board>>;
@@ -171,7 +173,10 @@ impl Supervisor {
         if let Some(task) = self.tasks.remove(name) {
             task.cancel.cancel();
         }
-        board(&self.board).next.remove(name);
+        let mut b = board(&self.board);
+        b.next.remove(name);
+        b.problems.remove(name);
+        drop(b);
         self.opts.monitor.forget_account(name); // issue 12: its series go
     }
 
@@ -236,7 +241,15 @@ impl Supervisor {
     /// The `STATUS=` line: a rejected reload first, then accounts and the
     /// nearest snapshot.
     fn status(&self) -> String {
-        let s = self.fleet_status();
+        let mut s = self.fleet_status();
+        let problems: Vec<String> = board(&self.board)
+            .problems
+            .iter()
+            .map(|(a, why)| format!("{a}: {why}"))
+            .collect();
+        if !problems.is_empty() {
+            s = format!("{s}; {}", problems.join("; "));
+        }
         match self.rejected {
             Some(1) => format!("reload rejected: 1 error; {s}"),
             Some(n) => format!("reload rejected: {n} errors; {s}"),
@@ -486,6 +499,15 @@ fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause)
 
 /// Connect an account's client: read its token, build the provider.
 fn connect(account: &Account, options: &ClientOptions) -> Result<Box<dyn Provider>, String> {
+    let token = account.token.read().map_err(|e| e.to_string())?;
+    connect_with_token(account, token, options)
+}
+
+fn connect_with_token(
+    account: &Account,
+    token: secrecy::SecretString,
+    options: &ClientOptions,
+) -> Result<Box<dyn Provider>, String> {
     if let Some((path, mode)) = account.token.loose_permissions() {
         warn!(
             file = %path.display(),
@@ -493,8 +515,50 @@ fn connect(account: &Account, options: &ClientOptions) -> Result<Box<dyn Provide
             "token file is readable by group or others; chmod 600 it"
         );
     }
-    let token = account.token.read().map_err(|e| e.to_string())?;
     provider::connect_with(account, token, options).map_err(|e| e.to_string())
+}
+
+/// A fingerprint of a token, to notice that it was rotated (kept in memory
+/// only; never printed).
+fn token_print(token: &secrecy::SecretString) -> u64 {
+    use secrecy::ExposeSecret;
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    token.expose_secret().hash(&mut h);
+    h.finish()
+}
+
+/// The account's client, built anew when its token changed since it was
+/// built (a rotated token file is picked up at the next pass, without a
+/// reload). A token that cannot be read again keeps the client of the one
+/// read before, with a warning.
+fn refresh_client(
+    client: &mut Option<(Box<dyn Provider>, u64)>,
+    account: &Account,
+    options: &ClientOptions,
+) {
+    match account.token.read() {
+        Ok(token) => {
+            let print = token_print(&token);
+            if client.as_ref().is_some_and(|(_, p)| *p == print) {
+                return;
+            }
+            let rotated = client.is_some();
+            match connect_with_token(account, token, options) {
+                Ok(c) => {
+                    if rotated {
+                        info!("the account's token changed: requests now use the new one");
+                    }
+                    *client = Some((c, print));
+                }
+                Err(e) => error!(error = %e, "cannot start the account"),
+            }
+        }
+        Err(e) if client.is_some() => {
+            warn!(error = %e, "cannot read the account's token again: going on with the one read before");
+        }
+        Err(e) => error!(error = %e, "cannot start the account"),
+    }
 }
 
 /// A pass whose started snapshots are not all settled yet: its summary is
@@ -524,7 +588,10 @@ async fn account_loop(
         ..opts.engine.clone()
     };
     let chrono_of = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
-    let mut client: Option<Box<dyn Provider>> = None;
+    let mut client: Option<(Box<dyn Provider>, u64)> = None;
+    // Settings a reload gave whose token cannot be read yet: the account
+    // goes on with the settings before, and tries the new token each pass.
+    let mut waiting: Option<(Account, Option<Grace>)> = None;
     let mut bad_cycles: u32 = 0;
     let mut follows: Vec<Follow> = Vec::new();
     let mut open: Vec<OpenCycle> = Vec::new();
@@ -534,13 +601,35 @@ async fn account_loop(
         let now = clock.now();
         if now >= next_pass {
             next_pass = now + chrono_of(opts.max_sleep);
-            if client.is_none() {
-                match connect(&account, &opts.client) {
-                    Ok(c) => client = Some(c),
-                    Err(e) => error!(error = %e, "cannot start the account"),
+            if let Some((new, grace)) = waiting.take() {
+                match new.token.read() {
+                    Ok(_) => {
+                        info!(
+                            "the new settings' token can be read now: running with the new settings"
+                        );
+                        account = new;
+                        engine_opts.grace = grace;
+                        engine_opts.started = clock.now();
+                        client = None;
+                        board(&board_).problems.remove(&account.name);
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "the new settings' token still cannot be read: going on with the previous settings");
+                        waiting = Some((new, grace));
+                    }
                 }
             }
-            if let Some(c) = client.as_deref() {
+            refresh_client(&mut client, &account, &opts.client);
+            {
+                let mut b = board(&board_);
+                if client.is_none() {
+                    b.problems
+                        .insert(account.name.clone(), "cannot start: token or client".into());
+                } else if waiting.is_none() {
+                    b.problems.remove(&account.name);
+                }
+            }
+            if let Some((c, _)) = client.as_ref().map(|(c, p)| (c.as_ref(), p)) {
                 let following: BTreeSet<WorkKey> =
                     follows.iter().map(|f| f.key().clone()).collect();
                 let pass =
@@ -565,9 +654,10 @@ async fn account_loop(
             }
         }
         // Follow what runs; each settled snapshot reports to its pass.
-        if let Some(c) = client.as_deref()
+        if let Some((c, _)) = client.as_ref()
             && follows.iter().any(|f| f.next_poll() <= Instant::now())
         {
+            let c = c.as_ref();
             let settled =
                 engine::poll_follows(c, &mut follows, &engine_opts, &cancel, &mut speed).await;
             let now = clock.now();
@@ -620,30 +710,48 @@ async fn account_loop(
                 if changed.is_err() {
                     break;
                 }
-                (account, engine_opts.grace) = rx.borrow_and_update().clone();
+                let (new, grace) = rx.borrow_and_update().clone();
+                next_pass = clock.now();
+                bad_cycles = 0;
+                let token = match new.token.read() {
+                    Ok(t) => t,
+                    Err(e) => {
+                        // The account keeps running as it was; the change
+                        // waits for its token (tried again each pass).
+                        error!(error = %e, "account changed, but the new settings' token cannot be read: going on with the previous settings until it can");
+                        board(&board_).problems.insert(
+                            new.name.clone(),
+                            "new settings wait for a readable token".into(),
+                        );
+                        waiting = Some((new, grace));
+                        continue;
+                    }
+                };
+                waiting = None;
+                account = new;
+                engine_opts.grace = grace;
                 client = None;
                 engine_opts.started = clock.now();
-                bad_cycles = 0;
-                next_pass = clock.now();
                 info!("account config changed: running with the new settings");
                 // Show what the new settings will delete before they do.
-                if let Ok(c) = connect(&account, &opts.client) {
+                if let Ok(c) = connect_with_token(&account, token.clone(), &opts.client) {
                     let preview = EngineOptions {
                         dry_run: true,
                         ..engine_opts.clone()
                     };
                     let plan = engine::run_cycle(&account, c.as_ref(), &clock, &preview, &cancel).await;
                     log_reload_preview(&plan);
-                    client = Some(c);
+                    client = Some((c, token_print(&token)));
                 }
             }
         }
     }
     // A stop leaves running snapshots to the provider: each is reported as
     // not confirmed, and the next start sees it in progress.
-    if let Some(c) = client.as_deref()
+    if let Some((c, _)) = client.as_ref()
         && !follows.is_empty()
     {
+        let c = c.as_ref();
         let settled =
             engine::poll_follows(c, &mut follows, &engine_opts, &cancel, &mut speed).await;
         for r in settled {

@@ -605,3 +605,92 @@ fn a_restart_inside_a_grace_period_keeps_the_hold_and_plan_shows_it_issue_10() {
         before
     );
 }
+
+#[test]
+fn a_rotated_token_file_is_used_at_the_next_pass_without_a_reload_issue_14() {
+    // Today's defect: the token was read once when the account started, so
+    // a rotated token file needed a restart. Start with a revoked (unknown)
+    // token: every pass fails with 401. Rotate the file: the next pass uses
+    // the new token, and the account takes its snapshots.
+    let w = World::new(SEED);
+    let real = std::fs::read_to_string(w.token_file("hetzner", "p1")).unwrap();
+    let file = w.secret_file("rotating.token", &"x".repeat(64));
+    let block = alpha(&w, &[p_a("2s", "last: 4")]).replace(
+        &w.token_file("hetzner", "p1").display().to_string(),
+        &file.display().to_string(),
+    );
+    w.write_config(&config(&[block]));
+    let mut d = w.start();
+    d.wait("a failed pass", |l| {
+        l.is_about("cycle finished with failures", "alpha")
+    });
+    assert_eq!(d.count(complete("alpha", "p-a")), 0);
+    let mark = d.mark();
+    std::fs::write(&file, &real).unwrap();
+    d.wait_after(mark, "the new token in use", |l| {
+        l.is_about(
+            "the account's token changed: requests now use the new one",
+            "alpha",
+        )
+    });
+    d.wait_count_after(
+        mark,
+        1,
+        "a snapshot with the new token",
+        complete("alpha", "p-a"),
+    );
+    assert_eq!(
+        d.count_after(mark, |l| l.is("config reloaded")),
+        0,
+        "no reload was needed"
+    );
+    d.stop();
+}
+
+#[test]
+fn a_change_whose_token_cannot_be_read_keeps_the_account_on_its_old_settings_issue_14() {
+    // Today's defect: the account stopped ("cannot start the account") and
+    // STATUS said all was well. Now it goes on with the settings before,
+    // says why, and takes the new settings once their token can be read.
+    let w = World::new(SEED);
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 4")])]));
+    let mut d = w.start();
+    d.wait("a first snapshot", complete("alpha", "p-a"));
+    let missing = w.dir.path().join("secrets/not-yet.token");
+    let changed = alpha(&w, &[p_a("2s", "last: 3")]).replace(
+        &w.token_file("hetzner", "p1").display().to_string(),
+        &missing.display().to_string(),
+    );
+    let mark = d.mark();
+    w.write_config(&config(&[changed]));
+    d.wait_after(mark, "the refusal to switch", |l| {
+        l.is_about(
+            "account changed, but the new settings' token cannot be read: going on with the previous settings until it can",
+            "alpha",
+        )
+    });
+    // Still taking snapshots on the old settings.
+    d.wait_count_after(
+        mark,
+        2,
+        "snapshots on the old settings",
+        complete("alpha", "p-a"),
+    );
+    assert_eq!(
+        d.count_after(mark, |l| l.is_about("cannot start the account", "alpha")),
+        0,
+        "{}",
+        d.tail(30)
+    );
+    // The token appears: the new settings apply.
+    let real = std::fs::read_to_string(w.token_file("hetzner", "p1")).unwrap();
+    let at = d.mark();
+    let _ = w.secret_file("not-yet.token", &real);
+    d.wait_after(at, "the switch", |l| {
+        l.is_about(
+            "the new settings' token can be read now: running with the new settings",
+            "alpha",
+        )
+    });
+    d.stop();
+}
