@@ -223,6 +223,19 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Is every backup fresh? Exit 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN (Nagios).
+    Status {
+        /// Only this account (the same as --account).
+        #[arg(hide = true)]
+        account: Option<String>,
+        #[command(flatten)]
+        select: Select,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send one test message to every webhook in `notify:`.
+    NotifyTest,
     /// Serve the built-in provider simulator.
     Sim {
         /// Address to listen on (port 0 picks a free port).
@@ -391,6 +404,17 @@ fn main() -> ExitCode {
             out,
         } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
             commands::inventory(&ctx, &select.with(account), out.json, out.wide).await
+        }),
+        // issue 12: monitoring commands.
+        Command::Status {
+            account,
+            select,
+            json,
+        } => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            commands::status::status(&ctx, &select.with(account), json).await
+        }),
+        Command::NotifyTest => with_ctx(&cli.global, Clock::system(), |ctx| async move {
+            snapkeeper::notify::test_message(&ctx.config, &ctx.clock).await
         }),
         Command::Demo { seconds } => {
             logging::init(LogFormat::Text);

@@ -40,6 +40,9 @@ _snapkeeper() {
             snapkeeper,man)
                 cmd="snapkeeper__subcmd__man"
                 ;;
+            snapkeeper,notify-test)
+                cmd="snapkeeper__subcmd__notify__subcmd__test"
+                ;;
             snapkeeper,plan)
                 cmd="snapkeeper__subcmd__plan"
                 ;;
@@ -54,6 +57,9 @@ _snapkeeper() {
                 ;;
             snapkeeper,snapshot)
                 cmd="snapkeeper__subcmd__snapshot"
+                ;;
+            snapkeeper,status)
+                cmd="snapkeeper__subcmd__status"
                 ;;
             snapkeeper__subcmd__help,check)
                 cmd="snapkeeper__subcmd__help__subcmd__check"
@@ -79,6 +85,9 @@ _snapkeeper() {
             snapkeeper__subcmd__help,man)
                 cmd="snapkeeper__subcmd__help__subcmd__man"
                 ;;
+            snapkeeper__subcmd__help,notify-test)
+                cmd="snapkeeper__subcmd__help__subcmd__notify__subcmd__test"
+                ;;
             snapkeeper__subcmd__help,plan)
                 cmd="snapkeeper__subcmd__help__subcmd__plan"
                 ;;
@@ -94,6 +103,9 @@ _snapkeeper() {
             snapkeeper__subcmd__help,snapshot)
                 cmd="snapkeeper__subcmd__help__subcmd__snapshot"
                 ;;
+            snapkeeper__subcmd__help,status)
+                cmd="snapkeeper__subcmd__help__subcmd__status"
+                ;;
             *)
                 ;;
         esac
@@ -101,7 +113,7 @@ _snapkeeper() {
 
     case "${cmd}" in
         snapkeeper)
-            opts="-h -V --config --state-dir --log-format --credentials-dir --help --version run check plan snapshot delete list prune inventory sim demo completions man help"
+            opts="-h -V --config --state-dir --log-format --credentials-dir --help --version run check plan snapshot delete list prune inventory status notify-test sim demo completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -255,7 +267,7 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__help)
-            opts="run check plan snapshot delete list prune inventory sim demo completions man help"
+            opts="run check plan snapshot delete list prune inventory status notify-test sim demo completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -380,6 +392,20 @@ _snapkeeper() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        snapkeeper__subcmd__help__subcmd__notify__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         snapkeeper__subcmd__help__subcmd__plan)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -437,6 +463,20 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__help__subcmd__snapshot)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        snapkeeper__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -523,6 +563,36 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__man)
+            opts="-h --config --state-dir --log-format --credentials-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "auto text json journald" -- "${cur}"))
+                    return 0
+                    ;;
+                --credentials-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        snapkeeper__subcmd__notify__subcmd__test)
             opts="-h --config --state-dir --log-format --credentials-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -736,6 +806,40 @@ _snapkeeper() {
                     return 0
                     ;;
                 --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "auto text json journald" -- "${cur}"))
+                    return 0
+                    ;;
+                --credentials-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        snapkeeper__subcmd__status)
+            opts="-h --account --json --config --state-dir --log-format --credentials-dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -41,6 +41,8 @@ complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "delete" -d 'D
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "list" -d 'List snapshots'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "prune" -d 'Apply retention now, with the daemon\'s floors and caps'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "inventory" -d 'Show what each account holds'
+complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "status" -d 'Is every backup fresh? Exit 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN (Nagios)'
+complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "notify-test" -d 'Send one test message to every webhook in `notify:`'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "sim" -d 'Serve the built-in provider simulator'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "demo" -d 'Run the daemon against the built-in simulator for about a minute'
 complete -c snapkeeper -n "__fish_snapkeeper_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
@@ -144,6 +146,24 @@ complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -l cred
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -l json -d 'Machine-readable output'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -l wide -d 'Full ids, names and times (tables fit 100 columns without it)'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand inventory" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand status" -l account -d 'Only this account (repeat for more; all accounts when absent)' -r
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand status" -l config -d 'The configuration file' -r -F
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand status" -l state-dir -d 'Where reload grace periods are kept across restarts (the daemon writes it; plan, prune and run --once read it). Default: $STATE_DIRECTORY as systemd sets it; commands then fall back to /var/lib/snapkeeper' -r -F
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand status" -l log-format -d 'Where logs go: auto (journald under systemd, else stderr), text, json, journald' -r -f -a "auto\t'journald when its socket exists, else human-readable stderr'
+text\t'Human-readable lines on stderr'
+json\t'One JSON object per line on stderr'
+journald\t'journald only'"
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand status" -l credentials-dir -d 'Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY' -r -F
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand status" -l json -d 'Machine-readable output'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand notify-test" -l config -d 'The configuration file' -r -F
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand notify-test" -l state-dir -d 'Where reload grace periods are kept across restarts (the daemon writes it; plan, prune and run --once read it). Default: $STATE_DIRECTORY as systemd sets it; commands then fall back to /var/lib/snapkeeper' -r -F
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand notify-test" -l log-format -d 'Where logs go: auto (journald under systemd, else stderr), text, json, journald' -r -f -a "auto\t'journald when its socket exists, else human-readable stderr'
+text\t'Human-readable lines on stderr'
+json\t'One JSON object per line on stderr'
+journald\t'journald only'"
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand notify-test" -l credentials-dir -d 'Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY' -r -F
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand notify-test" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand sim" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand sim" -l seed -d 'Seed file (YAML); the built-in demo seed when absent' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand sim" -l config -d 'The configuration file' -r -F
@@ -179,16 +199,18 @@ json\t'One JSON object per line on stderr'
 journald\t'journald only'"
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand man" -l credentials-dir -d 'Read `credential:` tokens from this directory instead of $CREDENTIALS_DIRECTORY' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "run" -d 'Run the daemon: one loop per account, reload on change, stop on SIGTERM'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "check" -d 'Validate the configuration file and print every problem found'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "plan" -d 'Show what would be created and deleted now, touching nothing'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "snapshot" -d 'Take a snapshot now'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "delete" -d 'Delete one snapshot (asks first; refuses one that retention keeps)'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "list" -d 'List snapshots'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "prune" -d 'Apply retention now, with the daemon\'s floors and caps'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "inventory" -d 'Show what each account holds'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "sim" -d 'Serve the built-in provider simulator'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "demo" -d 'Run the daemon against the built-in simulator for about a minute'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "man" -d 'Print the man page (roff) for snapkeeper(1)'
-complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory sim demo completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "run" -d 'Run the daemon: one loop per account, reload on change, stop on SIGTERM'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "check" -d 'Validate the configuration file and print every problem found'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "plan" -d 'Show what would be created and deleted now, touching nothing'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "snapshot" -d 'Take a snapshot now'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "delete" -d 'Delete one snapshot (asks first; refuses one that retention keeps)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "list" -d 'List snapshots'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "prune" -d 'Apply retention now, with the daemon\'s floors and caps'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "inventory" -d 'Show what each account holds'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "status" -d 'Is every backup fresh? Exit 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN (Nagios)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "notify-test" -d 'Send one test message to every webhook in `notify:`'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "sim" -d 'Serve the built-in provider simulator'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "demo" -d 'Run the daemon against the built-in simulator for about a minute'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "man" -d 'Print the man page (roff) for snapkeeper(1)'
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand help; and not __fish_seen_subcommand_from run check plan snapshot delete list prune inventory status notify-test sim demo completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

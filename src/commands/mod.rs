@@ -1,4 +1,4 @@
-//! Operator commands: `check`, `plan`, `snapshot`, `list`, `prune`,
+//! Operator commands: `check`, `plan`, `snapshot`, `list`, `prune`, `status`,
 //! `inventory`, one file each; this file holds what they share (the context,
 //! errors, account selection, connecting, exit-code arithmetic).
 //!
@@ -19,6 +19,7 @@ pub mod plan;
 pub mod prune;
 mod report;
 pub mod snapshot;
+pub mod status; // issue 12: `snapkeeper status` (its own file)
 pub mod table;
 pub mod text;
 

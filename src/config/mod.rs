@@ -29,6 +29,45 @@ pub struct Config {
     pub path: PathBuf,
     /// Accounts, in file order; names are unique.
     pub accounts: Vec<Account>,
+    /// `metrics:`: serve Prometheus metrics here (off when `None`).
+    pub metrics: Option<MetricsConfig>,
+    /// `notify:`: where state changes are sent (none by default).
+    pub notify: NotifyConfig,
+}
+
+/// `metrics:` as checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Address `snapkeeper run` serves `/metrics` on (default 127.0.0.1:9187).
+    pub listen: std::net::SocketAddr,
+}
+
+/// Default of [`MetricsConfig::listen`].
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9187";
+
+/// `notify:` as checked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotifyConfig {
+    /// Webhooks, in file order.
+    pub webhooks: Vec<Webhook>,
+}
+
+/// One webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// `http://` or `https://` URL (may hold a secret path: never logged whole).
+    pub url: String,
+    /// Body shape.
+    pub format: WebhookFormat,
+}
+
+/// What a webhook body looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// snapkeeper's own JSON event.
+    Json,
+    /// Slack-compatible `{"text": ...}` (also Mattermost, Rocket.Chat, Discord's Slack endpoint).
+    Slack,
 }
 
 /// The cloud behind an account.
@@ -114,6 +153,8 @@ pub struct Policy {
     pub max_deletes_per_run: u32,
     /// Extra tags put on each snapshot (DigitalOcean only; empty elsewhere).
     pub snapshot_tags: Vec<String>,
+    /// `alert:`: freshness thresholds that replace the schedule's defaults.
+    pub alert: crate::policy::freshness::AlertOverride,
 }
 
 /// The kind of resource a policy snapshots.

@@ -23,6 +23,46 @@ use yaml_serde::Value;
 pub(crate) struct RawConfig {
     pub accounts: Option<Vec<Value>>,
     pub defaults: Option<Value>,
+    pub metrics: Option<Value>,
+    pub notify: Option<Value>,
+}
+
+/// `metrics:`: where `run` serves `/metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) struct RawMetrics {
+    pub listen: Option<String>,
+}
+
+/// `notify:`: where state changes are sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) struct RawNotify {
+    pub webhooks: Option<Vec<Value>>,
+}
+
+/// One `notify.webhooks[]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) struct RawWebhook {
+    pub url: Option<String>,
+    pub format: Option<RawWebhookFormat>,
+}
+
+/// `format:` of a webhook.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawWebhookFormat {
+    Json,
+    Slack,
+}
+
+/// `alert:` of a policy (or of `defaults`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) struct RawAlert {
+    pub warn: Option<String>,
+    pub crit: Option<String>,
 }
 
 /// `defaults:`: what policies inherit.
@@ -36,6 +76,7 @@ pub(crate) struct RawDefaults {
     pub start: Option<RawStart>,
     pub keep: Option<Value>,
     pub max_deletes_per_run: Option<u32>,
+    pub alert: Option<Value>,
 }
 
 /// One `accounts[]` entry.
@@ -85,6 +126,7 @@ pub(crate) struct RawPolicy {
     pub keep: Option<Value>,
     pub max_deletes_per_run: Option<u32>,
     pub snapshot_tags: Option<Vec<String>>,
+    pub alert: Option<Value>,
 }
 
 /// `start:` (cron only).

@@ -19,13 +19,16 @@ use yaml_serde::{Mapping, Value};
 
 use super::locate::{Locations, join};
 use super::raw::{
-    RawAccount, RawConfig, RawDefaults, RawKeep, RawKind, RawPolicy, RawProvider, RawSelector,
-    RawStart, RawTargets, RawToken, Scalar,
+    RawAccount, RawAlert, RawConfig, RawDefaults, RawKeep, RawKind, RawMetrics, RawNotify,
+    RawPolicy, RawProvider, RawSelector, RawStart, RawTargets, RawToken, RawWebhook,
+    RawWebhookFormat, Scalar,
 };
 use super::{
-    Account, Config, DEFAULT_RELOAD_GRACE, Diagnostic, Policy, ProviderKind, Selector, TargetKind,
-    Targets, TokenSource,
+    Account, Config, DEFAULT_METRICS_LISTEN, DEFAULT_RELOAD_GRACE, Diagnostic, MetricsConfig,
+    NotifyConfig, Policy, ProviderKind, Selector, TargetKind, Targets, TokenSource, Webhook,
+    WebhookFormat,
 };
+use crate::policy::freshness::AlertOverride;
 use crate::policy::marker::is_name;
 use crate::policy::{CronSchedule, CronStart, KeepRules, PolicyError, Schedule};
 
@@ -56,11 +59,13 @@ pub(crate) fn validate(root: &Value, locs: &Locations, file: &Path) -> Checked {
         warnings: Vec::new(),
         refused: BTreeSet::new(),
     };
-    let accounts = cx.config(root);
+    let (accounts, metrics, notify) = cx.config(root);
     Checked {
         config: Config {
             path: file.to_path_buf(),
             accounts,
+            metrics,
+            notify,
         },
         errors: finish(cx.errors),
         warnings: finish(cx.warnings),
@@ -110,6 +115,7 @@ struct Defaults {
     keep: Option<Option<KeepRules>>,
     max_deletes: Option<u32>,
     targets: Option<Value>,
+    alert: Option<AlertOverride>,
 }
 
 impl Ctx<'_> {
@@ -215,17 +221,23 @@ impl Ctx<'_> {
         }
     }
 
-    fn config(&mut self, root: &Value) -> Vec<Account> {
+    fn config(&mut self, root: &Value) -> (Vec<Account>, Option<MetricsConfig>, NotifyConfig) {
         if root.is_null() {
             self.error(
                 "",
                 "the file is empty: expected a mapping with an `accounts` list",
             );
-            return Vec::new();
+            return (Vec::new(), None, NotifyConfig::default());
         }
         let Some(raw) = self.parse_struct::<RawConfig>(root, "", "the file") else {
-            return Vec::new();
+            return (Vec::new(), None, NotifyConfig::default());
         };
+        let metrics = raw.metrics.as_ref().and_then(|v| self.metrics(v));
+        let notify = raw
+            .notify
+            .as_ref()
+            .map(|v| self.notify(v))
+            .unwrap_or_default();
         let defaults = match &raw.defaults {
             Some(v) => self.defaults(v),
             None => Defaults::default(),
@@ -258,7 +270,114 @@ impl Ctx<'_> {
                 accounts.push(acc);
             }
         }
-        accounts
+        (accounts, metrics, notify)
+    }
+
+    /// `metrics:`; `{}` turns it on at the default address.
+    fn metrics(&mut self, value: &Value) -> Option<MetricsConfig> {
+        let raw = self.parse_struct::<RawMetrics>(value, "metrics", "metrics")?;
+        let text = raw
+            .listen
+            .as_deref()
+            .unwrap_or(DEFAULT_METRICS_LISTEN)
+            .trim();
+        match text.parse::<std::net::SocketAddr>() {
+            Ok(listen) => {
+                if !listen.ip().is_loopback() {
+                    self.warn(
+                        "metrics.listen",
+                        format!("metrics are served on {listen}, beyond this host, without authentication: put a firewall or a proxy in front"),
+                    );
+                }
+                Some(MetricsConfig { listen })
+            }
+            Err(_) => {
+                self.error(
+                    "metrics.listen",
+                    format!("invalid listen address `{text}`: write ip:port, e.g. {DEFAULT_METRICS_LISTEN} or [::1]:9187"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `notify:`.
+    fn notify(&mut self, value: &Value) -> NotifyConfig {
+        let mut out = NotifyConfig::default();
+        let Some(raw) = self.parse_struct::<RawNotify>(value, "notify", "notify") else {
+            return out;
+        };
+        for (i, v) in raw.webhooks.unwrap_or_default().iter().enumerate() {
+            let path = format!("notify.webhooks[{i}]");
+            let Some(raw) = self.parse_struct::<RawWebhook>(v, &path, "a webhook") else {
+                continue;
+            };
+            let Some(url) = raw.url else {
+                self.missing(
+                    &path,
+                    "url",
+                    "missing key `url`: the address to POST to, e.g. https://hooks.slack.com/services/...",
+                );
+                continue;
+            };
+            let upath = join(&path, "url");
+            match reqwest::Url::parse(url.trim()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                    out.webhooks.push(Webhook {
+                        url: url.trim().to_string(),
+                        format: match raw.format {
+                            Some(RawWebhookFormat::Slack) => WebhookFormat::Slack,
+                            Some(RawWebhookFormat::Json) | None => WebhookFormat::Json,
+                        },
+                    });
+                }
+                Ok(u) => self.error(
+                    &upath,
+                    format!(
+                        "webhook url must be http:// or https:// with a host, found scheme `{}`",
+                        u.scheme()
+                    ),
+                ),
+                Err(e) => self.error(&upath, format!("invalid webhook url: {e}")),
+            }
+        }
+        out
+    }
+
+    /// `alert:` at `path`; None when invalid (reported). A threshold given
+    /// twice must have warn below crit.
+    fn alert(&mut self, value: &Value, path: &str) -> Option<AlertOverride> {
+        let raw = self.parse_struct::<RawAlert>(value, path, "alert")?;
+        let warn = raw
+            .warn
+            .as_deref()
+            .map(|t| self.duration(t, &join(path, "warn")));
+        let crit = raw
+            .crit
+            .as_deref()
+            .map(|t| self.duration(t, &join(path, "crit")));
+        if warn.is_none() && crit.is_none() {
+            self.error(path, "alert names no threshold: give warn, crit or both, e.g. alert: { warn: 14h, crit: 26h }");
+            return None;
+        }
+        let (warn, crit) = match (warn, crit) {
+            (Some(None), _) | (_, Some(None)) => return None,
+            (w, c) => (w.flatten(), c.flatten()),
+        };
+        if let (Some(w), Some(c)) = (warn, crit)
+            && w >= c
+        {
+            self.error(
+                &join(path, "warn"),
+                format!(
+                    "alert.warn ({}) must be shorter than alert.crit ({})",
+                    crate::policy::short_duration(w),
+                    crate::policy::short_duration(c)
+                ),
+            );
+            return None;
+        }
+        Some(AlertOverride { warn, crit })
     }
 
     /// Report a duplicate name, pointing at the first one.
@@ -296,6 +415,10 @@ impl Ctx<'_> {
             .as_deref()
             .and_then(|tz| self.timezone(tz, "defaults.timezone"));
         out.keep = raw.keep.as_ref().map(|v| self.keep(v, "defaults.keep"));
+        out.alert = raw
+            .alert
+            .as_ref()
+            .and_then(|v| self.alert(v, "defaults.alert"));
         if let Some(n) = raw.max_deletes_per_run {
             out.max_deletes = Some(self.max_deletes(n, "defaults.max_deletes_per_run"));
         }
@@ -718,6 +841,11 @@ impl Ctx<'_> {
             Some(n) => self.max_deletes(n, &join(path, "max_deletes_per_run")),
             None => defaults.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
         };
+        // The policy's alert replaces the defaults' as a whole.
+        let alert = match &raw.alert {
+            Some(v) => self.alert(v, &join(path, "alert")),
+            None => Some(defaults.alert.unwrap_or_default()),
+        };
         let snapshot_tags = raw.snapshot_tags.unwrap_or_default();
         let tags_path = join(path, "snapshot_tags");
         if !snapshot_tags.is_empty()
@@ -765,6 +893,7 @@ impl Ctx<'_> {
             keep: keep?,
             max_deletes_per_run,
             snapshot_tags,
+            alert: alert?,
         })
     }
 

@@ -60,6 +60,9 @@ pub enum DaemonError {
         /// Why.
         source: std::io::Error,
     },
+    /// Issue 12: the metrics address cannot be served.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
 }
 
 /// Knobs for the daemon.
@@ -90,6 +93,8 @@ pub struct DaemonOptions {
     /// Where reload grace periods are kept across restarts (`--state-dir`,
     /// `$STATE_DIRECTORY`); `None` keeps them in memory only.
     pub state_dir: Option<std::path::PathBuf>,
+    /// Issue 12: metrics, notifications and the health part of `STATUS=`.
+    pub monitor: Arc<crate::monitor::Monitor>,
 }
 
 impl Default for DaemonOptions {
@@ -105,6 +110,7 @@ impl Default for DaemonOptions {
             watch_check: Duration::from_secs(5),
             content_check: Duration::from_secs(60),
             state_dir: None,
+            monitor: Arc::default(),
         }
     }
 }
@@ -178,6 +184,8 @@ impl Supervisor {
         let mut b = board(&self.board);
         b.next.remove(name);
         b.problems.remove(name);
+        drop(b);
+        self.opts.monitor.forget_account(name); // issue 12: its series go
     }
 
     fn grace_of(&self, name: &str) -> Option<Grace> {
@@ -260,11 +268,15 @@ impl Supervisor {
     fn fleet_status(&self) -> String {
         let b = board(&self.board);
         let n = self.tasks.len();
-        let accounts = if n == 1 {
+        let mut accounts = if n == 1 {
             "1 account".to_string()
         } else {
             format!("{n} accounts")
         };
+        // Issue 12: failing resources and stale backups are told, not hidden.
+        if let Some(health) = self.opts.monitor.status_line() {
+            accounts = format!("{accounts}, {health}");
+        }
         let next = b
             .next
             .iter()
@@ -306,7 +318,7 @@ pub fn short_duration(d: chrono::Duration) -> String {
 /// [`DaemonError`] only at start (invalid config, no signal handler).
 pub async fn run(
     config_path: &Path,
-    opts: DaemonOptions,
+    mut opts: DaemonOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let notifier = systemd::Notifier::from_env();
@@ -325,6 +337,12 @@ pub async fn run(
     for w in &loaded.warnings {
         warn!(warning = %w, "config warning");
     }
+    // Issue 12: metrics server, webhooks and request metrics, before READY=1.
+    let monitor_stop = CancellationToken::new();
+    opts.monitor
+        .start(&loaded.config, &monitor_stop, opts.clock.now())
+        .await?;
+    opts.client.observer = Some(opts.monitor.request_observer());
     let mut reloader = Reloader::new(config_path, bytes, loaded.config);
 
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(
@@ -417,6 +435,7 @@ pub async fn run(
             "account loops did not stop in time; exiting anyway (the provider holds all state)"
         );
     }
+    monitor_stop.cancel(); // issue 12
     info!("stopped");
     Ok(())
 }
@@ -474,7 +493,12 @@ fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause)
     sup.notifier.reloading();
     let prev = reloader.current().accounts.clone();
     let prev_text: Arc<str> = Arc::from(reloader.text());
-    match reloader.reload() {
+    let outcome = reloader.reload();
+    let now = sup.opts.clock.now();
+    sup.opts
+        .monitor
+        .observe_reload(&outcome, reloader.current(), now); // issue 12
+    match outcome {
         ReloadOutcome::Unchanged => {
             // The file holds the running config again (after a bad edit was
             // undone, say): nothing is rejected any more.
@@ -684,6 +708,11 @@ async fn account_loop(
         let closed;
         (closed, open) = open.into_iter().partition(|o| o.outstanding.is_empty());
         for o in closed {
+            // Issue 12: metrics, notifications, STATUS= (resources still
+            // being followed keep their last values).
+            let followed: Vec<WorkKey> = follows.iter().map(|f| f.key().clone()).collect();
+            opts.monitor
+                .observe_cycle(&account, &o.report, &followed, clock.now());
             let failed = finish_cycle(o.report, &account, &cancel, &board_);
             if failed {
                 bad_cycles = bad_cycles.saturating_add(1);

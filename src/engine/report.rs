@@ -278,6 +278,12 @@ pub struct SnapshotLine {
     pub reasons: Vec<String>,
     /// For deletions: what happened.
     pub delete: Option<DeleteStatus>,
+    /// Size in GB as listed, when known (issue 12: metrics; not in `--json`).
+    #[serde(skip_serializing)]
+    pub size_gb: Option<f64>,
+    /// Its times cannot be trusted (issue 12: freshness ignores it; not in `--json`).
+    #[serde(skip_serializing)]
+    pub suspect: bool,
 }
 
 fn state_str(s: SnapState) -> &'static str {
@@ -316,6 +322,8 @@ impl SnapshotLine {
             },
             reasons: d.reasons.iter().map(ToString::to_string).collect(),
             delete: None,
+            size_gb: snapshot.and_then(|s| s.size_gb),
+            suspect: info.is_some_and(|i| i.suspect.is_some()),
         }
     }
 
@@ -329,6 +337,8 @@ impl SnapshotLine {
             action: "keep",
             reasons: vec!["retention did not run for this resource this cycle".to_string()],
             delete: None,
+            size_gb: s.size_gb,
+            suspect: false,
         }
     }
 }

@@ -110,6 +110,7 @@ fn policy(name: &str, kind: TargetKind, every: Duration, keep: KeepRules) -> Pol
         keep,
         max_deletes_per_run: 10,
         snapshot_tags: Vec::new(),
+        alert: Default::default(), // issue 12: freshness override (none)
     }
 }
 

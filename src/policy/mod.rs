@@ -2,11 +2,13 @@
 //! retention policy keeps, and the marker that says a snapshot is ours.
 //!
 //! Owns [`Schedule`], [`KeepRules`], [`marker::Marker`], schedule evaluation
-//! ([`schedule`]) and retention decisions ([`retention`]).
+//! ([`schedule`]), retention decisions ([`retention`]) and expected
+//! freshness ([`freshness`]).
 //!
 //! Must never: do I/O, read the clock (`now` is always a parameter), call a
 //! provider, or decide anything from an empty or all-zero [`KeepRules`].
 
+pub mod freshness;
 pub mod marker;
 pub mod retention;
 pub mod schedule;

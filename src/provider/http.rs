@@ -59,6 +59,34 @@ pub struct ClientOptions {
     pub max_pace_wait: Duration,
     /// Wall clock, for `RateLimit-Reset` epochs and `Pending::started`.
     pub clock: Clock,
+    /// Hears of every answer (issue 12: request metrics); none by default.
+    pub observer: Option<std::sync::Arc<dyn RequestObserver>>,
+}
+
+/// Something that wants to hear of every provider answer (the metrics).
+/// Called once per HTTP answer, retries included, from [`Http::send`].
+pub trait RequestObserver: Send + Sync + std::fmt::Debug {
+    /// One answer arrived.
+    fn observe(&self, event: &RequestEvent<'_>);
+}
+
+/// One provider answer, as a [`RequestObserver`] sees it (never the token).
+#[derive(Debug)]
+pub struct RequestEvent<'a> {
+    /// Which provider's API.
+    pub scheme: Scheme,
+    /// The account.
+    pub account: &'a str,
+    /// The HTTP method.
+    pub method: &'a Method,
+    /// The path below the base URL, with ids in it (`/v2/droplets/101`).
+    pub path: &'a str,
+    /// The HTTP status.
+    pub status: u16,
+    /// 1 for the first try, 2 and up for retries.
+    pub attempt: u32,
+    /// `RateLimit-Remaining`, when the answer had the rate-limit headers.
+    pub rate_remaining: Option<u64>,
 }
 
 impl Default for ClientOptions {
@@ -71,6 +99,7 @@ impl Default for ClientOptions {
             limits: None,
             max_pace_wait: Duration::from_secs(60),
             clock: Clock::system(),
+            observer: None,
         }
     }
 }
@@ -204,6 +233,8 @@ pub struct Http {
     clock: Clock,
     /// Provider time minus host time from the last parseable `Date` header.
     skew: std::sync::Mutex<Option<TimeDelta>>,
+    /// Issue 12: hears of every answer.
+    observer: Option<std::sync::Arc<dyn RequestObserver>>,
 }
 
 impl std::fmt::Debug for Http {
@@ -271,6 +302,7 @@ impl Http {
             retry: opts.retry.clone(),
             clock: opts.clock.clone(),
             skew: std::sync::Mutex::new(None),
+            observer: opts.observer.clone(),
         })
     }
 
@@ -381,8 +413,22 @@ impl Http {
                     let status = response.status().as_u16();
                     let headers = response.headers().clone();
                     self.read_date(&headers);
-                    if let Some(rate) = RateHeaders::parse(&headers) {
+                    let rate = RateHeaders::parse(&headers);
+                    let rate_remaining = rate.as_ref().map(|r| r.remaining);
+                    if let Some(rate) = rate {
                         self.pacer.observe(ticket, rate, self.now_epoch());
+                    }
+                    // Issue 12: the one place an answer's status is known.
+                    if let Some(o) = &self.observer {
+                        o.observe(&RequestEvent {
+                            scheme: self.scheme,
+                            account: &self.account,
+                            method: &method,
+                            path,
+                            status,
+                            attempt,
+                            rate_remaining,
+                        });
                     }
                     match response.bytes().await {
                         Ok(bytes) => {

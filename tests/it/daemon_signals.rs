@@ -300,13 +300,13 @@ fn provider_faults_stay_in_their_account_and_block_pruning() {
 }
 
 /// Collects sd_notify datagrams sent to a socket the test owns.
-struct NotifySocket {
+pub struct NotifySocket {
     sock: UnixDatagram,
-    got: Vec<String>,
+    pub got: Vec<String>,
 }
 
 impl NotifySocket {
-    fn bind(path: &std::path::Path) -> Self {
+    pub fn bind(path: &std::path::Path) -> Self {
         let sock = UnixDatagram::bind(path).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
@@ -318,7 +318,7 @@ impl NotifySocket {
 
     /// Wait for a message after index `from` that satisfies `pred`; returns
     /// its index.
-    fn wait(&mut self, from: usize, what: &str, pred: impl Fn(&str) -> bool) -> usize {
+    pub fn wait(&mut self, from: usize, what: &str, pred: impl Fn(&str) -> bool) -> usize {
         let start = Instant::now();
         loop {
             if let Some(i) = self.got[from.min(self.got.len())..]
@@ -341,11 +341,11 @@ impl NotifySocket {
     }
 }
 
-fn has(msg: &str, line: &str) -> bool {
+pub fn has(msg: &str, line: &str) -> bool {
     msg.lines().any(|l| l == line)
 }
 
-fn value<'a>(msg: &'a str, key: &str) -> Option<&'a str> {
+pub fn value<'a>(msg: &'a str, key: &str) -> Option<&'a str> {
     msg.lines()
         .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }

@@ -11,6 +11,7 @@ mod daemon_signals;
 mod demo;
 mod golden;
 mod harness;
+mod monitoring;
 mod online;
 mod provider_digitalocean;
 mod provider_hetzner;

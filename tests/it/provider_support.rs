@@ -178,6 +178,7 @@ pub fn fast(clock: &Clock) -> ClientOptions {
         }]),
         max_pace_wait: Duration::from_millis(50),
         clock: clock.clone(),
+        observer: None,
     }
 }
 

@@ -254,3 +254,100 @@ fn helpers_table() {
     }
     assert!(!is_do_tag(&"x".repeat(256)));
 }
+
+#[test]
+fn monitoring_keys_table() {
+    // (text after HEAD's policy, expected errors without the "c.yaml:" prefix)
+    let p = "      - { name: p, targets: { kind: droplet, all: true }, every: 6h, keep: { within: 7d } }\n";
+    let cases: &[(String, &[&str])] = &[
+        (
+            format!("{HEAD}{p}metrics: {{ listen: 127.0.0.1:9187 }}\n"),
+            &[],
+        ),
+        (format!("{HEAD}{p}metrics: {{}}\n"), &[]),
+        (
+            format!("{HEAD}{p}metrics: {{ listen: localhost }}\n"),
+            &[
+                "7:20: metrics.listen: invalid listen address `localhost`: write ip:port, e.g. 127.0.0.1:9187 or [::1]:9187",
+            ],
+        ),
+        (
+            format!("{HEAD}{p}metrics: {{ port: 9187 }}\n"),
+            &["7:12: metrics.port: unknown key `port`, expected `listen`"],
+        ),
+        (
+            format!(
+                "{HEAD}{p}notify: {{ webhooks: [{{ url: \"https://hooks.example/x\", format: slack }}, {{ url: \"http://127.0.0.1:1/h\" }}] }}\n"
+            ),
+            &[],
+        ),
+        (
+            format!(
+                "{HEAD}{p}notify: {{ webhooks: [{{ url: \"ftp://x/y\" }}, {{ format: xml }}] }}\n"
+            ),
+            &[
+                "7:29: notify.webhooks[0].url: webhook url must be http:// or https:// with a host, found scheme `ftp`",
+                "7:44: notify.webhooks[1]: missing key `url`: the address to POST to, e.g. https://hooks.slack.com/services/...",
+                "7:54: notify.webhooks[1].format: unknown variant `xml`, expected `json` or `slack`",
+            ],
+        ),
+        (
+            format!(
+                "{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ within: 7d }}, alert: {{ warn: 14h, crit: 26h }} }}\n"
+            ),
+            &[],
+        ),
+        (
+            format!(
+                "{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ within: 7d }}, alert: {{ warn: 26h, crit: 14h }} }}\n"
+            ),
+            &[
+                "6:107: accounts[0].policies[0].alert.warn: alert.warn (1d2h) must be shorter than alert.crit (14h)",
+            ],
+        ),
+        (
+            format!(
+                "{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ within: 7d }}, alert: {{ warn: soon }} }}\n"
+            ),
+            &[
+                "6:107: accounts[0].policies[0].alert.warn: invalid duration `soon`: expected number at 0; write e.g. 30m, 6h, 7d or 1w",
+            ],
+        ),
+        (
+            format!(
+                "{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ within: 7d }}, alert: {{}} }}\n"
+            ),
+            &[
+                "6:99: accounts[0].policies[0].alert: alert names no threshold: give warn, crit or both, e.g. alert: { warn: 14h, crit: 26h }",
+            ],
+        ),
+    ];
+    for (text, want) in cases {
+        let got = errors(text);
+        let want: Vec<String> = want.iter().map(|w| format!("c.yaml:{w}")).collect();
+        assert_eq!(got, want, "{text}");
+    }
+}
+
+#[test]
+fn monitoring_keys_are_checked_types() {
+    let text = format!(
+        "defaults: {{ alert: {{ warn: 20h }} }}\n{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ within: 7d }} }}\n      - {{ name: q, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ within: 7d }}, alert: {{ crit: 2d }} }}\nmetrics: {{}}\nnotify: {{ webhooks: [{{ url: \"https://hooks.example/x\", format: slack }}] }}\n"
+    );
+    let c = config(&text);
+    let hours = |h: u64| Some(Duration::from_secs(h * 3600));
+    assert_eq!(c.accounts[0].policies[0].alert.warn, hours(20));
+    assert_eq!(c.accounts[0].policies[0].alert.crit, None);
+    assert_eq!(c.accounts[0].policies[1].alert.warn, None);
+    assert_eq!(c.accounts[0].policies[1].alert.crit, hours(48));
+    assert_eq!(
+        c.metrics.map(|m| m.listen.to_string()).as_deref(),
+        Some("127.0.0.1:9187")
+    );
+    assert_eq!(c.notify.webhooks.len(), 1);
+    assert_eq!(c.notify.webhooks[0].format, WebhookFormat::Slack);
+    let none = config(&format!(
+        "{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ within: 7d }} }}\n"
+    ));
+    assert!(none.metrics.is_none() && none.notify.webhooks.is_empty());
+}
