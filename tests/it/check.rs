@@ -374,6 +374,7 @@ fn a_token_with_a_line_break_or_control_character_is_refused_when_read() {
     let creds = dir.path().join("creds");
     std::fs::create_dir(&creds).unwrap();
     std::fs::write(creds.join("hz-token"), SECRET).unwrap();
+    set_mode(&creds.join("hz-token"), 0o600);
     for (content, env, want) in [
         (
             format!("{SECRET}\n{SECRET}\n"),

@@ -600,7 +600,7 @@ fn file_shape_errors_are_located() {
         ),
         (
             deep,
-            "c.yaml:7:35: lists and mappings are nested deeper than 32 levels",
+            "c.yaml:7:259: lists and mappings are nested deeper than 32 levels",
         ),
         (
             format!("{ok}defaults: {{ max_deletes_per_run: 123456789012345678901234567890 }}\n"),
