@@ -41,7 +41,8 @@ pub async fn check(path: &Path, resolve_secrets: bool, online: bool) -> u8 {
     if resolve_secrets {
         for account in &loaded.config.accounts {
             if let Err(e) = account.token.read() {
-                eprintln!("error: account {}: {e}", account.name);
+                let at = loaded.token_diagnostic(&account.name, e.to_string());
+                eprintln!("error: {at} (account {})", account.name);
                 failed = true;
             }
         }

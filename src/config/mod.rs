@@ -19,7 +19,11 @@ mod load;
 mod locate;
 mod raw;
 mod validate;
-pub use load::{ConfigError, Diagnostic, Loaded, load, parse_str};
+pub use load::{
+    ConfigError, Diagnostic, Loaded, MAX_CONFIG_BYTES, MAX_DEPTH, load, parse_bytes, parse_str,
+    read,
+};
+use validate::redact_tokens;
 pub use validate::{DEFAULT_MAX_DELETES, DO_VOLUME_SNAPSHOT_QUOTA, MIN_EVERY};
 
 /// A checked configuration file.
@@ -275,21 +279,27 @@ pub enum TokenSource {
 impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Env(name) => write!(f, "env:{name}"),
-            Self::File(path) => write!(f, "file:{}", path.display()),
-            Self::Credential(name) => write!(f, "credential:{name}"),
+            Self::Env(name) => write!(f, "env:{}", redact_tokens(name)),
+            Self::File(path) => write!(f, "file:{}", shown(path)),
+            Self::Credential(name) => write!(f, "credential:{}", redact_tokens(name)),
         }
     }
 }
 
-/// Reading a token failed.
+/// A path for a message, with any token-shaped part redacted.
+fn shown(path: &Path) -> String {
+    redact_tokens(&path.display().to_string())
+}
+
+/// Reading a token failed. No message holds a token: names and paths that
+/// look like one are redacted.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// The variable is unset or empty.
-    #[error("token environment variable {0} is not set or empty")]
+    #[error("token environment variable {} is not set or empty", redact_tokens(.0))]
     EnvMissing(String),
     /// The file could not be read.
-    #[error("cannot read token file {path}: {source}")]
+    #[error("cannot read token file {}: {source}", shown(path))]
     File {
         /// The file.
         path: PathBuf,
@@ -297,12 +307,26 @@ pub enum TokenError {
         source: std::io::Error,
     },
     /// The file is empty.
-    #[error("token file {0} is empty")]
+    #[error("token file {} is empty", shown(.0))]
     FileEmpty(PathBuf),
+    /// The value holds a character no token has: a line break inside it
+    /// (two lines pasted), a control character, a space, a non-ASCII letter.
+    #[error(
+        "token from {from} holds {what} at character {at}: a token is one line of printable ASCII (only surrounding white space is trimmed)"
+    )]
+    Malformed {
+        /// `environment variable NAME`, `file PATH`.
+        from: String,
+        /// `a line break`, `a control character`, ...
+        what: &'static str,
+        /// 1-based position in the trimmed value.
+        at: usize,
+    },
     /// Neither `--credentials-dir` nor `$CREDENTIALS_DIRECTORY` is set (not
     /// running under systemd with LoadCredential=).
     #[error(
-        "token credential {0} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=) or --credentials-dir, and neither is set"
+        "token credential {} needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=) or --credentials-dir, and neither is set",
+        redact_tokens(.0)
     )]
     NoCredentialsDirectory(String),
 }
@@ -334,7 +358,12 @@ impl TokenSource {
     pub fn read(&self) -> Result<SecretString, TokenError> {
         match self {
             Self::Env(name) => match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_string())),
+                Ok(v) if !v.trim().is_empty() => {
+                    well_formed(v.trim(), || {
+                        format!("environment variable {}", redact_tokens(name))
+                    })?;
+                    Ok(SecretString::from(v.trim().to_string()))
+                }
                 _ => Err(TokenError::EnvMissing(name.clone())),
             },
             Self::File(path) => read_token_file(path),
@@ -371,5 +400,29 @@ fn read_token_file(path: &Path) -> Result<SecretString, TokenError> {
     if token.is_empty() {
         return Err(TokenError::FileEmpty(path.to_path_buf()));
     }
+    well_formed(token, || format!("file {}", shown(path)))?;
     Ok(SecretString::from(token.to_string()))
+}
+
+/// Refuse a token with a character no provider's token has, before it
+/// reaches an HTTP header (where it would fail every request, retried).
+fn well_formed(token: &str, from: impl FnOnce() -> String) -> Result<(), TokenError> {
+    let Some((i, c)) = token
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii_graphic())
+    else {
+        return Ok(());
+    };
+    let what = match c {
+        '\n' | '\r' => "a line break",
+        ' ' | '\t' => "white space",
+        c if c.is_control() => "a control character",
+        _ => "a non-ASCII character",
+    };
+    Err(TokenError::Malformed {
+        from: from(),
+        what,
+        at: i + 1,
+    })
 }

@@ -136,8 +136,8 @@ impl Ctx<'_> {
             file: self.file.to_path_buf(),
             line: pos.map(|p| p.0),
             column: pos.map(|p| p.1),
-            key: path.to_string(),
-            message,
+            key: redact_tokens(path),
+            message: redact_tokens(&message),
         }
     }
 
@@ -147,6 +147,15 @@ impl Ctx<'_> {
         if !self.refused.contains(&join(path, key)) {
             self.error(path, message);
         }
+    }
+
+    /// True when serde refused the value at `path` or at a key below it
+    /// (so that no error that only follows from that one is reported).
+    fn refused_under(&self, path: &str) -> bool {
+        let prefix = format!("{path}.");
+        self.refused
+            .iter()
+            .any(|r| r == path || r.starts_with(&prefix))
     }
 
     /// An error located at the value of `path`.
@@ -450,6 +459,15 @@ impl Ctx<'_> {
             (None, Some(expr)) => {
                 let p = join(path, "cron");
                 match CronSchedule::parse(expr, CronStart::NextSlot) {
+                    Ok(c) if cron_never_fires(&c) => {
+                        self.error(
+                            &p,
+                            format!(
+                                "cron line \"{expr}\" matches no date: it would never fire (check the day of month against the month); e.g. \"30 3 * * *\" is 03:30 every day"
+                            ),
+                        );
+                        Some(None)
+                    }
                     Ok(_) => Some(Some(Spec::Cron(expr.to_string()))),
                     Err(e) => {
                         self.error(
@@ -537,7 +555,7 @@ impl Ctx<'_> {
             yearly: raw.yearly.unwrap_or(0),
             min_keep: raw.min_keep.unwrap_or(1),
         };
-        if ok && rules.is_empty() {
+        if ok && rules.is_empty() && !self.refused_under(path) {
             self.error(
                 path,
                 format!("{}; e.g. keep: {{ within: 7d }}", PolicyError::EmptyKeep),
@@ -590,7 +608,7 @@ impl Ctx<'_> {
             Some(t) => self.token(&t, &join(path, "token")),
         };
         let (api_url, loopback) = match (&raw.api_url, provider) {
-            (Some(url), _) => match self.api_url(url, &join(path, "api_url")) {
+            (Some(url), p) => match self.api_url(url, p, &join(path, "api_url")) {
                 Some((u, l)) => (Some(u), l),
                 None => (None, false),
             },
@@ -680,6 +698,25 @@ impl Ctx<'_> {
 
     fn token(&mut self, value: &Value, path: &str) -> Option<TokenSource> {
         let raw = self.parse_struct::<RawToken>(value, path, "token")?;
+        let pasted = [
+            ("env", raw.env.clone()),
+            (
+                "file",
+                raw.file.as_ref().map(|f| f.to_string_lossy().into_owned()),
+            ),
+            ("credential", raw.credential.clone()),
+        ]
+        .into_iter()
+        .find_map(|(key, v)| v.filter(|v| is_token_shaped(v)).map(|_| key));
+        if let Some(key) = pasted {
+            self.error(
+                &join(path, key),
+                format!(
+                    "the value of `{key}` looks like an API token itself (not printed): `{key}` names where the token is; put the token in a file or variable and name that here, and revoke the token if this file was shared"
+                ),
+            );
+            return None;
+        }
         let source = match (raw.env, raw.file, raw.credential) {
             (Some(name), None, None) => {
                 if name.is_empty() || name.contains('=') || name.contains('\0') {
@@ -733,9 +770,19 @@ impl Ctx<'_> {
         Some(source)
     }
 
-    /// The URL with any trailing slash removed, and whether its host is loopback.
-    fn api_url(&mut self, url: &str, path: &str) -> Option<(String, bool)> {
-        match check_api_url(url) {
+    /// The base the provider's client expects (see [`normalize_api_url`]),
+    /// and whether its host is loopback.
+    fn api_url(
+        &mut self,
+        url: &str,
+        provider: Option<ProviderKind>,
+        path: &str,
+    ) -> Option<(String, bool)> {
+        let checked = check_api_url(url).and_then(|(u, loopback)| match provider {
+            Some(p) => normalize_api_url(&u, p).map(|u| (u, loopback)),
+            None => Ok((u, loopback)),
+        });
+        match checked {
             Ok(v) => Some(v),
             Err(msg) => {
                 self.error(path, msg);
@@ -783,10 +830,14 @@ impl Ctx<'_> {
             (Some(s), _) => s,
             (None, Some(s)) => s.clone(),
             (None, None) => {
-                self.error(
-                    path,
-                    "no schedule: set `every` (e.g. every: 6h) or `cron` (e.g. cron: \"30 3 * * *\"), here or in `defaults`",
-                );
+                if !self.refused_under(&join(path, "every"))
+                    && !self.refused_under(&join(path, "cron"))
+                {
+                    self.error(
+                        path,
+                        "no schedule: set `every` (e.g. every: 6h) or `cron` (e.g. cron: \"30 3 * * *\"), here or in `defaults`",
+                    );
+                }
                 None
             }
         };
@@ -937,6 +988,7 @@ impl Ctx<'_> {
             },
             path,
             acx,
+            kind,
             false,
         );
         let exclude = match &raw.exclude {
@@ -944,7 +996,7 @@ impl Ctx<'_> {
             Some(v) => {
                 let p = join(path, "exclude");
                 self.parse_struct::<RawSelector>(v, &p, "exclude")
-                    .and_then(|s| self.selector(s, &p, acx, true))
+                    .and_then(|s| self.selector(s, &p, acx, kind, true))
                     .map(Some)
             }
         };
@@ -960,6 +1012,7 @@ impl Ctx<'_> {
         raw: RawSelector,
         path: &str,
         acx: &AccountCx<'_>,
+        kind: Option<TargetKind>,
         exclude: bool,
     ) -> Option<Selector> {
         let mut ok = true;
@@ -973,6 +1026,14 @@ impl Ctx<'_> {
             if id.trim().is_empty() {
                 self.error(&format!("{path}.ids[{i}]"), "empty resource id");
                 ok = false;
+            } else if let Some(k) = kind
+                && let Err(rule) = id_rule(k, id)
+            {
+                self.error(
+                    &format!("{path}.ids[{i}]"),
+                    format!("invalid {k} id `{id}`: {rule}"),
+                );
+                ok = false;
             }
         }
         let names = raw.names.unwrap_or_default();
@@ -981,6 +1042,23 @@ impl Ctx<'_> {
                 self.error(
                     &format!("{path}.names[{i}]"),
                     format!("invalid name glob `{glob}`: {}", e.kind()),
+                );
+                ok = false;
+            } else if glob.is_empty() {
+                self.error(
+                    &format!("{path}.names[{i}]"),
+                    "empty name glob: it matches no name; use `*` for every name",
+                );
+                ok = false;
+            } else if let Some(k) = kind
+                && let Some((allowed, bad)) = glob_never_matches(k, glob)
+            {
+                self.error(
+                    &format!("{path}.names[{i}]"),
+                    format!(
+                        "name glob `{glob}` can never match: {} {k} names hold only {allowed}, not `{bad}`",
+                        k.provider()
+                    ),
                 );
                 ok = false;
             }
@@ -993,6 +1071,39 @@ impl Ctx<'_> {
             .map(|(k, Scalar(v))| (k, v))
             .collect();
         let hetzner = acx.provider == Some(ProviderKind::Hetzner);
+        for (i, tag) in tags.iter().enumerate() {
+            let bad = match acx.provider {
+                Some(ProviderKind::DigitalOcean) if !is_do_tag(tag) => {
+                    Some("digitalocean tags are 1-255 characters a-z, A-Z, 0-9, _, - and :")
+                }
+                _ if tag.trim().is_empty() => Some("a tag is never empty"),
+                _ => None,
+            };
+            if let Some(rule) = bad {
+                self.error(
+                    &format!("{path}.tags[{i}]"),
+                    format!("invalid tag `{tag}`: {rule}"),
+                );
+                ok = false;
+            }
+        }
+        if hetzner {
+            for (k, v) in &labels {
+                let at = join(&join(path, "labels"), k);
+                if let Err(rule) = hetzner_label_key(k) {
+                    self.error_at_key(&at, format!("invalid label key `{k}`: {rule}"));
+                    ok = false;
+                } else if !is_label_value(v) {
+                    self.error(
+                        &at,
+                        format!(
+                            "invalid label value `{v}` for `{k}`: hetzner label values are empty or 1-63 characters a-z, A-Z, 0-9, -, _ and ., starting and ending with a letter or digit"
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
         if !tags.is_empty() && hetzner {
             self.error(
                 &join(path, "tags"),
@@ -1024,7 +1135,10 @@ impl Ctx<'_> {
         }
         let empty =
             !all && ids.is_empty() && names.is_empty() && tags.is_empty() && labels.is_empty();
-        if empty && ok {
+        let refused = ["all", "ids", "names", "tags", "labels"]
+            .iter()
+            .any(|k| self.refused_under(&join(path, k)));
+        if empty && ok && !refused {
             let what = if exclude { "exclude" } else { "targets" };
             let by = if hetzner { "labels" } else { "tags" };
             self.error(
@@ -1041,6 +1155,18 @@ impl Ctx<'_> {
             labels,
         })
     }
+}
+
+/// True when a cron line matches no date in the next eight years (which
+/// holds two leap days, so `29 2` is a date).
+fn cron_never_fires(c: &CronSchedule) -> bool {
+    let Some(from) = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single() else {
+        return false;
+    };
+    let Some(until) = Utc.with_ymd_and_hms(2033, 1, 1, 0, 0, 0).single() else {
+        return false;
+    };
+    crate::policy::next_slot(c, Tz::UTC, from).is_none_or(|t| t >= until)
 }
 
 fn provider(p: RawProvider) -> ProviderKind {
@@ -1079,6 +1205,132 @@ fn bad_name(what: &str, name: &str) -> String {
     format!(
         "invalid {what} name `{name}`: use 1-32 characters a-z, 0-9 and -, starting with a letter or digit"
     )
+}
+
+/// What a resource id of `kind` looks like (the providers' id types):
+/// droplet and server ids are positive integers (Hetzner's an int64),
+/// volume and instance ids lowercase UUIDs. Any other id never matches.
+fn id_rule(kind: TargetKind, id: &str) -> Result<(), String> {
+    match kind {
+        TargetKind::Droplet | TargetKind::Server => match id.parse::<i64>() {
+            Ok(n) if n > 0 => Ok(()),
+            _ => Err(format!(
+                "{} {kind} ids are positive whole numbers",
+                kind.provider()
+            )),
+        },
+        TargetKind::Volume | TargetKind::Instance => {
+            if is_uuid(id) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} {kind} ids are lowercase UUIDs such as 506f78a4-e098-11e5-ad9f-000f53306ae1",
+                    kind.provider()
+                ))
+            }
+        }
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')))
+}
+
+/// When a name glob contains a literal character that names of `kind`
+/// never hold (DigitalOcean droplets: `^[a-zA-Z0-9]?[a-z0-9A-Z.\-]*[a-z0-9A-Z]$`;
+/// volumes: lowercase letters, digits and `-`; Hetzner servers: RFC 1123
+/// host names), the rule and the character. Character classes and `{a,b}`
+/// alternatives are not looked into. Vultr labels are free text.
+fn glob_never_matches(kind: TargetKind, glob: &str) -> Option<(&'static str, char)> {
+    let (allowed, rule): (fn(char) -> bool, &'static str) = match kind {
+        TargetKind::Droplet | TargetKind::Server => (
+            |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'),
+            "letters, digits, `.` and `-`",
+        ),
+        TargetKind::Volume => (
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+            "lowercase letters, digits and `-`",
+        ),
+        TargetKind::Instance => return None,
+    };
+    let mut chars = glob.chars();
+    let mut depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '[' if depth == 0 => {
+                // Skip the class; a `]` first in it (after `!`) is literal.
+                let mut inside = String::new();
+                for d in chars.by_ref() {
+                    if d == ']' && !inside.is_empty() && inside != "!" {
+                        break;
+                    }
+                    inside.push(d);
+                }
+            }
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            '*' | '?' => {}
+            _ if depth > 0 => {}
+            '\\' => {
+                if let Some(d) = chars.next()
+                    && !allowed(d)
+                {
+                    return Some((rule, d));
+                }
+            }
+            c if !allowed(c) => return Some((rule, c)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A Hetzner label key: optional DNS-subdomain prefix and `/`, then a name
+/// with the value rules (not empty); the `hetzner.cloud/` prefix is
+/// Hetzner's own and allowed in a selector.
+fn hetzner_label_key(key: &str) -> Result<(), &'static str> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix {
+        let dns = p.len() <= 253
+            && p.split('.').all(|part| {
+                !part.is_empty()
+                    && part.len() <= 63
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !part.starts_with('-')
+                    && !part.ends_with('-')
+            });
+        if !dns {
+            return Err("the part before `/` must be a DNS subdomain such as example.com");
+        }
+    }
+    if name.is_empty() || !is_label_value(name) {
+        return Err(
+            "hetzner label keys are an optional DNS-subdomain prefix and `/`, then 1-63 characters a-z, A-Z, 0-9, -, _ and ., starting and ending with a letter or digit",
+        );
+    }
+    Ok(())
+}
+
+/// Hetzner's label value rule:
+/// `^(()|[a-z0-9A-Z]|([a-z0-9A-Z][a-z0-9A-Z\._-]{0,61}[a-z0-9A-Z]))$`.
+fn is_label_value(v: &str) -> bool {
+    let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    v.is_empty()
+        || (v.len() <= 63
+            && ends(v.chars().next())
+            && ends(v.chars().last())
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
 }
 
 /// DigitalOcean tag rule: `^[a-zA-Z0-9_\-:]+$`, at most 255 characters.
@@ -1143,9 +1395,16 @@ pub(crate) fn tidy(msg: &str) -> String {
 }
 
 /// Check an `api_url`: https anywhere, http only to a loopback host; no
-/// credentials in the URL. Returns it without a trailing slash, and whether
-/// the host is loopback.
+/// credentials, query string or fragment in the URL (the clients append
+/// paths and queries to it). Returns it without a trailing slash, and
+/// whether the host is loopback.
 pub(crate) fn check_api_url(url: &str) -> Result<(String, bool), String> {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "api_url `{}` holds white space or a control character",
+            url.escape_debug()
+        ));
+    }
     let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
         (true, r)
     } else if let Some(r) = url.strip_prefix("http://") {
@@ -1158,6 +1417,25 @@ pub(crate) fn check_api_url(url: &str) -> Result<(String, bool), String> {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
         return Err("api_url must not contain a user name or password".to_string());
+    }
+    if url.contains('?') {
+        return Err(format!(
+            "api_url `{url}` has a query string (`?...`): give the base URL alone, e.g. https://api.digitalocean.com/v2"
+        ));
+    }
+    if url.contains('#') {
+        return Err(format!(
+            "api_url `{url}` has a fragment (`#...`): give the base URL alone, e.g. https://api.digitalocean.com/v2"
+        ));
+    }
+    if rest[authority.len()..]
+        .split('/')
+        .any(|seg| seg == "." || seg == "..")
+        || rest[authority.len()..].contains("//")
+    {
+        return Err(format!(
+            "api_url `{url}` has an empty, `.` or `..` path segment"
+        ));
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         match v6.split_once(']') {
@@ -1188,6 +1466,91 @@ pub(crate) fn check_api_url(url: &str) -> Result<(String, bool), String> {
         ));
     }
     Ok((url.trim_end_matches('/').to_string(), loopback))
+}
+
+/// The one documented form of `api_url` is the provider's versioned API
+/// root (`https://api.digitalocean.com/v2`, `https://api.vultr.com/v2`,
+/// `https://api.hetzner.cloud/v1`); the form without the version is accepted
+/// as well. Returns the base each client appends its paths to: DigitalOcean's
+/// client writes `/v2/...` itself, Vultr's and Hetzner's expect the version
+/// in the base. A different version (`/v1` for Vultr) is refused: no request
+/// to it could work.
+pub(crate) fn normalize_api_url(url: &str, provider: ProviderKind) -> Result<String, String> {
+    let url = url.trim_end_matches('/');
+    let version = match provider {
+        ProviderKind::DigitalOcean | ProviderKind::Vultr => "v2",
+        ProviderKind::Hetzner => "v1",
+    };
+    let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
+    let last = after_scheme
+        .split_once('/')
+        .and_then(|(_, p)| p.rsplit('/').next());
+    let root = match last {
+        Some(seg) if seg == version => &url[..url.len() - seg.len() - 1],
+        Some(seg) if is_api_version(seg) => {
+            return Err(format!(
+                "api_url `{url}` names API version {seg}, but snapkeeper speaks {provider} API {version}: end it with /{version} or leave the version out"
+            ));
+        }
+        _ => url,
+    };
+    Ok(match provider {
+        ProviderKind::DigitalOcean => root.to_string(),
+        ProviderKind::Vultr | ProviderKind::Hetzner => format!("{root}/{version}"),
+    })
+}
+
+/// `v1`, `v2`, `v10` ...
+fn is_api_version(seg: &str) -> bool {
+    seg.strip_prefix('v')
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// True for text that looks like an API token rather than a variable name,
+/// a file name or a credential name: a DigitalOcean `do?_v1_` token, or a
+/// run of at least 32 letters and digits that mixes both (Vultr keys are 36,
+/// Hetzner tokens 64, DigitalOcean's 64 hex after the prefix).
+pub(crate) fn is_token_shaped(s: &str) -> bool {
+    let s = s.trim();
+    ["dop_v1_", "doo_v1_", "dor_v1_", "dos_v1_"]
+        .iter()
+        .any(|p| s.starts_with(p))
+        || s.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(long_mixed_run)
+}
+
+fn long_mixed_run(run: &str) -> bool {
+    run.len() >= 32
+        && run.chars().any(|c| c.is_ascii_digit())
+        && run.chars().any(|c| c.is_ascii_alphabetic())
+}
+
+/// Replace every token-shaped word of `text` by `<redacted>`, so that a
+/// token pasted where a name belongs is never printed back.
+pub(crate) fn redact_tokens(text: &str) -> String {
+    if !is_token_shaped(text) && !text.contains("_v1_") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if is_token_shaped(word) {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 fn is_loopback(host: &str) -> bool {

@@ -322,18 +322,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let notifier = systemd::Notifier::from_env();
-    let bytes = std::fs::read(config_path).map_err(|source| config::ConfigError::Read {
-        path: config_path.to_path_buf(),
-        source,
-    })?;
-    let text = String::from_utf8(bytes.clone()).map_err(|_| config::ConfigError::Read {
-        path: config_path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "the file is not valid UTF-8",
-        ),
-    })?;
-    let loaded = config::parse_str(&text, config_path)?;
+    let bytes = config::read(config_path)?;
+    let loaded = config::parse_bytes(&bytes, config_path)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     for w in &loaded.warnings {
         warn!(warning = %w, "config warning");
     }
@@ -390,9 +381,9 @@ pub async fn run(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            _ = hup.recv() => reload_now(&mut sup, &mut reloader, ReloadCause::Sighup),
+            _ = hup.recv() => reload_now(&mut sup, &mut reloader, ReloadCause::Sighup).await,
             msg = rx.recv() => match msg {
-                Some(Control::Reload(cause)) => reload_now(&mut sup, &mut reloader, cause),
+                Some(Control::Reload(cause)) => reload_now(&mut sup, &mut reloader, cause).await,
                 Some(Control::Shutdown) | None => break,
             },
             _ = tick.tick() => {
@@ -411,7 +402,7 @@ pub async fn run(
                     watcher = start_watcher(config_path, &opts, tx.clone(), &mut watch_down);
                     if watcher.is_some() {
                         // Changes may have been missed while the watch was down.
-                        reload_now(&mut sup, &mut reloader, ReloadCause::Rewatch);
+                        reload_now(&mut sup, &mut reloader, ReloadCause::Rewatch).await;
                     }
                 }
             }
@@ -489,11 +480,11 @@ fn start_graces(dir: Option<&Path>, config: &config::Config, clock: &Clock) -> s
     }
 }
 
-fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause) {
+async fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: ReloadCause) {
     sup.notifier.reloading();
     let prev = reloader.current().accounts.clone();
     let prev_text: Arc<str> = Arc::from(reloader.text());
-    let outcome = reloader.reload();
+    let outcome = reloader.reload_off_runtime().await;
     let now = sup.opts.clock.now();
     sup.opts
         .monitor

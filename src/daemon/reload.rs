@@ -117,29 +117,29 @@ impl Reloader {
 
     /// Re-read the file and apply it if it is valid and different.
     pub fn reload(&mut self) -> ReloadOutcome {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) => {
-                return ReloadOutcome::Rejected(vec![format!(
-                    "cannot read config file {}: {e}",
-                    self.path.display()
-                )]);
-            }
-        };
-        if bytes == self.bytes {
-            return ReloadOutcome::Unchanged;
+        let read = read_and_parse(&self.path, &self.bytes);
+        self.apply(read)
+    }
+
+    /// [`Reloader::reload`] with the reading and parsing on a blocking
+    /// thread, so that they never hold up the runtime's worker threads.
+    pub async fn reload_off_runtime(&mut self) -> ReloadOutcome {
+        let path = self.path.clone();
+        let old = self.bytes.clone();
+        match tokio::task::spawn_blocking(move || read_and_parse(&path, &old)).await {
+            Ok(read) => self.apply(read),
+            Err(e) => ReloadOutcome::Rejected(vec![format!(
+                "cannot reload config file {}: the reading task failed: {e}",
+                self.path.display()
+            )]),
         }
-        let text = match String::from_utf8(bytes.clone()) {
-            Ok(t) => t,
-            Err(_) => {
-                return ReloadOutcome::Rejected(vec![format!(
-                    "{}: the file is not valid UTF-8",
-                    self.path.display()
-                )]);
-            }
-        };
-        match config::parse_str(&text, &self.path) {
-            Ok(loaded) => {
+    }
+
+    fn apply(&mut self, read: Read) -> ReloadOutcome {
+        match read {
+            Read::Unchanged => ReloadOutcome::Unchanged,
+            Read::Rejected(errors) => ReloadOutcome::Rejected(errors),
+            Read::Loaded(bytes, loaded) => {
                 let diff = diff(&self.current.accounts, &loaded.config.accounts);
                 self.bytes = bytes;
                 self.current = loaded.config;
@@ -148,11 +148,33 @@ impl Reloader {
                     warnings: loaded.warnings,
                 }
             }
-            Err(config::ConfigError::Invalid { errors, .. }) => {
-                ReloadOutcome::Rejected(errors.iter().map(ToString::to_string).collect())
-            }
-            Err(e) => ReloadOutcome::Rejected(vec![e.to_string()]),
         }
+    }
+}
+
+/// What reading the file found, before it is applied.
+enum Read {
+    Unchanged,
+    Rejected(Vec<String>),
+    Loaded(Vec<u8>, config::Loaded),
+}
+
+/// Read the file within the config module's bounds and check it, unless
+/// its bytes are `old`'s.
+fn read_and_parse(path: &Path, old: &[u8]) -> Read {
+    let bytes = match config::read(path) {
+        Ok(b) => b,
+        Err(e) => return Read::Rejected(vec![e.to_string()]),
+    };
+    if bytes == old {
+        return Read::Unchanged;
+    }
+    match config::parse_bytes(&bytes, path) {
+        Ok(loaded) => Read::Loaded(bytes, loaded),
+        Err(config::ConfigError::Invalid { errors, .. }) => {
+            Read::Rejected(errors.iter().map(ToString::to_string).collect())
+        }
+        Err(e) => Read::Rejected(vec![e.to_string()]),
     }
 }
 

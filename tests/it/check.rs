@@ -170,8 +170,8 @@ fn resolve_secrets_reads_every_token_and_prints_none() {
     assert_eq!(ran.code, 78);
     assert_eq!(
         ran.stderr,
-        "error: account vu: token environment variable SK_TEST_VULTR is not set or empty\n\
-         error: account hz: token credential hz-token needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=) or --credentials-dir, and neither is set\n"
+        "error: config.yaml:12:5: accounts[1].token: token environment variable SK_TEST_VULTR is not set or empty (account vu)\n\
+         error: config.yaml:15:5: accounts[2].token: token credential hz-token needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=) or --credentials-dir, and neither is set (account hz)\n"
     );
     assert!(!ran.stdout.contains(SECRET));
 }
@@ -294,6 +294,132 @@ fn missing_file_is_a_config_error() {
     assert!(
         ran.stderr
             .starts_with("error: cannot read config file nope.yaml: "),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_path_that_is_not_a_regular_file_is_refused_at_once() {
+    let dir = Dir::new();
+    let fifo = dir.path().join("fifo.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock.yaml")).unwrap();
+    std::fs::create_dir(dir.path().join("dir.yaml")).unwrap();
+    std::os::unix::fs::symlink(&fifo, dir.path().join("link.yaml")).unwrap();
+    for (file, what) in [
+        ("fifo.yaml", "a FIFO"),
+        ("sock.yaml", "a socket"),
+        ("dir.yaml", "a directory"),
+        ("link.yaml", "a FIFO"),
+        ("/dev/null", "a device"),
+    ] {
+        let started = std::time::Instant::now();
+        let ran = check(dir.path(), file, &[]);
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "{file}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(ran.code, 78, "{file}: {}", ran.stderr);
+        assert_eq!(
+            ran.stderr,
+            format!("error: cannot read config file {file}: it is {what}, not a regular file\n")
+        );
+    }
+}
+
+#[test]
+fn a_huge_or_deeply_nested_config_is_refused_at_once() {
+    let dir = Dir::new();
+    let huge = format!("accounts: []\n#{}\n", "x".repeat(2 << 20));
+    dir.write("huge.yaml", &huge);
+    // 200 KB of nested brackets took 36 s to refuse.
+    let deep = format!("accounts: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    dir.write("deep.yaml", &deep);
+    for (file, want) in [
+        (
+            "huge.yaml",
+            "error: cannot read config file huge.yaml: it is larger than 1024 KiB\n".to_string(),
+        ),
+        (
+            "deep.yaml",
+            "error: deep.yaml:1:266: lists and mappings are nested deeper than 32 levels\n\
+             deep.yaml: 1 error found, nothing changed\n"
+                .to_string(),
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let ran = check(dir.path(), file, &[]);
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{file}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(ran.code, 78, "{file}");
+        assert_eq!(ran.stderr, want, "{file}");
+    }
+}
+
+#[test]
+fn a_token_with_a_line_break_or_control_character_is_refused_when_read() {
+    let dir = Dir::new();
+    let file = dir.write("do.token", "");
+    set_mode(&file, 0o600);
+    token_config(&dir, &file);
+    let creds = dir.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("hz-token"), SECRET).unwrap();
+    set_mode(&creds.join("hz-token"), 0o600);
+    for (content, env, want) in [
+        (
+            format!("{SECRET}\n{SECRET}\n"),
+            SECRET.to_string(),
+            format!(
+                "error: config.yaml:4:5: accounts[0].token: token from file {} holds a line break at character 35: a token is one line of printable ASCII (only surrounding white space is trimmed) (account do)\n",
+                file.display()
+            ),
+        ),
+        (
+            format!("  {SECRET}\n"),
+            format!("{SECRET}\u{7}"),
+            "error: config.yaml:12:5: accounts[1].token: token from environment variable SK_TEST_VULTR holds a control character at character 35: a token is one line of printable ASCII (only surrounding white space is trimmed) (account vu)\n".to_string(),
+        ),
+    ] {
+        std::fs::write(&file, content).unwrap();
+        let mut cmd = snapkeeper();
+        cmd.current_dir(dir.path())
+            .args(["check", "--config", "config.yaml", "--resolve-secrets"])
+            .env("SK_TEST_VULTR", env)
+            .env("CREDENTIALS_DIRECTORY", &creds);
+        let ran = run(&mut cmd);
+        assert_eq!(ran.code, 78, "{}", ran.stderr);
+        assert_eq!(ran.stderr, want);
+        assert!(!ran.stderr.contains(SECRET) && !ran.stdout.contains(SECRET));
+    }
+}
+
+#[test]
+fn a_token_pasted_as_a_source_name_is_never_printed() {
+    let dir = Dir::new();
+    let token = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    dir.write(
+        "c.yaml",
+        &format!(
+            "accounts:\n  - name: vu\n    provider: vultr\n    token: {{ env: {token} }}\n  - name: hz\n    provider: hetzner\n    token: {{ {token}: x }}\n"
+        ),
+    );
+    let ran = check(dir.path(), "c.yaml", &["--resolve-secrets"]);
+    assert_eq!(ran.code, 78);
+    assert!(!ran.stderr.contains(token), "{}", ran.stderr);
+    assert!(ran.stderr.contains("c.yaml:4:19: accounts[0].token.env: the value of `env` looks like an API token itself (not printed)"), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("c.yaml:7:14: accounts[1].token.<redacted>: unknown key `<redacted>`"),
         "{}",
         ran.stderr
     );

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::config::{ConfigError, parse_str};
+use crate::config::{ConfigError, MAX_CONFIG_BYTES, parse_bytes, parse_str};
 
 const HEAD: &str =
     "accounts:\n  - name: a\n    provider: digitalocean\n    token: { env: T }\n    policies:\n";
@@ -115,7 +115,7 @@ fn account_fields_are_checked_types() {
     let a = &c.accounts[0];
     assert_eq!(a.provider, ProviderKind::Hetzner);
     assert_eq!(a.token, TokenSource::Credential("hz".into()));
-    assert_eq!(a.api_url, "http://127.0.0.1:7070");
+    assert_eq!(a.api_url, "http://127.0.0.1:7070/v1");
     assert!(a.prune_orphans);
     let t = &a.policies[0].targets;
     assert_eq!(t.include.labels.get("tier").map(String::as_str), Some("1"));
@@ -330,6 +330,127 @@ fn monitoring_keys_table() {
 }
 
 #[test]
+fn api_url_is_normalized_per_provider() {
+    use ProviderKind::{DigitalOcean as Do, Hetzner as Hz, Vultr as Vu};
+    // (provider, as written, the base its client is given, or a part of the error)
+    let cases: &[(ProviderKind, &str, Result<&str, &str>)] = &[
+        (
+            Do,
+            "https://api.digitalocean.com",
+            Ok("https://api.digitalocean.com"),
+        ),
+        (
+            Do,
+            "https://api.digitalocean.com/v2",
+            Ok("https://api.digitalocean.com"),
+        ),
+        (
+            Do,
+            "https://api.digitalocean.com/v2/",
+            Ok("https://api.digitalocean.com"),
+        ),
+        (
+            Do,
+            "http://127.0.0.1:7070/digitalocean",
+            Ok("http://127.0.0.1:7070/digitalocean"),
+        ),
+        (
+            Do,
+            "http://127.0.0.1:7070/digitalocean/v2",
+            Ok("http://127.0.0.1:7070/digitalocean"),
+        ),
+        (
+            Vu,
+            "https://api.vultr.com/v2",
+            Ok("https://api.vultr.com/v2"),
+        ),
+        (Vu, "https://api.vultr.com", Ok("https://api.vultr.com/v2")),
+        (Vu, "https://api.vultr.com/", Ok("https://api.vultr.com/v2")),
+        (
+            Vu,
+            "http://127.0.0.1:7070/vultr",
+            Ok("http://127.0.0.1:7070/vultr/v2"),
+        ),
+        (
+            Hz,
+            "https://api.hetzner.cloud/v1",
+            Ok("https://api.hetzner.cloud/v1"),
+        ),
+        (
+            Hz,
+            "https://api.hetzner.cloud",
+            Ok("https://api.hetzner.cloud/v1"),
+        ),
+        (
+            Hz,
+            "http://[::1]:80/hetzner/v1/",
+            Ok("http://[::1]:80/hetzner/v1"),
+        ),
+        (
+            Vu,
+            "https://api.vultr.com/v1",
+            Err("names API version v1, but snapkeeper speaks vultr API v2"),
+        ),
+        (
+            Hz,
+            "https://api.hetzner.cloud/v2",
+            Err("names API version v2"),
+        ),
+        (
+            Do,
+            "https://api.digitalocean.com/v1",
+            Err("names API version v1"),
+        ),
+        (
+            Do,
+            "https://api.digitalocean.com/v2?per_page=200",
+            Err("has a query string"),
+        ),
+        (Vu, "https://api.vultr.com/v2/#x", Err("has a fragment")),
+        (
+            Hz,
+            "https://api.hetzner.cloud/v1?",
+            Err("has a query string"),
+        ),
+        (
+            Hz,
+            "https://token@api.hetzner.cloud/v1",
+            Err("must not contain a user name"),
+        ),
+        (
+            Hz,
+            "https://api.hetzner.cloud/../v1",
+            Err("`..` path segment"),
+        ),
+        (
+            Hz,
+            "https://api.hetzner.cloud//v1",
+            Err("empty, `.` or `..` path segment"),
+        ),
+        (Vu, "https://api.vultr.com/v2 ", Err("white space")),
+    ];
+    for (provider, url, want) in cases {
+        let text = format!(
+            "accounts:\n  - name: a\n    provider: {provider}\n    token: {{ env: T }}\n    api_url: \"{url}\"\n"
+        );
+        match (parse_str(&text, Path::new("c.yaml")), want) {
+            (Ok(l), Ok(base)) => assert_eq!(l.config.accounts[0].api_url, *base, "{url}"),
+            (Err(ConfigError::Invalid { errors, .. }), Err(part)) => {
+                assert_eq!(errors.len(), 1, "{url}: {errors:?}");
+                assert!(errors[0].message.contains(part), "{url}: {}", errors[0]);
+                assert_eq!(errors[0].line, Some(5), "{url}");
+            }
+            (got, _) => panic!("{provider} {url}: got {got:?}, want {want:?}"),
+        }
+    }
+    // The defaults are the documented forms, and normalize to themselves.
+    for p in [Do, Vu, Hz] {
+        let base = normalize_api_url(p.default_api_url(), p).unwrap();
+        assert_eq!(base, p.default_api_url(), "{p}");
+    }
+}
+
+#[test]
 fn monitoring_keys_are_checked_types() {
     let text = format!(
         "defaults: {{ alert: {{ warn: 20h }} }}\n{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ within: 7d }} }}\n      - {{ name: q, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ within: 7d }}, alert: {{ crit: 2d }} }}\nmetrics: {{}}\nnotify: {{ webhooks: [{{ url: \"https://hooks.example/x\", format: slack }}] }}\n"
@@ -350,4 +471,267 @@ fn monitoring_keys_are_checked_types() {
         "{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ within: 7d }} }}\n"
     ));
     assert!(none.metrics.is_none() && none.notify.webhooks.is_empty());
+}
+
+#[test]
+fn token_shaped_values_are_redacted() {
+    let do_token = "dop_v1_4f8e1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8";
+    let vultr_key = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let hetzner = "jEheVytlAoFl7F8MqUQ7jAo2hOXASztX2ZU6l9mzYxuJ1nUpo0b0LWBqc0dgBfpa";
+    for (text, shaped) in [
+        (do_token, true),
+        (vultr_key, true),
+        (hetzner, true),
+        ("DO_TOKEN", false),
+        ("SNAPKEEPER_DIGITALOCEAN_PRODUCTION_TOKEN", false),
+        ("/etc/snapkeeper/do.token", false),
+        ("506f78a4-e098-11e5-ad9f-000f53306ae1", false),
+        ("accounts[0].policies[0].max_deletes_per_run", false),
+        ("abcdefghijklmnopqrstuvwxyzabcdefghij", false),
+    ] {
+        assert_eq!(is_token_shaped(text), shaped, "{text}");
+    }
+    assert_eq!(
+        redact_tokens(&format!("unknown key `{do_token}`, expected `env`")),
+        "unknown key `<redacted>`, expected `env`"
+    );
+    assert_eq!(
+        redact_tokens(&format!("file /run/{hetzner}.txt")),
+        "file /run/<redacted>.txt"
+    );
+    assert_eq!(redact_tokens("accounts[0].token"), "accounts[0].token");
+    // Wherever a token lands in a broken file, no diagnostic prints it.
+    for text in [
+        format!("accounts:\n  - name: a\n    provider: vultr\n    token: {{ env: {vultr_key} }}\n"),
+        format!("accounts:\n  - name: a\n    provider: vultr\n    token: {{ {vultr_key}: 1 }}\n"),
+        format!("accounts:\n  - name: a\n    provider: vultr\n    token: {{ file: {hetzner} }}\n"),
+        format!(
+            "accounts:\n  - name: a\n    provider: vultr\n    token: {{ credential: {do_token} }}\n"
+        ),
+        format!("accounts:\n  - name: a\n    provider: vultr\n    token: {do_token}\n"),
+        format!("accounts:\n  - name: {do_token}\n    provider: vultr\n    token: {{ env: T }}\n"),
+        format!(
+            "accounts:\n  - name: a\n    provider: vultr\n    token: {{ env: T }}\n    {hetzner}: x\n"
+        ),
+        format!("accounts:\n  - name: a\n    provider: {vultr_key}\n    token: {{ env: T }}\n"),
+    ] {
+        let got = errors(&text);
+        assert!(!got.is_empty(), "{text}");
+        for e in &got {
+            for secret in [do_token, vultr_key, hetzner] {
+                assert!(!e.contains(secret), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn selector_syntax_table() {
+    let hz =
+        "accounts:\n  - name: h\n    provider: hetzner\n    token: { env: T }\n    policies:\n";
+    let vu = "accounts:\n  - name: v\n    provider: vultr\n    token: { env: T }\n    policies:\n";
+    let pol = |targets: &str| {
+        format!("      - {{ name: p, targets: {targets}, every: 6h, keep: {{ last: 2 }} }}\n")
+    };
+    // (account head, targets, the messages expected, in order)
+    let cases: &[(&str, &str, &[&str])] = &[
+        (HEAD, "{ kind: droplet, ids: [1, \"42\"] }", &[]),
+        (
+            HEAD,
+            "{ kind: droplet, ids: [abc] }",
+            &["invalid droplet id `abc`: digitalocean droplet ids are positive whole numbers"],
+        ),
+        (
+            HEAD,
+            "{ kind: droplet, ids: [-3] }",
+            &["invalid droplet id `-3`"],
+        ),
+        (
+            HEAD,
+            "{ kind: volume, ids: [506f78a4-e098-11e5-ad9f-000f53306ae1] }",
+            &[],
+        ),
+        (
+            HEAD,
+            "{ kind: volume, ids: [1234] }",
+            &["invalid volume id `1234`: digitalocean volume ids are lowercase UUIDs"],
+        ),
+        (
+            vu,
+            "{ kind: instance, ids: [cb676a46-66fd-4dfb-b839-443f2e6c0b60] }",
+            &[],
+        ),
+        (
+            vu,
+            "{ kind: instance, ids: [CB676A46-66FD-4DFB-B839-443F2E6C0B60] }",
+            &["invalid instance id"],
+        ),
+        (
+            hz,
+            "{ kind: server, ids: [42], exclude: { ids: [web] } }",
+            &["invalid server id `web`: hetzner server ids are positive whole numbers"],
+        ),
+        (
+            HEAD,
+            "{ kind: droplet, tags: [\"env:prod\", k8s_node] }",
+            &[],
+        ),
+        (
+            HEAD,
+            "{ kind: droplet, tags: [\"a b\"] }",
+            &["invalid tag `a b`: digitalocean tags are 1-255 characters"],
+        ),
+        (vu, "{ kind: instance, tags: [\"any text at all\"] }", &[]),
+        (
+            vu,
+            "{ kind: instance, tags: [\" \"] }",
+            &["invalid tag ` `: a tag is never empty"],
+        ),
+        (
+            hz,
+            "{ kind: server, labels: { env: prod, example.com/tier: \"1\", empty: \"\", hetzner.cloud/x: y } }",
+            &[],
+        ),
+        (
+            hz,
+            "{ kind: server, labels: { -env: prod } }",
+            &["invalid label key `-env`"],
+        ),
+        (
+            hz,
+            "{ kind: server, labels: { Example.com/tier: x } }",
+            &["invalid label key `Example.com/tier`: the part before `/` must be a DNS subdomain"],
+        ),
+        (
+            hz,
+            "{ kind: server, labels: { env: \"prod east\" } }",
+            &["invalid label value `prod east` for `env`"],
+        ),
+        (
+            hz,
+            &format!("{{ kind: server, labels: {{ env: {} }} }}", "a".repeat(64)),
+            &["invalid label value"],
+        ),
+        (
+            HEAD,
+            "{ kind: droplet, names: [\"web-*\", \"db.example.com\", \"[A-Z]*\", \"{a,b}-c\"] }",
+            &[],
+        ),
+        (
+            HEAD,
+            "{ kind: droplet, names: [\"web server-*\"] }",
+            &[
+                "name glob `web server-*` can never match: digitalocean droplet names hold only letters, digits, `.` and `-`, not ` `",
+            ],
+        ),
+        (
+            HEAD,
+            "{ kind: volume, names: [\"Db-*\"] }",
+            &[
+                "name glob `Db-*` can never match: digitalocean volume names hold only lowercase letters, digits and `-`, not `D`",
+            ],
+        ),
+        (
+            HEAD,
+            "{ kind: droplet, names: [\"\"] }",
+            &["empty name glob"],
+        ),
+        (
+            hz,
+            "{ kind: server, names: [\"web_*\"] }",
+            &["hetzner server names hold only letters, digits, `.` and `-`, not `_`"],
+        ),
+        (vu, "{ kind: instance, names: [\"My Web Box *\"] }", &[]),
+    ];
+    for (head, targets, want) in cases {
+        let text = format!("{head}{}", pol(targets));
+        let got = errors(&text);
+        assert_eq!(got.len(), want.len(), "{targets}: {got:?}");
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!(g.contains(w), "{targets}: {g}");
+        }
+    }
+}
+
+#[test]
+fn cron_that_never_fires_is_refused() {
+    for (line, never) in [
+        ("0 3 30 2 *", true),
+        ("0 3 31 4,6,9,11 *", true),
+        ("0 3 29 2 *", false),
+        ("0 3 31 * *", false),
+        ("0 3 30 2 1", false),
+        ("30 3 * * *", false),
+    ] {
+        let text = format!(
+            "{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: true }}, cron: \"{line}\", keep: {{ last: 2 }} }}\n"
+        );
+        let got = errors(&text);
+        if never {
+            assert_eq!(got.len(), 1, "{line}: {got:?}");
+            assert!(
+                got[0].contains("matches no date: it would never fire"),
+                "{}",
+                got[0]
+            );
+        } else {
+            assert_eq!(got, Vec::<String>::new(), "{line}");
+        }
+    }
+}
+
+#[test]
+fn file_shape_errors_are_located() {
+    let ok = format!(
+        "{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: true }}, every: 6h, keep: {{ last: 2 }} }}\n"
+    );
+    let deep = format!("{ok}x: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{ok}---\naccounts: []\n"),
+            "c.yaml:7:1: a second yaml document starts here: the config is one document (remove the `---` line and what follows, or merge it)",
+        ),
+        (
+            format!("{ok}accounts: []\n"),
+            "c.yaml:7:1: accounts: duplicate key: `accounts` is already set at line 1",
+        ),
+        (
+            deep,
+            "c.yaml:7:259: lists and mappings are nested deeper than 32 levels",
+        ),
+        (
+            format!("{ok}defaults: {{ max_deletes_per_run: 123456789012345678901234567890 }}\n"),
+            "c.yaml:7:34: defaults.max_deletes_per_run: the number `123456789012345678901234567890` is too large for any setting",
+        ),
+    ];
+    for (text, want) in cases {
+        let started = std::time::Instant::now();
+        let got = errors(&text);
+        assert!(started.elapsed().as_secs() < 3, "{want}: slow");
+        assert_eq!(got, vec![want.to_string()]);
+    }
+    let mut bytes = ok.clone().into_bytes();
+    bytes.extend_from_slice(b"# caf\xe9\n");
+    match parse_bytes(&bytes, Path::new("c.yaml")) {
+        Err(ConfigError::Invalid { errors, .. }) => assert_eq!(
+            errors[0].to_string(),
+            "c.yaml:7:6: the file is not valid UTF-8: save it as UTF-8"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let big = format!("{ok}#{}\n", "x".repeat(MAX_CONFIG_BYTES));
+    assert!(matches!(
+        parse_str(&big, Path::new("c.yaml")),
+        Err(ConfigError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn a_refused_value_has_no_follow_up_errors() {
+    let text = format!(
+        "{HEAD}      - {{ name: p, targets: {{ kind: droplet, all: [true] }}, every: [6h], keep: {{ last: many }} }}\n"
+    );
+    let got = errors(&text);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got.iter().all(|e| e.contains("invalid type")), "{got:?}");
 }
