@@ -391,11 +391,35 @@ impl TokenSource {
     }
 }
 
+/// A token file larger than this is not a token file.
+const TOKEN_FILE_MAX: u64 = 64 * 1024;
+
 fn read_token_file(path: &Path) -> Result<SecretString, TokenError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TokenError::File {
+    use std::io::Read;
+    let fail = |source| TokenError::File {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // Looked at before it is opened: opening a FIFO for reading waits for
+    // a writer, and a device may never end.
+    let meta = std::fs::metadata(path).map_err(fail)?;
+    if !meta.is_file() {
+        return Err(fail(std::io::Error::other(
+            "not a regular file (a FIFO, socket, device or directory is never read)",
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(TOKEN_FILE_MAX + 1).read_to_end(&mut bytes))
+        .map_err(fail)?;
+    if bytes.len() as u64 > TOKEN_FILE_MAX {
+        return Err(fail(std::io::Error::other(format!(
+            "larger than {} KiB: not a token file",
+            TOKEN_FILE_MAX / 1024
+        ))));
+    }
+    let text =
+        String::from_utf8(bytes).map_err(|_| fail(std::io::Error::other("not UTF-8 text")))?;
     let token = text.trim();
     if token.is_empty() {
         return Err(TokenError::FileEmpty(path.to_path_buf()));
@@ -425,4 +449,38 @@ fn well_formed(token: &str, from: impl FnOnce() -> String) -> Result<(), TokenEr
         what,
         at: i + 1,
     })
+}
+
+#[cfg(test)]
+mod token_file_tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn only_a_small_regular_file_is_read_as_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("good"), "tok123\n").unwrap();
+        std::fs::write(d.join("huge"), "a".repeat(70 * 1024)).unwrap();
+        std::fs::create_dir(d.join("dir")).unwrap();
+        let fifo = d.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        // (file, Ok(token) or a part of the error)
+        let cases: [(&str, Result<&str, &str>); 4] = [
+            ("good", Ok("tok123")),
+            ("huge", Err("larger than 64 KiB")),
+            ("dir", Err("not a regular file")),
+            // Would hang on open without the check.
+            ("fifo", Err("not a regular file")),
+        ];
+        for (name, want) in cases {
+            let got = TokenSource::File(d.join(name)).read();
+            match (got, want) {
+                (Ok(t), Ok(w)) => assert_eq!(t.expose_secret(), w, "{name}"),
+                (Err(e), Err(w)) => assert!(e.to_string().contains(w), "{name}: {e}"),
+                (got, want) => panic!("{name}: got {:?}, want {want:?}", got.map(|_| "a token")),
+            }
+        }
+    }
 }

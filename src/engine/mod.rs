@@ -328,10 +328,20 @@ pub async fn pass(
             report.skipped_policies.push(policy.name.clone());
             continue;
         };
-        for resource in resources
+        let selected: Vec<&Resource> = resources
             .iter()
             .filter(|r| policy.targets.matches(r.facts()))
-        {
+            .collect();
+        if selected.is_empty() {
+            // Not an error (resources come and go), but never silent.
+            let why = format!(
+                "policy {} selects no {} of this account: nothing to snapshot",
+                policy.name, policy.targets.kind
+            );
+            warn!(policy = %policy.name, "{why}");
+            report.warnings.push(why);
+        }
+        for resource in selected {
             let key = (policy.name.clone(), resource.id.clone());
             targeted.insert(key.clone());
             // Its snapshot is being followed: retention runs when that is

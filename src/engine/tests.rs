@@ -2039,3 +2039,30 @@ async fn an_accepted_create_whose_answer_cannot_be_followed_is_unconfirmed_not_f
         "no prune on an unconfirmed create"
     );
 }
+
+// ------------- issue 14 item 1: a policy that selects nothing is not silent
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_that_selects_no_resource_warns_in_every_pass() {
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "r1")]))
+        .snapshots(D, Ok(Vec::new()));
+    let p = policy("p", D, hours(6), last(2));
+    let mut none = policy("none", D, hours(6), last(2));
+    none.targets.include = Selector {
+        names: vec!["nothing-*".into()],
+        ..Selector::default()
+    };
+    let acct = account(ProviderKind::DigitalOcean, vec![p, none]);
+    for _ in 0..2 {
+        let report = cycle(&acct, &fake, &opts()).await;
+        let said: Vec<&String> = report
+            .warnings
+            .iter()
+            .filter(|w| w.contains("policy none selects no droplet"))
+            .collect();
+        assert_eq!(said.len(), 1, "{:?}", report.warnings);
+        assert!(!report.warnings.iter().any(|w| w.contains("policy p ")));
+        assert_eq!(report.failures(), 0, "a warning, not a failure");
+    }
+}
