@@ -12,6 +12,7 @@ mod demo;
 mod golden;
 mod harness;
 mod online;
+mod paging;
 mod provider_digitalocean;
 mod provider_hetzner;
 mod provider_safety;
