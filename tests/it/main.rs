@@ -23,5 +23,6 @@ mod sim_digitalocean;
 mod sim_hetzner;
 mod sim_vultr;
 mod spec;
+mod spec_files;
 mod spec_selftest;
 mod systemd_unit;
