@@ -200,10 +200,7 @@ async fn an_injected_429_looks_like_a_real_one() {
 }
 
 #[tokio::test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn digitalocean_deletes_tags_and_untags_resources() {
     let s = edges(SimProvider::Digitalocean).await;
     let tags_of = |a: &Answer| -> Vec<String> {
@@ -269,10 +266,7 @@ async fn digitalocean_deletes_tags_and_untags_resources() {
 }
 
 #[tokio::test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn hetzner_lists_image_actions_and_where_server_types_are_available() {
     let s = edges(SimProvider::Hetzner).await;
     let made = s

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -41,7 +42,7 @@ pub struct SimHttp {
     pub running: Running,
     pub provider: SimProvider,
     pub base: String,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 /// Parse a seed, failing the test on error.
@@ -125,5 +126,25 @@ impl SimHttp {
     /// Every exchange recorded so far.
     pub fn requests(&self) -> Vec<sim::RecordedRequest> {
         self.running.core.requests()
+    }
+}
+
+/// A [`SimHttp`] marked with a type of one test file, so that each file adds
+/// its own shortcuts (`impl On<ItsMarker> { ... }`) without clashing with
+/// another file's, and reaches the shared ones through `Deref`.
+pub struct On<P>(pub SimHttp, PhantomData<P>);
+
+impl<P> On<P> {
+    /// Start `seed` at `at` and talk to `provider`.
+    pub async fn boot(provider: SimProvider, seed: Seed, at: DateTime<Utc>) -> Self {
+        Self(SimHttp::start(provider, seed, at).await, PhantomData)
+    }
+}
+
+impl<P> std::ops::Deref for On<P> {
+    type Target = SimHttp;
+
+    fn deref(&self) -> &SimHttp {
+        &self.0
     }
 }

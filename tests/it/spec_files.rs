@@ -32,10 +32,7 @@ fn listed() -> Vec<(String, String)> {
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn vendored_specs_match_their_checksums() {
     let dir = vendored_specs_dir();
     let listed = listed();

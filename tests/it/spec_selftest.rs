@@ -98,10 +98,7 @@ fn hetzner_images_page() -> Value {
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn hetzner_list_images_body_passes_and_broken_ones_fail() {
     let s = Spec::load(SimProvider::Hetzner);
     let good = hetzner_images_page();
@@ -158,10 +155,7 @@ fn hetzner_list_images_body_passes_and_broken_ones_fail() {
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn hetzner_error_body_matches_the_4xx_range() {
     let s = Spec::load(SimProvider::Hetzner);
     let err = json!({"error": {"code": "not_found", "message": "image with ID '5' not found", "details": null}});
@@ -206,10 +200,7 @@ fn hetzner_error_body_matches_the_4xx_range() {
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn hetzner_create_image_request_and_204_delete() {
     let s = Spec::load(SimProvider::Hetzner);
     let t = "/servers/{id}/actions/create_image";
@@ -262,10 +253,7 @@ fn do_action() -> Value {
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn digitalocean_droplet_action_body_passes_and_broken_ones_fail() {
     let s = Spec::load(SimProvider::Digitalocean);
     let t = "/v2/droplets/{droplet_id}/actions";
@@ -302,10 +290,7 @@ fn digitalocean_droplet_action_body_passes_and_broken_ones_fail() {
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn digitalocean_snapshot_action_request_body() {
     let s = Spec::load(SimProvider::Digitalocean);
     let t = "/v2/droplets/{droplet_id}/actions";
@@ -326,10 +311,7 @@ fn digitalocean_snapshot_action_request_body() {
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn digitalocean_error_body_matches_the_error_schema() {
     let s = Spec::load(SimProvider::Digitalocean);
     let t = "/v2/snapshots/{snapshot_id}";
@@ -374,10 +356,7 @@ fn vultr_snapshot() -> Value {
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn vultr_create_snapshot_body_passes_and_broken_ones_fail() {
     let s = Spec::load(SimProvider::Vultr);
     let good = vultr_snapshot();
@@ -421,10 +400,7 @@ fn vultr_create_snapshot_body_passes_and_broken_ones_fail() {
 // ---------------------------------------------------------------- all providers
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn unknown_operations_fail_clearly() {
     for (p, method, template) in [
         (SimProvider::Digitalocean, "POST", "/v2/foo"),
@@ -470,10 +446,7 @@ fn record(
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn whole_exchanges_check_operation_query_and_bodies() {
     let good = vec![
         record(
@@ -560,10 +533,7 @@ fn whole_exchanges_check_operation_query_and_bodies() {
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn parameters_are_checked_by_name_and_value() {
     let d = Spec::load(SimProvider::Digitalocean);
     let t = "/v2/droplets/{droplet_id}/actions";
@@ -616,10 +586,7 @@ fn parameters_are_checked_by_name_and_value() {
 }
 
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn every_body_schema_in_every_spec_compiles() {
     for p in [
         SimProvider::Digitalocean,
@@ -665,10 +632,7 @@ fn media_examples(doc: &Value, media: &Value) -> Vec<Value> {
 /// and the schema disagree in the spec itself (listed, and checked to fail
 /// exactly there).
 #[test]
-#[cfg_attr(
-    snapkeeper_specs_missing,
-    ignore = "provider specs absent (tests/specs or SNAPKEEPER_SPECS_DIR)"
-)]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn spec_examples_of_snapkeeper_operations_pass() {
     let ops: &[(SimProvider, &str, &str)] = &[
         (SimProvider::Digitalocean, "get", "/v2/droplets"),

@@ -9,7 +9,7 @@
 //! the vendored `tests/specs/` (or `$SNAPKEEPER_SPECS_DIR`). Must never: edit
 //! a spec, fetch anything over the network, or pass silently when the specs
 //! are absent: every test that reads them carries
-//! `#[cfg_attr(snapkeeper_specs_missing, ignore = ...)]` (set by `build.rs`
+//! `#[cfg_attr(snapkeeper_no_specs, ignore = ...)]` (set by `build.rs`
 //! when they are missing, unless `CI=true`), and loading a missing spec panics.
 //!
 //! See `docs/contract-tests.md` for what the strictness overlay changes and
