@@ -8,7 +8,7 @@
 //!
 //! # Provider limits the format was checked against
 //!
-//! References are into the providers' OpenAPI documents in `shared/specs/`.
+//! References are into the providers' OpenAPI documents in `tests/specs/`.
 //!
 //! - DigitalOcean snapshot name (`digitalocean.yaml`:
 //!   `components.schemas.droplet_action_snapshot.name`, the `name` property of

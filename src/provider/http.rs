@@ -653,7 +653,7 @@ impl Http {
     ) -> Result<Vec<T>> {
         let mut items = Vec::new();
         let mut paging = self.scheme.first();
-        let mut seen = std::collections::HashSet::new();
+        let mut walk = super::paging::Walk::new();
         // The total the provider last reported, when it reports one.
         let mut total = None;
         loop {
@@ -663,12 +663,26 @@ impl Http {
                 .cloned()
                 .collect();
             q.extend(paging.iter().cloned());
-            if !seen.insert(q.clone()) {
-                return Err(self.error(
-                    operation,
-                    ErrorKind::Decode,
-                    "the pagination links go round in a circle",
-                ));
+            match walk.step(&q) {
+                Ok(()) => {}
+                Err(super::paging::Stop::Repeated) => {
+                    return Err(self.error(
+                        operation,
+                        ErrorKind::Decode,
+                        format!(
+                            "the next page of {path} does not advance: the provider sent a cursor or link already followed"
+                        ),
+                    ));
+                }
+                Err(super::paging::Stop::Cap(cap)) => {
+                    return Err(self.error(
+                        operation,
+                        ErrorKind::Incomplete,
+                        format!(
+                            "listing incomplete: {path} still had more after {cap} pages, stopped following"
+                        ),
+                    ));
+                }
             }
             let body: Value = self.get(operation, path, &q).await?;
             let page = body.get(key).and_then(Value::as_array).ok_or_else(|| {

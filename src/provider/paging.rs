@@ -3,10 +3,76 @@
 //! `per_page` with an opaque `cursor` from `meta.links.next`, Hetzner
 //! `page`/`per_page` with `meta.pagination.next_page`.
 //!
-//! Owns "what to ask for next" and "how many the provider says there are". Must never: send requests, or turn a page it
-//! cannot read into "the end" (an unreadable link is an error, not a stop).
+//! Owns "what to ask for next", "how many the provider says there are", and
+//! when to stop following: a page asked for twice (a cursor or next link that
+//! does not advance) and more than [`MAX_PAGES`] pages both end a listing as
+//! an error. Must never: send requests, or turn a page it cannot read into
+//! "the end" (an unreadable link is an error, not a stop).
+
+use std::collections::HashSet;
 
 use serde_json::Value;
+
+/// The most pages one listing follows: at the largest page sizes, two
+/// million DigitalOcean items, five million Vultr items, half a million
+/// Hetzner items. A listing that is still going is a server that keeps
+/// inventing pages, and ends as an incomplete listing.
+pub const MAX_PAGES: usize = 10_000;
+
+/// Why a [`Walk`] refuses the next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// This exact page was already asked for in this listing: the cursor,
+    /// page number or next link does not advance.
+    Repeated,
+    /// The listing already took this many pages.
+    Cap(usize),
+}
+
+/// One listing's walk over its pages: refuses a page asked for before and
+/// the page after the cap.
+#[derive(Debug)]
+pub struct Walk {
+    seen: HashSet<Vec<(String, String)>>,
+    cap: usize,
+}
+
+impl Walk {
+    /// A walk that follows at most [`MAX_PAGES`] pages.
+    pub fn new() -> Self {
+        Self::with_cap(MAX_PAGES)
+    }
+
+    /// A walk that follows at most `cap` pages.
+    pub fn with_cap(cap: usize) -> Self {
+        Self {
+            seen: HashSet::new(),
+            cap,
+        }
+    }
+
+    /// Record that the page with this full query is about to be asked for.
+    ///
+    /// # Errors
+    /// [`Stop::Repeated`] when it was asked for before, [`Stop::Cap`] when
+    /// the listing already took its cap of pages.
+    pub fn step(&mut self, query: &[(String, String)]) -> Result<(), Stop> {
+        if self.seen.contains(query) {
+            return Err(Stop::Repeated);
+        }
+        if self.seen.len() >= self.cap {
+            return Err(Stop::Cap(self.cap));
+        }
+        self.seen.insert(query.to_vec());
+        Ok(())
+    }
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Largest page sizes each provider allows (DigitalOcean 200, Vultr 500,
 /// Hetzner 50).
@@ -159,6 +225,22 @@ mod tests {
         assert!(
             do_next(&json!({"links": {"pages": {"next": "https://x/v2/d?per_page=2"}}})).is_err()
         );
+    }
+
+    #[test]
+    fn walks_stop_at_a_repeated_page_and_at_the_cap() {
+        let q = |cursor: &str| vec![("cursor".to_string(), cursor.to_string())];
+        let mut walk = Walk::with_cap(3);
+        assert_eq!(walk.step(&q("a")), Ok(()));
+        assert_eq!(walk.step(&q("b")), Ok(()));
+        assert_eq!(walk.step(&q("a")), Err(Stop::Repeated));
+        assert_eq!(walk.step(&q("c")), Ok(()));
+        assert_eq!(walk.step(&q("d")), Err(Stop::Cap(3)));
+        let mut walk = Walk::new();
+        for i in 0..MAX_PAGES {
+            assert_eq!(walk.step(&q(&i.to_string())), Ok(()), "page {i}");
+        }
+        assert_eq!(walk.step(&q("one more")), Err(Stop::Cap(MAX_PAGES)));
     }
 
     #[test]

@@ -416,7 +416,15 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Builds a provider's error response from (status, code, message).
 pub type ErrorBody = fn(StatusCode, &str, &str) -> Response;
 
-/// State for [`middleware`]: which provider, and how it shapes error bodies.
+/// The rate-limit headers a provider sends when it refuses a request because
+/// the limit of this token (`-` when none) is spent: what an injected 429
+/// wears so that it looks like a real one (nothing remaining, a reset, a
+/// `retry-after` where the provider sends one), announcing a limit that
+/// frees at once. Empty where the provider sends none (Vultr).
+pub type SpentLimit = Arc<dyn Fn(&str) -> Vec<(&'static str, String)> + Send + Sync>;
+
+/// State for [`middleware`]: which provider, how it shapes error bodies, and
+/// the headers of its spent rate limit.
 #[derive(Clone)]
 pub struct Layer {
     /// The shared core.
@@ -425,6 +433,8 @@ pub struct Layer {
     pub provider: SimProvider,
     /// The provider's error-body function.
     pub error: ErrorBody,
+    /// The provider's headers for a spent rate limit (injected 429s).
+    pub spent: SpentLimit,
 }
 
 /// Middleware for every provider route (install with `Router::route_layer`
@@ -454,7 +464,15 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
     let response = match fault {
         Some(FaultKind::Status(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (layer.error)(status, "server_error", "injected fault")
+            let mut resp = (layer.error)(status, "server_error", "injected fault");
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                for (name, value) in (layer.spent)(&token) {
+                    if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+                        resp.headers_mut().insert(name, v);
+                    }
+                }
+            }
+            resp
         }
         Some(FaultKind::SlowMs(ms)) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -72,22 +72,20 @@ impl Dir {
     }
 }
 
-/// Where the providers' OpenAPI documents are: `$SNAPKEEPER_SPECS_DIR`, or
-/// `../shared/specs` beside the crate. `None` (and a note on stderr) when
-/// absent, so spec-driven tests can say they were skipped and why.
-pub fn specs_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SNAPKEEPER_SPECS_DIR")
+/// The vendored copy of the providers' OpenAPI documents (with their
+/// sources, licenses and checksums).
+pub fn vendored_specs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs")
+}
+
+/// Where the providers' OpenAPI documents are read from: `$SNAPKEEPER_SPECS_DIR`
+/// when set (an override), else the vendored `tests/specs`. Whether they are
+/// there is decided at build time (`build.rs`): without them every contract
+/// test is ignored, or under `CI=true` fails.
+pub fn specs_dir() -> PathBuf {
+    std::env::var_os("SNAPKEEPER_SPECS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/specs"));
-    if dir.join("hetzner.json").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: provider specs not found at {} (set SNAPKEEPER_SPECS_DIR)",
-            dir.display()
-        );
-        None
-    }
+        .unwrap_or_else(vendored_specs_dir)
 }
 
 /// A `snapkeeper sim` child process, killed on drop.

@@ -80,6 +80,7 @@ async fn droplet(client: &dyn Provider, id: &str) -> Resource {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn lists_every_page_with_the_largest_page_size() {
     let sim = Sim::start(&seed(650)).await;
     let client = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &fast(&sim.clock));
@@ -117,6 +118,7 @@ async fn a_failed_page_fails_the_whole_listing() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn droplet_snapshot_create_wait_list_tag_delete() {
     let sim = Sim::start(&seed(0)).await;
     let client = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &fast(&sim.clock));
@@ -221,6 +223,7 @@ async fn droplet_snapshot_create_wait_list_tag_delete() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn volume_snapshots_are_synchronous_and_tagged_at_creation() {
     let sim = Sim::start(&seed(0)).await;
     let client = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &fast(&sim.clock));
@@ -265,6 +268,7 @@ async fn volume_snapshots_are_synchronous_and_tagged_at_creation() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn busy_quota_and_read_only_answers_are_typed_and_not_retried() {
     let sim = Sim::start(&seed(0)).await;
     let client = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &fast(&sim.clock));
@@ -472,6 +476,7 @@ async fn failed_and_stuck_actions() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn inventory_has_every_section() {
     let sim = Sim::start(&seed(0)).await;
     let client = sim.client(ProviderKind::DigitalOcean, ACCOUNT, RW, &fast(&sim.clock));
@@ -543,6 +548,7 @@ async fn the_token_never_reaches_logs_or_errors() {
 /// paced by matching client-side limits completes with zero 429s; the same
 /// burst against the same simulator without pacing runs into the limit.
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn a_paced_burst_never_hits_the_rate_limit() {
     const BURST: usize = 90;
     // 250/min and 5,000/h at factor 0.1 and window scale 0.01: 25 requests

@@ -86,6 +86,7 @@ async fn server(client: &dyn Provider, id: &str) -> Resource {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn lists_every_page_at_50() {
     let sim = Sim::start(&seed(160)).await;
     let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
@@ -104,6 +105,7 @@ async fn lists_every_page_at_50() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn managed_listing_needs_labels_and_description_to_agree() {
     let sim = Sim::start(&seed(0)).await;
     let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
@@ -137,6 +139,7 @@ async fn managed_listing_needs_labels_and_description_to_agree() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn create_image_wait_list_delete() {
     let sim = Sim::start(&seed(0)).await;
     let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
@@ -217,6 +220,7 @@ async fn create_image_wait_list_delete() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn locked_protected_quota_and_read_only() {
     let logs = Logs::default();
     let _guard = logs.capture();
@@ -365,6 +369,7 @@ async fn failed_and_stuck_actions_and_transport_faults() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn inventory_has_every_section() {
     let sim = Sim::start(&seed(0)).await;
     let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
@@ -392,6 +397,7 @@ async fn inventory_has_every_section() {
 /// paced by matching client-side limits completes with zero 429s; the same
 /// burst against the same simulator without pacing runs into the limit.
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn a_paced_burst_never_hits_the_rate_limit() {
     const BURST: usize = 110;
     // 3,600/h refilling 1/s at factor 0.01 and window scale 0.0004: a bucket

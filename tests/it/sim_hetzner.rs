@@ -9,7 +9,9 @@ use chrono::{TimeZone, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use snapkeeper::clock::Clock;
-use snapkeeper::sim::{self, FaultKind, FaultRule, Running, Seed, SimProvider};
+use snapkeeper::sim::{self, FaultKind, Seed, SimProvider};
+
+use crate::sim_support::{Answer, On, seed};
 
 use crate::spec;
 
@@ -55,81 +57,24 @@ hetzner:
     )
 }
 
-struct Sim {
-    run: Running,
-    base: String,
-    http: reqwest::Client,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-    text: String,
-}
+/// The shared simulator client (`sim_support`), started on this file's seed
+/// at a fixed time, with Hetzner's own shortcuts.
+struct Hetzner;
+type Sim = On<Hetzner>;
 
 impl Sim {
     async fn start(settings: &str, extra_servers: usize) -> Self {
-        let seed = Seed::parse(&seed_yaml(settings, extra_servers), "test seed").unwrap();
         let at = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
-        let run = sim::start(seed, "127.0.0.1:0".parse().unwrap(), Clock::fixed(at))
-            .await
-            .unwrap();
-        let base = run.base_url(SimProvider::Hetzner);
-        Self {
-            run,
-            base,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Answer {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            headers,
-            body,
-            text,
-        }
+        let seed = seed(&seed_yaml(settings, extra_servers));
+        Self::boot(SimProvider::Hetzner, seed, at).await
     }
 
     async fn get(&self, path: &str) -> Answer {
         self.call(Method::GET, path, Some(RW), None).await
     }
 
-    fn advance(&self, secs: i64) {
-        self.run.core.clock.advance(chrono::Duration::seconds(secs));
-    }
-
     fn fault(&self, kind: FaultKind, method: &str, path: &str, count: Option<u32>) {
-        self.run.core.add_fault(FaultRule {
-            provider: Some(SimProvider::Hetzner),
-            method: Some(method.into()),
-            path: Some(path.into()),
-            resource: None,
-            kind,
-            count,
-        });
+        self.0.fault(method, path, kind, count);
     }
 
     async fn create(&self, server: u64, body: Value) -> Answer {
@@ -158,11 +103,8 @@ fn ids(list: &Value) -> Vec<u64> {
 /// For deliberately bad requests: check only that every response matches
 /// the spec (the requests themselves are meant to violate it).
 fn contract_responses(s: &Sim) {
-    let Some(hz) = spec::Spec::load(SimProvider::Hetzner) else {
-        eprintln!("skipped: response contract check (provider specs absent)");
-        return;
-    };
-    let records = s.run.core.requests();
+    let hz = spec::Spec::load(SimProvider::Hetzner);
+    let records = s.running.core.requests();
     assert!(!records.is_empty());
     let mut errors = Vec::new();
     for r in &records {
@@ -178,7 +120,7 @@ fn contract_responses(s: &Sim) {
 /// Contract check of everything recorded so far.
 fn contract(s: &Sim) {
     let records: Vec<_> = s
-        .run
+        .running
         .core
         .requests()
         .into_iter()
@@ -191,6 +133,7 @@ fn contract(s: &Sim) {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn create_image_runs_to_completion_then_deletes() {
     // cx22: 40 GB; (20 + 2 * 40) s * time_scale 1 = 100 s.
     let s = Sim::start("time_scale: 1.0", 0).await;
@@ -310,6 +253,7 @@ async fn create_image_runs_to_completion_then_deletes() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn backups_need_backups_enabled_and_convert_to_snapshots() {
     let s = Sim::start("", 0).await;
     let refused = s.create(101, json!({"type": "backup"})).await;
@@ -335,6 +279,7 @@ async fn backups_need_backups_enabled_and_convert_to_snapshots() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn bad_input_is_refused_with_invalid_input() {
     let s = Sim::start("", 0).await;
     let cases = [
@@ -390,6 +335,7 @@ async fn bad_input_is_refused_with_invalid_input() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn pagination_over_many_pages_with_meta_and_link() {
     let s = Sim::start("", 32).await; // 35 servers
     let mut seen = Vec::new();
@@ -413,7 +359,7 @@ async fn pagination_over_many_pages_with_meta_and_link() {
         let link = a.headers["link"].to_str().unwrap().to_string();
         assert!(link.contains("rel=\"last\""), "{link}");
         assert!(
-            link.contains(&format!("http://{}/hetzner/v1/servers?", s.run.addr)),
+            link.contains(&format!("http://{}/hetzner/v1/servers?", s.running.addr)),
             "{link}"
         );
         match p["next_page"].as_u64() {
@@ -456,6 +402,7 @@ async fn pagination_over_many_pages_with_meta_and_link() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn filters_and_sorting() {
     let s = Sim::start("", 0).await;
     let by = |q: &'static str| {
@@ -505,6 +452,7 @@ async fn filters_and_sorting() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn inventory_lists_and_gets() {
     let s = Sim::start("", 0).await;
     let cases = [
@@ -536,6 +484,7 @@ async fn inventory_lists_and_gets() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn auth_errors_and_read_only_tokens() {
     let s = Sim::start("", 0).await;
     for token in [None, Some("nope")] {
@@ -569,6 +518,7 @@ async fn auth_errors_and_read_only_tokens() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn rate_limit_per_project_with_headers() {
     // 3,600/h * 0.005 = 18 requests, refilling 0.005/s.
     let s = Sim::start("rate_limit_factor: 0.005", 0).await;
@@ -614,6 +564,7 @@ async fn rate_limit_per_project_with_headers() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn semantic_faults() {
     let s = Sim::start("time_scale: 0.01", 0).await;
     let create_path = "/servers/{id}/actions/create_image";
@@ -744,7 +695,7 @@ async fn counters_and_state_dump() {
     s.get("/servers").await;
     s.get("/images/9001").await;
     s.call(Method::GET, "/servers", None, None).await;
-    let control = s.run.control_url();
+    let control = s.running.control_url();
     let counters: Value = s
         .http
         .get(format!("{control}/counters"))
@@ -771,6 +722,7 @@ async fn counters_and_state_dump() {
 }
 
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn demo_seed_serves_a_small_fleet() {
     let seed = Seed::demo().unwrap();
     let run = sim::start(seed, "127.0.0.1:0".parse().unwrap(), Clock::system())

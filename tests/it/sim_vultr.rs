@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use snapkeeper::clock::Clock;
-use snapkeeper::sim::{FaultKind, FaultRule, Running, Seed, SimProvider, start};
+use snapkeeper::sim::{FaultKind, FaultRule, Seed, SimProvider};
+
+use crate::sim_support::{Answer, On};
 
 const RW: &str = "SIMVULTRTESTRW000000000000000000000A";
 const RO: &str = "SIMVULTRTESTRO000000000000000000000A";
@@ -60,65 +61,20 @@ fn base_vultr() -> String {
     )
 }
 
-struct Sim {
-    running: Running,
-    base: String,
-    http: reqwest::Client,
-}
+/// The shared simulator client (`sim_support`) with Vultr's shortcuts.
+struct Vultr;
+type Sim = On<Vultr>;
 
 async fn sim_from(seed: Seed) -> Sim {
-    let clock = Clock::fixed("2026-03-01T12:00:00Z".parse().unwrap());
-    let running = start(seed, "127.0.0.1:0".parse().unwrap(), clock)
-        .await
-        .unwrap();
-    let base = running.base_url(SimProvider::Vultr);
-    Sim {
-        running,
-        base,
-        http: reqwest::Client::new(),
-    }
+    let at = "2026-03-01T12:00:00Z".parse().unwrap();
+    Sim::boot(SimProvider::Vultr, seed, at).await
 }
 
 async fn sim() -> Sim {
     sim_from(seed_with("{rate_limit_factor: 1000}", &base_vultr())).await
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
-    }
-}
-
 impl Sim {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Answer {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        Answer {
-            status: resp.status(),
-            headers: resp.headers().clone(),
-            text: resp.text().await.unwrap(),
-        }
-    }
-
     async fn get(&self, path: &str) -> Answer {
         self.call(Method::GET, path, Some(RW), None).await
     }
@@ -131,24 +87,6 @@ impl Sim {
             Some(json!({ "instance_id": instance, "description": description })),
         )
         .await
-    }
-
-    fn advance(&self, secs: i64) {
-        self.running
-            .core
-            .clock
-            .advance(chrono::Duration::seconds(secs));
-    }
-
-    fn fault(&self, method: &str, path: &str, kind: FaultKind, count: Option<u32>) {
-        self.running.core.add_fault(FaultRule {
-            provider: Some(SimProvider::Vultr),
-            method: Some(method.into()),
-            path: Some(path.into()),
-            resource: None,
-            kind,
-            count,
-        });
     }
 }
 
@@ -886,6 +824,7 @@ async fn demo_seed_serves() {
 /// Contract: every operation served, with its success and every error status
 /// the spec declares for it; each recorded exchange must match the spec.
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn contract_every_served_operation() {
     let mut snaps = String::new();
     for i in 0..5 {
@@ -1148,10 +1087,7 @@ async fn contract_every_served_operation() {
 
     let records = s.running.core.requests();
     assert!(records.len() > 60, "{}", records.len());
-    let Some(spec) = crate::spec::Spec::load(SimProvider::Vultr) else {
-        eprintln!("skipped: contract check (provider specs absent)");
-        return;
-    };
+    let spec = crate::spec::Spec::load(SimProvider::Vultr);
     // The deliberately invalid requests (the spec rejects their bodies) must
     // be exactly the ones answered 400; their responses are checked alone.
     let (invalid, valid): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| {
@@ -1171,11 +1107,8 @@ async fn contract_every_served_operation() {
 /// that operation (each a documented choice in docs/sim-vultr.md), the body
 /// is still Vultr's and the ONLY mismatch is the undeclared status.
 #[tokio::test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn contract_deviations_are_only_undeclared_statuses() {
-    if !crate::spec::specs_available() {
-        eprintln!("skipped: provider specs absent");
-        return;
-    }
     let s = sim().await;
     let snap = "44444444-4444-4444-8444-444444444444";
     let cases = [

@@ -8,15 +8,6 @@ use snapkeeper::sim::{RecordedRequest, SimProvider};
 
 use crate::spec::{self, Spec};
 
-/// The spec, or `None` after printing why this test is skipped.
-fn spec(provider: SimProvider, test: &str) -> Option<&'static Spec> {
-    let s = Spec::load(provider);
-    if s.is_none() {
-        eprintln!("skipped: {test}: provider specs absent");
-    }
-    s
-}
-
 /// Assert that validation failed and that some message names `field`.
 fn assert_fails_naming(result: Result<(), Vec<String>>, field: &str, what: &str) {
     match result {
@@ -107,10 +98,9 @@ fn hetzner_images_page() -> Value {
 }
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn hetzner_list_images_body_passes_and_broken_ones_fail() {
-    let Some(s) = spec(SimProvider::Hetzner, "hetzner_list_images") else {
-        return;
-    };
+    let s = Spec::load(SimProvider::Hetzner);
     let good = hetzner_images_page();
     let check = |b: &Value| s.validate_response("GET", "/images", 200, Some(b));
     assert_ok(check(&good), "good hetzner images page");
@@ -165,10 +155,9 @@ fn hetzner_list_images_body_passes_and_broken_ones_fail() {
 }
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn hetzner_error_body_matches_the_4xx_range() {
-    let Some(s) = spec(SimProvider::Hetzner, "hetzner_4xx") else {
-        return;
-    };
+    let s = Spec::load(SimProvider::Hetzner);
     let err = json!({"error": {"code": "not_found", "message": "image with ID '5' not found", "details": null}});
     assert_ok(
         s.validate_response("GET", "/images/{id}", 404, Some(&err)),
@@ -211,10 +200,9 @@ fn hetzner_error_body_matches_the_4xx_range() {
 }
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn hetzner_create_image_request_and_204_delete() {
-    let Some(s) = spec(SimProvider::Hetzner, "hetzner_create_image") else {
-        return;
-    };
+    let s = Spec::load(SimProvider::Hetzner);
     let t = "/servers/{id}/actions/create_image";
     assert_ok(
         s.validate_request(
@@ -265,10 +253,9 @@ fn do_action() -> Value {
 }
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn digitalocean_droplet_action_body_passes_and_broken_ones_fail() {
-    let Some(s) = spec(SimProvider::Digitalocean, "digitalocean_droplet_action") else {
-        return;
-    };
+    let s = Spec::load(SimProvider::Digitalocean);
     let t = "/v2/droplets/{droplet_id}/actions";
     let good = do_action();
     let check = |b: &Value| s.validate_response("POST", t, 201, Some(b));
@@ -303,10 +290,9 @@ fn digitalocean_droplet_action_body_passes_and_broken_ones_fail() {
 }
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn digitalocean_snapshot_action_request_body() {
-    let Some(s) = spec(SimProvider::Digitalocean, "digitalocean_snapshot_request") else {
-        return;
-    };
+    let s = Spec::load(SimProvider::Digitalocean);
     let t = "/v2/droplets/{droplet_id}/actions";
     assert_ok(
         s.validate_request("POST", t, Some(&json!({"type": "snapshot", "name": "x"}))),
@@ -325,10 +311,9 @@ fn digitalocean_snapshot_action_request_body() {
 }
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn digitalocean_error_body_matches_the_error_schema() {
-    let Some(s) = spec(SimProvider::Digitalocean, "digitalocean_error") else {
-        return;
-    };
+    let s = Spec::load(SimProvider::Digitalocean);
     let t = "/v2/snapshots/{snapshot_id}";
     let good = json!({"id": "not_found", "message": "The resource you were accessing could not be found."});
     assert_ok(s.validate_response("GET", t, 404, Some(&good)), "do 404");
@@ -371,10 +356,9 @@ fn vultr_snapshot() -> Value {
 }
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn vultr_create_snapshot_body_passes_and_broken_ones_fail() {
-    let Some(s) = spec(SimProvider::Vultr, "vultr_create_snapshot") else {
-        return;
-    };
+    let s = Spec::load(SimProvider::Vultr);
     let good = vultr_snapshot();
     let check = |b: &Value| s.validate_response("POST", "/snapshots", 201, Some(b));
     assert_ok(check(&good), "good vultr snapshot");
@@ -416,15 +400,14 @@ fn vultr_create_snapshot_body_passes_and_broken_ones_fail() {
 // ---------------------------------------------------------------- all providers
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn unknown_operations_fail_clearly() {
     for (p, method, template) in [
         (SimProvider::Digitalocean, "POST", "/v2/foo"),
         (SimProvider::Vultr, "PATCH", "/snapshots/{snapshot-id}"),
         (SimProvider::Hetzner, "GET", "/servers/{id}/snapshots"),
     ] {
-        let Some(s) = spec(p, "unknown_operations") else {
-            return;
-        };
+        let s = Spec::load(p);
         let want = format!("operation {method} {template} not in {} spec", p.as_str());
         assert!(!s.has_operation(method, template));
         match s.validate_response(method, template, 200, None) {
@@ -463,11 +446,8 @@ fn record(
 }
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn whole_exchanges_check_operation_query_and_bodies() {
-    if !spec::specs_available() {
-        eprintln!("skipped: whole_exchanges: provider specs absent");
-        return;
-    }
     let good = vec![
         record(
             SimProvider::Hetzner,
@@ -501,7 +481,7 @@ fn whole_exchanges_check_operation_query_and_bodies() {
         ),
     ];
     assert_eq!(spec::validate_all(&good), Ok(3));
-    assert_eq!(spec::assert_contract(&good), Some(3));
+    assert_eq!(spec::assert_contract(&good), 3);
 
     let bad_query = record(
         SimProvider::Hetzner,
@@ -553,12 +533,9 @@ fn whole_exchanges_check_operation_query_and_bodies() {
 }
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn parameters_are_checked_by_name_and_value() {
-    if !spec::specs_available() {
-        eprintln!("skipped: parameters: provider specs absent");
-        return;
-    }
-    let d = Spec::load(SimProvider::Digitalocean).expect("do spec");
+    let d = Spec::load(SimProvider::Digitalocean);
     let t = "/v2/droplets/{droplet_id}/actions";
     assert_ok(
         d.validate_parameters(
@@ -584,7 +561,7 @@ fn parameters_are_checked_by_name_and_value() {
         "perpage",
         "undeclared query parameter",
     );
-    let h = Spec::load(SimProvider::Hetzner).expect("hetzner spec");
+    let h = Spec::load(SimProvider::Hetzner);
     assert_ok(
         h.validate_parameters(
             "GET",
@@ -609,15 +586,14 @@ fn parameters_are_checked_by_name_and_value() {
 }
 
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn every_body_schema_in_every_spec_compiles() {
     for p in [
         SimProvider::Digitalocean,
         SimProvider::Vultr,
         SimProvider::Hetzner,
     ] {
-        let Some(s) = spec(p, "every_body_schema_compiles") else {
-            return;
-        };
+        let s = Spec::load(p);
         let (count, errors) = s.compile_errors();
         assert!(
             count > 100,
@@ -656,6 +632,7 @@ fn media_examples(doc: &Value, media: &Value) -> Vec<Value> {
 /// and the schema disagree in the spec itself (listed, and checked to fail
 /// exactly there).
 #[test]
+#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 fn spec_examples_of_snapkeeper_operations_pass() {
     let ops: &[(SimProvider, &str, &str)] = &[
         (SimProvider::Digitalocean, "get", "/v2/droplets"),
@@ -757,9 +734,7 @@ fn spec_examples_of_snapkeeper_operations_pass() {
     let mut checked = 0;
     let mut failures = Vec::new();
     for &(p, method, template) in ops {
-        let Some(s) = spec(p, "spec_examples") else {
-            return;
-        };
+        let s = Spec::load(p);
         let doc = s.document();
         let op = s
             .operation(method, template)

@@ -161,6 +161,11 @@ fn error(status: StatusCode, id: &str, message: &str) -> Response {
     } else {
         id
     };
+    let message = if id == "too_many_requests" {
+        "API Rate limit exceeded."
+    } else {
+        message
+    };
     (
         status,
         Json(json!({"id": id, "message": message, "request_id": uuid()})),
@@ -263,8 +268,11 @@ pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<super:
             get(get_snapshot).delete(delete_snapshot),
         )
         .route("/v2/tags", get(list_tags).post(post_tag))
-        .route("/v2/tags/{tag_id}", get(get_tag))
-        .route("/v2/tags/{tag_id}/resources", post(post_tag_resources))
+        .route("/v2/tags/{tag_id}", get(get_tag).delete(delete_tag))
+        .route(
+            "/v2/tags/{tag_id}/resources",
+            post(post_tag_resources).delete(delete_tag_resources),
+        )
         .route("/v2/images", get(list_images))
         .route("/v2/load_balancers", get(list_inventory("load_balancers")))
         .route("/v2/firewalls", get(list_inventory("firewalls")))
@@ -281,18 +289,47 @@ pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<super:
                 core,
                 provider: SimProvider::Digitalocean,
                 error,
+                spent: {
+                    let app = app.clone();
+                    Arc::new(move |token: &str| {
+                        // A limit spent that frees at once: the headers of a
+                        // real refusal, with no wait, so a fault costs a
+                        // client its header handling but not an hour. The
+                        // limiter's own refusals announce the real wait.
+                        let h = app.peek(token.to_string());
+                        let now = app.core.clock.now().timestamp();
+                        spent_headers(h.limit, now, now)
+                    })
+                },
             },
             core::middleware,
         ))
         // Outermost: rate-limit headers on answers the gate never saw
         // (injected transport faults).
         .route_layer(from_fn_with_state(app.clone(), fill_headers))
-        // Unknown paths: DO's 404 body, with the rate-limit headers too.
-        .fallback(move |headers: HeaderMap| {
+        // Unknown paths and methods: DO's error body, with the rate-limit
+        // headers too.
+        .fallback({
+            let app = app.clone();
+            move |headers: HeaderMap| {
+                let app = app.clone();
+                async move {
+                    let key = core::bearer(&headers).unwrap_or("-").to_string();
+                    let mut resp = not_found();
+                    set_rate_headers(&mut resp, app.peek(key));
+                    resp
+                }
+            }
+        })
+        .method_not_allowed_fallback(move |headers: HeaderMap| {
             let app = app.clone();
             async move {
                 let key = core::bearer(&headers).unwrap_or("-").to_string();
-                let mut resp = not_found();
+                let mut resp = error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "The method is not allowed for the requested URL.",
+                );
                 set_rate_headers(&mut resp, app.peek(key));
                 resp
             }
@@ -357,6 +394,17 @@ fn state_dump(app: &App) -> Value {
         );
     }
     json!({ "accounts": accounts })
+}
+
+/// What a refusal for a spent limit carries: the limit, nothing remaining,
+/// the reset, and `retry-after` (whole seconds until the reset).
+fn spent_headers(limit: u64, reset: i64, now: i64) -> Vec<(&'static str, String)> {
+    vec![
+        ("ratelimit-limit", limit.to_string()),
+        ("ratelimit-remaining", "0".to_string()),
+        ("ratelimit-reset", reset.to_string()),
+        ("retry-after", (reset - now).max(0).to_string()),
+    ]
 }
 
 fn set_rate_headers(resp: &mut Response, h: ratelimit::Headers) {
@@ -860,9 +908,14 @@ async fn post_volume_snapshot(
     for t in &tags {
         st.ensure_tag(&c.account, t);
     }
+    // Never the id of a seeded or earlier snapshot (of any account).
+    let mut snapshot_id = uuid();
+    while st.snapshots.iter().any(|s| s.id == snapshot_id) {
+        snapshot_id = uuid();
+    }
     let snap = Snapshot {
         account: c.account.clone(),
-        id: uuid(),
+        id: snapshot_id,
         kind: Kind::Volume,
         resource_id: id,
         name,
@@ -1090,7 +1143,55 @@ async fn post_tag_resources(
     Path(tag): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
+    tag_resources(&app, &c, &tag, &body, true)
+}
+
+/// `DELETE /v2/tags/{tag_id}/resources`: untag the resources (204; a
+/// resource that does not carry the tag is no error).
+async fn delete_tag_resources(
+    AxState(app): AxState<App>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(tag): Path<String>,
+    body: Bytes,
+) -> Response {
+    tag_resources(&app, &c, &tag, &body, false)
+}
+
+/// `DELETE /v2/tags/{tag_id}`: the tag goes, and with it from every
+/// resource of the account that carried it (204).
+async fn delete_tag(
+    AxState(app): AxState<App>,
+    axum::Extension(c): axum::Extension<Caller>,
+    Path(tag): Path<String>,
+) -> Response {
+    let mut st = app.settled();
+    if !tag_exists(&st, &c.account, &tag) {
+        return not_found();
+    }
+    if let Some(tags) = st.tags.get_mut(&c.account) {
+        tags.remove(&tag);
+    }
+    let untag = |tags: &mut Vec<String>| tags.retain(|t| *t != tag);
+    st.droplets
+        .iter_mut()
+        .filter(|d| d.account == c.account)
+        .for_each(|d| untag(&mut d.tags));
+    st.volumes
+        .iter_mut()
+        .filter(|v| v.account == c.account)
+        .for_each(|v| untag(&mut v.tags));
+    st.snapshots
+        .iter_mut()
+        .filter(|s| s.account == c.account)
+        .for_each(|s| untag(&mut s.tags));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Tag (`add`) or untag the resources named in a `{"resources": [...]}`
+/// body: all or nothing, 404 when the tag or any resource is unknown.
+fn tag_resources(app: &App, c: &Caller, tag: &str, body: &Bytes, add: bool) -> Response {
+    let tag = tag.to_string();
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
         return bad_request("error parsing request body");
     };
     let Some(Value::Array(resources)) = body.get("resources") else {
@@ -1138,7 +1239,9 @@ async fn post_tag_resources(
         }
     }
     let add = |tags: &mut Vec<String>| {
-        if !tags.contains(&tag) {
+        if !add {
+            tags.retain(|t| *t != tag);
+        } else if !tags.contains(&tag) {
             tags.push(tag.clone());
         }
     };

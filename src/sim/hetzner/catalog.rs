@@ -273,7 +273,18 @@ pub fn server_type_json(t: &ServerType) -> Value {
         .collect();
     let locations: Vec<Value> = LOCATIONS
         .iter()
-        .map(|l| json!({ "id": l.id, "name": l.name, "deprecation": null }))
+        // `available` and `recommended`: added by Hetzner on 2026-04-01
+        // (the official `hcloud` Python client needs them); every simulated
+        // type is orderable and recommended everywhere.
+        .map(|l| {
+            json!({
+                "id": l.id,
+                "name": l.name,
+                "deprecation": null,
+                "available": true,
+                "recommended": true,
+            })
+        })
         .collect();
     json!({
         "id": t.id,

@@ -149,6 +149,20 @@ impl Hz {
         }
     }
 
+    /// The rate limit of `token`'s project (the shared bucket for unknown
+    /// tokens) without taking from it: (limit, remaining, reset epoch).
+    fn peek(&self, token: &str) -> (u64, u64, i64) {
+        let project = self.tokens.get(token).map(|(p, _)| *p);
+        let now = self.core.clock.now().timestamp();
+        let mut st = self.lock();
+        let bucket = match project.filter(|p| *p < st.buckets.len()) {
+            Some(p) => &mut st.buckets[p],
+            None => &mut st.anonymous,
+        };
+        let secs = i64::try_from(bucket.secs_until_full()).unwrap_or(i64::MAX / 2);
+        (bucket.limit(), bucket.remaining(), now + secs)
+    }
+
     fn fault(
         &self,
         method: &str,
@@ -204,6 +218,7 @@ pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<Served
         .route("/actions", get(get_multiple_actions))
         .route("/actions/{id}", get(get_action))
         .route("/images", get(list_images))
+        .route("/images/actions", get(list_images_actions))
         .route(
             "/images/{id}",
             get(get_image).put(put_image).delete(delete_image),
@@ -226,9 +241,23 @@ pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<Served
                 core,
                 provider: SimProvider::Hetzner,
                 error: error_body,
+                spent: {
+                    let hz = hz.clone();
+                    // A limit spent that frees at once (reset now): a real
+                    // refusal's headers without the wait; the bucket's own
+                    // refusals announce the real one.
+                    Arc::new(move |token: &str| {
+                        let (limit, _, _) = hz.peek(token);
+                        rate_headers(limit, 0, hz.core.clock.now().timestamp())
+                    })
+                },
             },
             core::middleware,
         ))
+        // Unknown paths and methods: the official error body, with the
+        // rate-limit headers (peeked, not counted).
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_method)
         .with_state(hz.clone());
     let dump = hz.clone();
     Ok(Served {
@@ -302,14 +331,64 @@ fn err(status: StatusCode, code: &'static str, message: &str, details: Value) ->
 /// The body for transport-level injected statuses (core middleware): the code
 /// the official table pairs with that status.
 fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
-    let code = match (code, status.as_u16()) {
-        ("server_error", 429) => "rate_limit_exceeded",
-        ("server_error", 503) => "unavailable",
-        ("server_error", 504) => "timeout",
-        ("server_error", 502) => "bad_gateway",
-        (c, _) => c,
+    let (code, message) = match (code, status.as_u16()) {
+        ("server_error", 429) => ("rate_limit_exceeded", RATE_LIMITED),
+        ("server_error", 503) => ("unavailable", message),
+        ("server_error", 504) => ("timeout", message),
+        ("server_error", 502) => ("bad_gateway", message),
+        (c, _) => (c, message),
     };
     body_of(status, code, message, json!({}))
+}
+
+/// The message of a 429 (injected or real).
+const RATE_LIMITED: &str = "limit of requests per hour reached";
+
+/// The `RateLimit-*` headers of one answer.
+fn rate_headers(limit: u64, remaining: u64, reset: i64) -> Vec<(&'static str, String)> {
+    vec![
+        ("ratelimit-limit", limit.to_string()),
+        ("ratelimit-remaining", remaining.to_string()),
+        ("ratelimit-reset", reset.to_string()),
+    ]
+}
+
+fn with_headers(mut resp: Response, headers: Vec<(&'static str, String)>) -> Response {
+    let h = resp.headers_mut();
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    resp
+}
+
+/// A path the API does not have: 404 `not_found`, rate-limit headers peeked.
+async fn unknown_route(State(hz): State<Arc<Hz>>, headers: HeaderMap) -> Response {
+    let (limit, remaining, reset) = hz.peek(core::bearer(&headers).unwrap_or("-"));
+    let resp = err(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "the requested resource was not found",
+        json!({}),
+    )
+    .into_response();
+    with_headers(resp, rate_headers(limit, remaining, reset))
+}
+
+/// A known path with a method it does not take: 405 with the error body
+/// (the official table lists no code for it; `method_not_allowed` is the
+/// simulator's choice, see docs/sim-hetzner.md).
+async fn unknown_method(State(hz): State<Arc<Hz>>, headers: HeaderMap) -> Response {
+    let (limit, remaining, reset) = hz.peek(core::bearer(&headers).unwrap_or("-"));
+    let resp = err(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "the method is not allowed for this resource",
+        json!({}),
+    )
+    .into_response();
+    with_headers(resp, rate_headers(limit, remaining, reset))
 }
 
 /// `invalid_input` (422 in the official table) naming the field.
@@ -361,11 +440,11 @@ async fn gate(State(hz): State<Arc<Hz>>, mut req: Request, next: Next) -> Respon
         let secs = i64::try_from(bucket.secs_until_full()).unwrap_or(i64::MAX / 2);
         (allowed, bucket.limit(), bucket.remaining(), now + secs)
     };
-    let mut resp = if !allowed {
+    let resp = if !allowed {
         err(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_exceeded",
-            "limit of requests per hour reached",
+            RATE_LIMITED,
             json!({}),
         )
         .into_response()
@@ -391,17 +470,7 @@ async fn gate(State(hz): State<Arc<Hz>>, mut req: Request, next: Next) -> Respon
             }
         }
     };
-    let h = resp.headers_mut();
-    for (name, value) in [
-        ("ratelimit-limit", limit.to_string()),
-        ("ratelimit-remaining", remaining.to_string()),
-        ("ratelimit-reset", reset.to_string()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(name, v);
-        }
-    }
-    resp
+    with_headers(resp, rate_headers(limit, remaining, reset))
 }
 
 // ---------------------------------------------------------------- lists
@@ -543,16 +612,24 @@ async fn get_server(
 
 // ---------------------------------------------------------------- actions
 
-fn actions_list(
-    hz: &Hz,
-    ctx: Ctx,
-    server: Option<u64>,
-    uri: &Uri,
-    headers: &HeaderMap,
-    with_ids: bool,
-) -> Res {
+/// Whose actions a listing shows.
+#[derive(Debug, Clone, Copy)]
+enum Of {
+    /// Every server's (`/servers/actions`, takes `id=`).
+    Servers,
+    /// One server's (`/servers/{id}/actions`).
+    Server(u64),
+    /// Those that touch an image (`/images/actions`, takes `id=`).
+    Images,
+}
+
+fn actions_list(hz: &Hz, ctx: Ctx, of: Of, uri: &Uri, headers: &HeaderMap) -> Res {
     let q = Query::parse(uri.query());
-    let ids = if with_ids {
+    let server = match of {
+        Of::Server(id) => Some(id),
+        Of::Servers | Of::Images => None,
+    };
+    let ids = if !matches!(of, Of::Server(_)) {
         q.all("id")
             .into_iter()
             .map(|v| {
@@ -573,6 +650,7 @@ fn actions_list(
         Ok(p.actions
             .iter()
             .filter(|a| server.is_none_or(|s| a.server == s))
+            .filter(|a| !matches!(of, Of::Images) || a.image.is_some())
             .filter(|a| ids.is_empty() || ids.contains(&a.id))
             .map(|a| model::action_json(a, now))
             .collect::<Vec<_>>())
@@ -597,7 +675,18 @@ async fn list_servers_actions(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    done(actions_list(&hz, ctx, None, &uri, &headers, true))
+    done(actions_list(&hz, ctx, Of::Servers, &uri, &headers))
+}
+
+/// `GET /images/actions`: the actions that touch an image (here the
+/// `create_image` actions, whose resources name the image they make).
+async fn list_images_actions(
+    State(hz): State<Arc<Hz>>,
+    Extension(ctx): Extension<Ctx>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    done(actions_list(&hz, ctx, Of::Images, &uri, &headers))
 }
 
 async fn list_server_actions(
@@ -607,7 +696,7 @@ async fn list_server_actions(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    done(path_id(&id, "id").and_then(|id| actions_list(&hz, ctx, Some(id), &uri, &headers, false)))
+    done(path_id(&id, "id").and_then(|id| actions_list(&hz, ctx, Of::Server(id), &uri, &headers)))
 }
 
 fn one_action(hz: &Hz, ctx: Ctx, id: u64, server: Option<u64>) -> Res {

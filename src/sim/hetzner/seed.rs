@@ -240,6 +240,12 @@ impl Default for Ids {
     }
 }
 
+/// `counter`, or one past the largest of `used` when that is further.
+fn past(counter: u64, used: &BTreeSet<u64>) -> u64 {
+    used.last()
+        .map_or(counter, |max| counter.max(max.saturating_add(1)))
+}
+
 fn take(counter: &mut u64, used: &BTreeSet<u64>) -> u64 {
     while used.contains(counter) {
         *counter += 1;
@@ -531,6 +537,12 @@ pub fn check(value: Option<&yaml_serde::Value>, now: DateTime<Utc>) -> Result<Ch
         p.primary_ips = items(rp.primary_ips, "primary_ips", &p.servers)?;
         projects.push(p);
     }
+    // Ids handed out at run time start past every seeded id of their kind,
+    // whatever the defaults: a seeded image 210000001 (or the documented
+    // example 210000101) must never get a twin.
+    ids.server = past(ids.server, &used_servers);
+    ids.image = past(ids.image, &used_images);
+    ids.item = past(ids.item, &used_item_ids);
     Ok(Checked {
         projects,
         tokens,

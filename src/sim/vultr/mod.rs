@@ -103,7 +103,13 @@ accounts:
 
 /// Vultr's error body: `{"error": <text>, "status": <int>}` (the core's
 /// `code` argument has no place in it).
-fn vultr_error(status: StatusCode, _code: &str, message: &str) -> Response {
+fn vultr_error(status: StatusCode, code: &str, message: &str) -> Response {
+    // An injected 429 says what a real one says.
+    let message = if code == "server_error" && status == StatusCode::TOO_MANY_REQUESTS {
+        RATE_LIMITED
+    } else {
+        message
+    };
     let body = json!({ "error": message, "status": status.as_u16() });
     (status, axum::Json(body)).into_response()
 }
@@ -132,6 +138,9 @@ impl From<page::PageError> for ApiError {
         Self::bad_request(e.0)
     }
 }
+
+/// The text of a 429 (or the seed's 503) for a spent rate limit.
+const RATE_LIMITED: &str = "Rate limit exceeded.";
 
 /// The text of a 401 (as the live API words it).
 const INVALID_TOKEN: &str = "Invalid API token.";
@@ -237,9 +246,16 @@ pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<Served
                 core: core.clone(),
                 provider: SimProvider::Vultr,
                 error: vultr_error,
+                // Vultr's refusals carry no rate-limit headers.
+                spent: Arc::new(|_: &str| Vec::new()),
             },
             core::middleware,
         ))
+        // Unknown paths and methods: Vultr's error body too.
+        .fallback(|| async { vultr_error(StatusCode::NOT_FOUND, "", "Not found.") })
+        .method_not_allowed_fallback(|| async {
+            vultr_error(StatusCode::METHOD_NOT_ALLOWED, "", "Method not allowed.")
+        })
         .with_state(v.clone());
     let world = v.world.clone();
     let clock = core.clock.clone();
@@ -266,7 +282,7 @@ async fn gate(State(v): State<Vultr>, mut req: Request, next: Next) -> Response 
         .or_insert_with(|| v.rate.bucket())
         .try_take();
     if !allowed {
-        return vultr_error(v.rate.status, "", "Rate limit exceeded.");
+        return vultr_error(v.rate.status, "", RATE_LIMITED);
     }
     let key = core::bearer(req.headers()).and_then(|t| lock(&v.world).keys.get(t).cloned());
     let Some(key) = key else {
@@ -498,7 +514,12 @@ async fn create_snapshot(
         Some(FaultKind::ActionStuck) => Fate::Stuck,
         _ => Fate::Complete,
     };
-    let id = new_uuid();
+    // Never the id of anything seeded or made before (a v4 UUID all but
+    // never repeats; the check makes it never).
+    let mut id = new_uuid();
+    while world.known(&id) {
+        id = new_uuid();
+    }
     let seq = world.issue(&id);
     let snap = Snapshot {
         seq,

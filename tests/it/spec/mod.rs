@@ -5,9 +5,12 @@
 //! Owns: loading each spec once per test process, converting its schemas to
 //! JSON Schema 2020-12 (see `convert.rs`), compiling and caching validators
 //! (the `jsonschema` crate validates; nothing here is a hand-written
-//! validator), and matching operations and statuses. Must never: copy a spec
-//! (or part of one) into the project, fetch anything over the network, or
-//! pass silently when the specs are absent (it prints `skipped: ...`).
+//! validator), and matching operations and statuses. The specs are read from
+//! the vendored `tests/specs/` (or `$SNAPKEEPER_SPECS_DIR`). Must never: edit
+//! a spec, fetch anything over the network, or pass silently when the specs
+//! are absent: every test that reads them carries
+//! `#[cfg_attr(snapkeeper_no_specs, ignore = ...)]` (set by `build.rs`
+//! when they are missing, unless `CI=true`), and loading a missing spec panics.
 //!
 //! See `docs/contract-tests.md` for what the strictness overlay changes and
 //! the known gaps.
@@ -77,10 +80,10 @@ fn file_name(provider: SimProvider) -> &'static str {
     }
 }
 
-fn slot(provider: SimProvider) -> &'static OnceLock<Option<Spec>> {
-    static DO: OnceLock<Option<Spec>> = OnceLock::new();
-    static VULTR: OnceLock<Option<Spec>> = OnceLock::new();
-    static HETZNER: OnceLock<Option<Spec>> = OnceLock::new();
+fn slot(provider: SimProvider) -> &'static OnceLock<Spec> {
+    static DO: OnceLock<Spec> = OnceLock::new();
+    static VULTR: OnceLock<Spec> = OnceLock::new();
+    static HETZNER: OnceLock<Spec> = OnceLock::new();
     match provider {
         SimProvider::Digitalocean => &DO,
         SimProvider::Vultr => &VULTR,
@@ -88,25 +91,55 @@ fn slot(provider: SimProvider) -> &'static OnceLock<Option<Spec>> {
     }
 }
 
-/// Whether the provider specs are present (prints `skipped: ...` when not).
-pub fn specs_available() -> bool {
-    crate::harness::specs_dir().is_some()
+/// Fields the providers added after the vendored document was made, added to
+/// the parsed document (never to the file) so that the strictness overlay
+/// accepts them: Hetzner `server_type.locations[].available` and
+/// `.recommended` (announced 2026-04-01; the vendored derivative is of
+/// 2026-02-20). Optional, so older answers pass too.
+fn newer_than_the_document(provider: SimProvider, doc: &mut Value) {
+    if provider != SimProvider::Hetzner {
+        return;
+    }
+    if let Some(props) = doc
+        .pointer_mut("/components/schemas/server_type_location/properties")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, what) in [
+            (
+                "available",
+                "Whether the Server Type can be ordered in this Location.",
+            ),
+            (
+                "recommended",
+                "Whether the Server Type is recommended in this Location.",
+            ),
+        ] {
+            props.insert(
+                name.to_string(),
+                serde_json::json!({ "type": "boolean", "description": what }),
+            );
+        }
+    }
 }
 
 impl Spec {
-    /// The provider's spec, parsed once per test process. `None` when the
-    /// specs directory is absent (a `skipped: ...` line is printed then).
+    /// The provider's spec, parsed once per test process.
     ///
     /// # Panics
-    /// When the spec file exists but cannot be read or parsed: that is a
-    /// broken checkout, not a reason to skip.
-    pub fn load(provider: SimProvider) -> Option<&'static Spec> {
-        slot(provider)
-            .get_or_init(|| {
-                let dir = crate::harness::specs_dir()?;
-                Some(Spec::from_file(provider, &dir.join(file_name(provider))))
-            })
-            .as_ref()
+    /// When the spec file is missing (the test should have been ignored, see
+    /// `build.rs`; under `CI=true` this is the failure), or cannot be read or
+    /// parsed: a broken checkout, never a reason to pass.
+    pub fn load(provider: SimProvider) -> &'static Spec {
+        slot(provider).get_or_init(|| {
+            let path = crate::harness::specs_dir().join(file_name(provider));
+            assert!(
+                path.is_file(),
+                "provider spec missing: {} (vendored in tests/specs; SNAPKEEPER_SPECS_DIR overrides); \
+                 a contract test never passes without it",
+                path.display()
+            );
+            Spec::from_file(provider, &path)
+        })
     }
 
     /// A spec from an in-memory OpenAPI document (for tests of the checker
@@ -133,6 +166,8 @@ impl Spec {
             serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("cannot parse spec {}: {e}", path.display()))
         };
+        let mut doc = doc;
+        newer_than_the_document(provider, &mut doc);
         if std::env::var_os("SNAPKEEPER_SPEC_TIMING").is_some() {
             eprintln!("spec: parsed {} in {:?}", path.display(), started.elapsed());
         }
@@ -651,8 +686,7 @@ impl Spec {
 }
 
 /// Check every recorded exchange against its provider's spec (each spec is
-/// loaded once per process). Returns how many exchanges were checked; `Ok(0)`
-/// with a `skipped: ...` line when the specs are absent.
+/// loaded once per process). Returns how many exchanges were checked.
 ///
 /// # Errors
 /// Every mismatch, each prefixed with the provider and the concrete request.
@@ -660,9 +694,7 @@ pub fn validate_all(records: &[RecordedRequest]) -> Result<usize, Vec<String>> {
     let mut errors = Vec::new();
     let mut checked = 0;
     for r in records {
-        let Some(spec) = Spec::load(r.provider) else {
-            return Ok(0);
-        };
+        let spec = Spec::load(r.provider);
         checked += 1;
         if let Err(es) = spec.validate_exchange(r) {
             let query = r
@@ -689,19 +721,14 @@ pub fn validate_all(records: &[RecordedRequest]) -> Result<usize, Vec<String>> {
 }
 
 /// For contract tests: check every exchange and panic with all mismatches.
-/// Returns `None` (after printing `skipped: ...`) when the specs are absent,
-/// else how many exchanges were checked (panics when that is zero: a contract
-/// test that checked nothing proves nothing).
-pub fn assert_contract(records: &[RecordedRequest]) -> Option<usize> {
-    if !specs_available() {
-        eprintln!("skipped: contract check (provider specs absent)");
-        return None;
-    }
+/// Returns how many exchanges were checked (panics when that is zero: a
+/// contract test that checked nothing proves nothing).
+pub fn assert_contract(records: &[RecordedRequest]) -> usize {
     match validate_all(records) {
         Ok(0) => panic!("contract check: no exchanges recorded, nothing was checked"),
         Ok(n) => {
             eprintln!("contract check: {n} exchanges match the provider specs");
-            Some(n)
+            n
         }
         Err(errors) => panic!(
             "contract check: {} mismatches with the provider specs:\n  {}",
