@@ -554,6 +554,7 @@ async fn work_on(
         } else {
             let key = group_key(account, &policy.name, &resource.id);
             let mut started = start_create(provider, resource, policy, &marker, opts, cancel).await;
+            let (mut kept, mut used): (Option<BTreeSet<String>>, u32) = (None, 0);
             if let Err(CreateStatus::Quota(why)) = &started {
                 // A full quota is not a dead end: retention (every floor
                 // holds) may make room, then one more try. Retention has
@@ -576,48 +577,31 @@ async fn work_on(
                         Err(CreateStatus::Quota(why))
                     }
                 };
-                // The group as it is now: what retention kept.
-                let kept: BTreeSet<String> = rep
+                // The group as it is now: what retention kept; the
+                // deletions it made count against the per-run cap.
+                let k: BTreeSet<String> = rep
                     .snapshots
                     .iter()
                     .filter(|l| l.delete != Some(DeleteStatus::Deleted))
                     .map(|l| l.id.clone())
                     .collect();
-                infos.retain(|i| kept.contains(&i.id));
-                match started {
-                    Ok(pending) => {
-                        let group = w
-                            .group
-                            .iter()
-                            .filter(|s| kept.contains(&s.id))
-                            .map(|s| (*s).clone())
-                            .collect();
-                        rep.snapshots.clear();
-                        return follow(
-                            account,
-                            policy,
-                            resource,
-                            pending,
-                            marker,
-                            group,
-                            infos,
-                            holds,
-                            rep,
-                            opts,
-                            schedule_at,
-                            span,
-                        );
-                    }
-                    Err(status) => {
-                        rep.create = status;
-                        return settled(rep);
-                    }
-                }
+                infos.retain(|i| k.contains(&i.id));
+                used = match rep.prune {
+                    PruneStatus::Done { deleted } => u32::try_from(deleted).unwrap_or(u32::MAX),
+                    PruneStatus::Skipped(_) => 0,
+                };
+                kept = Some(k);
             }
             match started {
                 Ok(pending) => {
-                    let group = w.group.iter().map(|s| (*s).clone()).collect();
-                    return follow(
+                    rep.snapshots.clear();
+                    let group = w
+                        .group
+                        .iter()
+                        .filter(|s| kept.as_ref().is_none_or(|k| k.contains(&s.id)))
+                        .map(|s| (*s).clone())
+                        .collect();
+                    let mut worked = follow(
                         account,
                         policy,
                         resource,
@@ -631,6 +615,15 @@ async fn work_on(
                         schedule_at,
                         span,
                     );
+                    if let Worked::Started(f) = &mut worked {
+                        f.cap_used = used;
+                    }
+                    return worked;
+                }
+                // Retention already ran for this resource (making room).
+                Err(status) if kept.is_some() => {
+                    rep.create = status;
+                    return settled(rep);
                 }
                 Err(status) => rep.create = status,
             }

@@ -2066,3 +2066,30 @@ async fn a_policy_that_selects_no_resource_warns_in_every_pass() {
         assert_eq!(report.failures(), 0, "a warning, not a failure");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn deletions_made_to_free_a_full_quota_count_against_the_per_run_cap() {
+    let quota = || Err(err(ErrorKind::Quota, Some(422), "create snapshot"));
+    let snaps: Vec<Snapshot> = (1..=4)
+        .map(|d| ours(D, &format!("d{d}"), "p", "r1", days_ago(d)))
+        .collect();
+    // (cap, want deleted in the whole cycle)
+    // With room in the cap, last: 1 keeps only the new one in the end.
+    for (cap, want) in [(2, 2), (10, 4)] {
+        let fake = Fake::new()
+            .resources(D, Ok(vec![res(D, "r1")]))
+            .snapshots(D, Ok(snaps.clone()))
+            .creates("r1", vec![quota(), Ok(())]);
+        let mut p = policy("p", D, hours(6), last(1));
+        p.max_deletes_per_run = cap;
+        let acct = account(ProviderKind::DigitalOcean, vec![p]);
+        let report = cycle(&acct, &fake, &opts()).await;
+        assert_eq!(fake.deleted().len(), want, "cap {cap}");
+        let r = resource(&report, "p", "r1");
+        assert!(
+            matches!(r.create, CreateStatus::Created { .. }),
+            "{:?}",
+            r.create
+        );
+    }
+}
