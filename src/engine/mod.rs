@@ -780,6 +780,9 @@ pub async fn poll_follows(
     cancel: &CancellationToken,
     speed: &mut Speed,
 ) -> Vec<ResourceReport> {
+    // Snapshots started since the last call get their first look at the
+    // expected end, not after the first poll interval.
+    reschedule(follows, speed);
     let now = Instant::now();
     let stopping = cancel.is_cancelled();
     let (ready, waiting): (Vec<Follow>, Vec<Follow>) = std::mem::take(follows)
@@ -813,15 +816,22 @@ pub async fn poll_follows(
     }
     // What one snapshot taught about the account's speed moves the next
     // look of the others to when they are expected to be done.
-    for f in follows.iter_mut() {
+    reschedule(follows, speed);
+    done
+}
+
+/// No look before a snapshot is expected to be done (from what the account
+/// learned), never past its deadline; a snapshot already late keeps its
+/// schedule.
+fn reschedule(follows: &mut [Follow], speed: &Speed) {
+    for f in follows.iter_mut().filter(|f| !f.pending.ready) {
         if let Some(expected) = speed.expected(f.pending.disk_gb) {
             let at = (f.created_at + expected).min(f.deadline);
-            if f.polls == 0 && at > f.next_poll && !f.pending.ready {
+            if at > f.next_poll {
                 f.next_poll = at;
             }
         }
     }
-    done
 }
 
 enum Step {
