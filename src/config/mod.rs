@@ -15,10 +15,16 @@ use secrecy::SecretString;
 
 use crate::policy::{KeepRules, Schedule};
 
+// `ha:` (issue 15): the checked types of the section.
+mod ha;
 mod load;
 mod locate;
 mod raw;
 mod validate;
+pub use ha::{
+    DEFAULT_HA_PREFIX, DEFAULT_LEASE_TTL, DEFAULT_SETTLE, Etcd, EtcdAuth, EtcdTls, Ha,
+    MIN_LEASE_TTL, is_replica_id,
+};
 pub use load::{ConfigError, Diagnostic, Loaded, load, parse_str};
 pub use validate::{DEFAULT_MAX_DELETES, DO_VOLUME_SNAPSHOT_QUOTA, MIN_EVERY};
 
@@ -29,6 +35,9 @@ pub struct Config {
     pub path: PathBuf,
     /// Accounts, in file order; names are unique.
     pub accounts: Vec<Account>,
+    /// `ha:` (issue 15): replicas sharing the accounts through etcd; `None`
+    /// (the default) is one process working every account.
+    pub ha: Option<Ha>,
 }
 
 /// The cloud behind an account.
