@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod demo;
 pub mod engine;
 pub mod exit;
+pub mod ha;
 pub mod policy;
 pub mod provider;
 pub mod sim;
