@@ -799,6 +799,12 @@ fn log_cycle(report: &CycleReport) {
 /// `run --once`: one cycle for every account (concurrently), then an exit
 /// code: 0 all good, 1 some failed, 2 nothing could be done.
 pub async fn run_once(config: &config::Config, opts: &DaemonOptions) -> (u8, Vec<CycleReport>) {
+    // ha (issue 15): `--once` does not ask etcd who owns what.
+    if config.ha.is_some() {
+        warn!(
+            "run --once works every account of the file without asking etcd (ha: applies to the daemon only): do not run it on every replica"
+        );
+    }
     let cancel = CancellationToken::new();
     let engine_opts = EngineOptions {
         started: opts.clock.now(),

@@ -366,6 +366,38 @@ mod tests {
     }
 
     #[test]
+    fn status_lines() {
+        // (health, loops running, STATUS= part)
+        let cases = [
+            (
+                Health::Ok { members: 2 },
+                1,
+                "replica r1: owner of 1 of 2 accounts",
+            ),
+            (
+                Health::Unreachable("no answer".into()),
+                0,
+                "replica r1: etcd unreachable (no answer): no writes, owner of 0 of 2 accounts",
+            ),
+            (
+                Health::Connecting("starting".into()),
+                0,
+                "replica r1: connecting to etcd (starting), owner of 0 of 2 accounts",
+            ),
+        ];
+        for (health, running, want) in cases {
+            let s = shared(Duration::from_secs(5));
+            *lock(&s.health) = health;
+            let (to_etcd, _rx) = mpsc::unbounded_channel();
+            let link = HaLink {
+                shared: Arc::new(s),
+                to_etcd,
+            };
+            assert_eq!(link.status(running), want);
+        }
+    }
+
+    #[test]
     fn default_replica_id_is_host_and_pid() {
         let ha = Ha {
             replica_id: None,
