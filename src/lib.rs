@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod demo;
 pub mod engine;
 pub mod exit;
+pub mod ha;
 pub mod health;
 pub mod metrics;
 pub mod monitor;

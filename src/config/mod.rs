@@ -15,10 +15,16 @@ use secrecy::SecretString;
 
 use crate::policy::{KeepRules, Schedule};
 
+// `ha:` (issue 15): the checked types of the section.
+mod ha;
 mod load;
 mod locate;
 mod raw;
 mod validate;
+pub use ha::{
+    DEFAULT_HA_PREFIX, DEFAULT_LEASE_TTL, DEFAULT_SETTLE, Etcd, EtcdAuth, EtcdTls, Ha,
+    MIN_LEASE_TTL, is_replica_id,
+};
 pub use load::{
     ConfigError, Diagnostic, Loaded, MAX_CONFIG_BYTES, MAX_DEPTH, load, parse_bytes, parse_str,
     read,
@@ -33,6 +39,9 @@ pub struct Config {
     pub path: PathBuf,
     /// Accounts, in file order; names are unique.
     pub accounts: Vec<Account>,
+    /// `ha:` (issue 15): replicas sharing the accounts through etcd; `None`
+    /// (the default) is one process working every account.
+    pub ha: Option<Ha>,
     /// `metrics:`: serve Prometheus metrics here (off when `None`).
     pub metrics: Option<MetricsConfig>,
     /// `notify:`: where state changes are sent (none by default).

@@ -23,6 +23,10 @@ use yaml_serde::Value;
 pub(crate) struct RawConfig {
     pub accounts: Option<Vec<Value>>,
     pub defaults: Option<Value>,
+    /// `ha:` (issue 15): declared so the key is known; `validate/ha.rs`
+    /// reads it from the tree itself.
+    #[allow(dead_code)]
+    pub ha: Option<Value>,
     pub metrics: Option<Value>,
     pub notify: Option<Value>,
 }
@@ -209,4 +213,42 @@ impl<'de> Deserialize<'de> for Scalar {
         }
         d.deserialize_any(V)
     }
+}
+
+/// `ha:` (issue 15).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) struct RawHa {
+    pub replica_id: Option<String>,
+    pub etcd: Option<Value>,
+}
+
+/// `ha.etcd:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) struct RawEtcd {
+    pub endpoints: Option<Vec<String>>,
+    pub prefix: Option<String>,
+    pub lease_ttl: Option<Scalar>,
+    pub settle: Option<Scalar>,
+    pub tls: Option<Value>,
+    pub auth: Option<Value>,
+}
+
+/// `ha.etcd.tls:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) struct RawEtcdTls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<Value>,
+    pub server_name: Option<String>,
+}
+
+/// `ha.etcd.auth:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub(crate) struct RawEtcdAuth {
+    pub user: Option<String>,
+    pub password: Option<Value>,
 }

@@ -60,12 +60,15 @@ pub(crate) fn validate(root: &Value, locs: &Locations, file: &Path) -> Checked {
         refused: BTreeSet::new(),
     };
     let (accounts, metrics, notify) = cx.config(root);
+    // `ha:` (issue 15), checked in validate/ha.rs.
+    let ha = cx.ha(root);
     Checked {
         config: Config {
             path: file.to_path_buf(),
             accounts,
             metrics,
             notify,
+            ha,
         },
         errors: finish(cx.errors),
         warnings: finish(cx.warnings),
@@ -1649,6 +1652,9 @@ pub(crate) fn steady_state_count(schedule: &Schedule, tz: Tz, keep: &KeepRules) 
     let count = kept.iter().filter(|k| **k).count() as u64;
     count.max(u64::from(keep.min_keep).min(times.len() as u64))
 }
+
+// `ha:` (issue 15).
+mod ha;
 
 #[cfg(test)]
 mod tests;

@@ -52,6 +52,9 @@ pub enum DaemonError {
     /// The config file is missing or invalid at start.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// `ha:` is set but cannot start (issue 15).
+    #[error(transparent)]
+    Ha(#[from] crate::ha::HaError),
     /// A signal handler could not be installed.
     #[error("cannot install the {signal} handler: {source}")]
     Signal {
@@ -154,19 +157,31 @@ struct Supervisor {
     graces: state::Graces,
     /// Where the grace periods are kept across restarts, if anywhere.
     state_dir: Option<std::path::PathBuf>,
+    /// ha (issue 15): with `ha:`, the etcd side that says which accounts
+    /// this replica may run; `None` runs every account.
+    ha: Option<crate::ha::HaLink>,
 }
 
 impl Supervisor {
     fn spawn(&mut self, account: Account) {
         let name = account.name.clone();
+        // ha (issue 15): a loop runs only while this replica holds the
+        // account's owner key, and asks its fence before every write.
+        let mut opts = self.opts.clone();
+        if let Some(ha) = &self.ha {
+            if !ha.holds(&name) {
+                return;
+            }
+            opts.engine.fence = Some(ha.fence(&name));
+        }
+        let replica = self.ha.as_ref().map(crate::ha::HaLink::replica_id);
         let cancel = self.root.child_token();
         let grace = self.grace_of(&name);
         let (tx, rx) = tokio::sync::watch::channel((account, grace));
-        let span = info_span!("account", account = %name);
-        let handle = self.tracker.spawn(
-            account_loop(rx, self.opts.clone(), cancel.clone(), self.board.clone())
-                .instrument(span),
-        );
+        let span = info_span!("account", account = %name, replica);
+        let handle = self
+            .tracker
+            .spawn(account_loop(rx, opts, cancel.clone(), self.board.clone()).instrument(span));
         self.tasks.insert(
             name,
             AccountTask {
@@ -180,6 +195,11 @@ impl Supervisor {
     fn stop(&mut self, name: &str) {
         if let Some(task) = self.tasks.remove(name) {
             task.cancel.cancel();
+            // ha (issue 15): the owner key is released only once this task
+            // has ended.
+            if let Some(ha) = &self.ha {
+                ha.stopped(name, task.handle);
+            }
         }
         let mut b = board(&self.board);
         b.next.remove(name);
@@ -230,6 +250,10 @@ impl Supervisor {
                 self.spawn(account.clone());
             }
         }
+        // ha (issue 15): ownership follows the config's accounts.
+        if let Some(ha) = &self.ha {
+            ha.set_accounts(accounts.iter().map(|a| a.name.clone()).collect());
+        }
     }
 
     /// Keep the grace periods across a restart; a state directory that
@@ -257,6 +281,10 @@ impl Supervisor {
             .collect();
         if !problems.is_empty() {
             s = format!("{s}; {}", problems.join("; "));
+        }
+        // ha (issue 15): "replica a: owner of 12 of 30 accounts; ...".
+        if let Some(ha) = &self.ha {
+            s = format!("{}; {s}", ha.status(self.tasks.len()));
         }
         match self.rejected {
             Some(1) => format!("reload rejected: 1 error; {s}"),
@@ -346,6 +374,17 @@ pub async fn run(
     let mut watch_down = false;
     let mut watcher = start_watcher(config_path, &opts, tx.clone(), &mut watch_down);
 
+    // ha (issue 15): with `ha:`, the etcd side decides which accounts run
+    // here; it connects in the background and owns nothing until it can.
+    let (ha, mut ha_commands) = match &reloader.current().ha {
+        Some(cfg) => {
+            let names = reloader.current().accounts.iter().map(|a| a.name.clone());
+            let (link, rx) = crate::ha::start(cfg, names.collect())?;
+            info!(replica = %link.replica_id(), endpoints = ?cfg.etcd.endpoints, prefix = %cfg.etcd.prefix, "high availability: accounts run on the replica that holds their owner key in etcd");
+            (Some(link), Some(rx))
+        }
+        None => (None, None),
+    };
     let mut sup = Supervisor {
         opts: opts.clone(),
         root: CancellationToken::new(),
@@ -356,6 +395,7 @@ pub async fn run(
         rejected: None,
         graces: state::Graces::new(),
         state_dir: opts.state_dir.clone(),
+        ha,
     };
     sup.graces = start_graces(opts.state_dir.as_deref(), reloader.current(), &opts.clock);
     sup.save_state(&text);
@@ -386,6 +426,9 @@ pub async fn run(
                 Some(Control::Reload(cause)) => reload_now(&mut sup, &mut reloader, cause).await,
                 Some(Control::Shutdown) | None => break,
             },
+            Some(cmd) = ha_command(&mut ha_commands) => {
+                apply_ha(&mut sup, &reloader, cmd);
+            }
             _ = tick.tick() => {
                 // Healthy means: this loop turns and no account task has died.
                 if watchdog.is_some() && sup.healthy() {
@@ -417,18 +460,55 @@ pub async fn run(
     sup.notifier.stopping("stopping");
     sup.root.cancel();
     sup.tracker.close();
-    if tokio::time::timeout(opts.shutdown_grace, sup.tracker.wait())
+    let stopped_in_time = tokio::time::timeout(opts.shutdown_grace, sup.tracker.wait())
         .await
-        .is_err()
-    {
+        .is_ok();
+    if !stopped_in_time {
         warn!(
             grace_s = opts.shutdown_grace.as_secs(),
             "account loops did not stop in time; exiting anyway (the provider holds all state)"
         );
     }
     monitor_stop.cancel(); // issue 12
+    // ha (issue 15): revoke the lease (the others take over at once) only
+    // when no loop can still write; else it expires.
+    if let Some(ha) = &sup.ha {
+        ha.shutdown(stopped_in_time).await;
+    }
     info!("stopped");
     Ok(())
+}
+
+/// ha (issue 15): the next command of the etcd side; never without `ha:`.
+async fn ha_command(
+    rx: &mut Option<mpsc::UnboundedReceiver<crate::ha::Command>>,
+) -> Option<crate::ha::Command> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// ha (issue 15): start or stop an account's loop as ownership moves (the
+/// etcd side logs why).
+fn apply_ha(sup: &mut Supervisor, reloader: &Reloader, cmd: crate::ha::Command) {
+    match cmd {
+        crate::ha::Command::Start { account } => {
+            let found = reloader
+                .current()
+                .accounts
+                .iter()
+                .find(|a| a.name == account);
+            if let (false, Some(a)) = (sup.tasks.contains_key(&account), found) {
+                sup.spawn(a.clone());
+            }
+        }
+        crate::ha::Command::Stop { account, ack } => {
+            sup.stop(&account);
+            let _ = ack.send(());
+        }
+    }
+    sup.notifier.status(&sup.status());
 }
 
 fn start_watcher(
@@ -878,6 +958,12 @@ fn log_cycle(report: &CycleReport) {
 /// `run --once`: one cycle for every account (concurrently), then an exit
 /// code: 0 all good, 1 some failed, 2 nothing could be done.
 pub async fn run_once(config: &config::Config, opts: &DaemonOptions) -> (u8, Vec<CycleReport>) {
+    // ha (issue 15): `--once` does not ask etcd who owns what.
+    if config.ha.is_some() {
+        warn!(
+            "run --once works every account of the file without asking etcd (ha: applies to the daemon only): do not run it on every replica"
+        );
+    }
     let cancel = CancellationToken::new();
     let engine_opts = EngineOptions {
         started: opts.clock.now(),

@@ -156,7 +156,7 @@ impl Reloader {
 enum Read {
     Unchanged,
     Rejected(Vec<String>),
-    Loaded(Vec<u8>, config::Loaded),
+    Loaded(Vec<u8>, Box<config::Loaded>),
 }
 
 /// Read the file within the config module's bounds and check it, unless
@@ -170,7 +170,7 @@ fn read_and_parse(path: &Path, old: &[u8]) -> Read {
         return Read::Unchanged;
     }
     match config::parse_bytes(&bytes, path) {
-        Ok(loaded) => Read::Loaded(bytes, loaded),
+        Ok(loaded) => Read::Loaded(bytes, Box::new(loaded)),
         Err(config::ConfigError::Invalid { errors, .. }) => {
             Read::Rejected(errors.iter().map(ToString::to_string).collect())
         }

@@ -57,6 +57,10 @@ pub struct EngineOptions {
     pub wait: WaitOptions,
     /// A reload's grace period, while one runs for this account.
     pub grace: Option<Grace>,
+    /// High availability (issue 15): asked right before each create and
+    /// delete; `Err` means this replica may no longer write for the account
+    /// (ownership lost, or etcd lease not renewed), and the write is skipped.
+    pub fence: Option<crate::ha::Fence>,
 }
 
 /// The grace period after a reload changed an account: deletions that the
@@ -81,6 +85,7 @@ impl Default for EngineOptions {
             busy_delay: Duration::from_secs(30),
             wait: WaitOptions::default(),
             grace: None,
+            fence: None,
         }
     }
 }
@@ -726,6 +731,11 @@ async fn start_create(
         if cancel.is_cancelled() {
             return Err(CreateStatus::Stopped);
         }
+        // ha (issue 15): ownership is checked right before the write.
+        if let Some(Err(why)) = opts.fence.as_ref().map(crate::ha::Fence::check) {
+            warn!(why = %why, "ownership lost: snapshot not created");
+            return Err(CreateStatus::Stopped);
+        }
         // The span names the account, policy and resource; the marker adds
         // only its time.
         info!(at = %marker.created.format("%Y-%m-%dT%H:%M:%SZ"), "creating snapshot");
@@ -1172,7 +1182,7 @@ async fn prune_group(
                         info!(snapshot = %s.id, "snapshot is delete-protected at the provider: skipped");
                         line.delete = Some(DeleteStatus::Protected);
                     } else {
-                        line.delete = Some(delete_one(provider, s).await);
+                        line.delete = Some(delete_one(provider, s, opts).await);
                         if line.delete == Some(DeleteStatus::Deleted) {
                             deleted += 1;
                         }
@@ -1197,7 +1207,12 @@ fn log_held(s: &Snapshot, held: &DeleteStatus) {
     }
 }
 
-async fn delete_one(provider: &dyn Provider, s: &Snapshot) -> DeleteStatus {
+async fn delete_one(provider: &dyn Provider, s: &Snapshot, opts: &EngineOptions) -> DeleteStatus {
+    // ha (issue 15): ownership is checked right before the write.
+    if let Some(Err(why)) = opts.fence.as_ref().map(crate::ha::Fence::check) {
+        warn!(snapshot = %s.id, why = %why, "ownership lost: snapshot not deleted");
+        return DeleteStatus::NotAttempted(format!("ownership lost: {why}"));
+    }
     info!(snapshot = %s.id, created = %s.created.format("%Y-%m-%dT%H:%M:%SZ"), "deleting snapshot");
     match provider.delete_snapshot(s).await {
         Ok(()) => {
@@ -1332,7 +1347,7 @@ async fn prune_orphans(
                 o.protected.push(s.id.clone());
                 continue;
             }
-            match delete_one(provider, s).await {
+            match delete_one(provider, s, opts).await {
                 DeleteStatus::Deleted => o.deleted.push(s.id.clone()),
                 DeleteStatus::Protected => o.protected.push(s.id.clone()),
                 DeleteStatus::Failed(e) => o.failed.push(format!("snapshot {}: {e}", s.id)),

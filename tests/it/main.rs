@@ -10,6 +10,9 @@ mod daemon_reload;
 mod daemon_signals;
 mod demo;
 mod golden;
+#[cfg(feature = "ha")]
+mod ha;
+mod ha_off;
 mod harness;
 mod monitoring;
 mod online;

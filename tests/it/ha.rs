@@ -1,0 +1,720 @@
+//! High availability (issue 15) end to end: several real `snapkeeper run`
+//! processes (replicas) against one simulator and one REAL etcd, started
+//! per test on free loopback ports with a temp data dir.
+//!
+//! Checked: every account has exactly one owner key, held by its rendezvous
+//! owner; two replicas never both write to one account (every create and
+//! delete a replica logs falls inside that replica's ownership period of the
+//! account, the periods of one account never overlap, and the simulator's
+//! request log holds exactly the writes the replicas logged); a killed
+//! owner's accounts move within the lease TTL plus a margin, with no
+//! duplicate snapshot; a replica whose etcd stops answering stops writing
+//! within ttl/2.
+//!
+//! Needs `etcd` on PATH (Debian: etcd-server): under CI=true a missing etcd
+//! fails the test; elsewhere the test says so loudly and returns.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::daemon::{Daemon, Line, World, config, is_create, policy, requests};
+use crate::harness::{Dir, wait_for};
+
+/// Lease TTL of the tests: short, so that a failover takes seconds.
+const TTL: Duration = Duration::from_secs(4);
+/// Settle delay of the tests.
+const SETTLE: &str = "1s";
+/// What a takeover may take beyond the TTL: a poll tick, the new owner's
+/// first listing, log and scheduling noise on a busy 2-core machine.
+const MARGIN: Duration = Duration::from_secs(4);
+
+// ---------------------------------------------------------------------------
+// A real etcd
+
+/// An `etcd` child process on free loopback ports, killed on drop.
+pub struct Etcd {
+    child: Child,
+    pub url: String,
+    _dir: Dir,
+    stopped: bool,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+impl Etcd {
+    /// Start etcd, or `None` (said loudly) when it is not installed outside
+    /// CI; under CI=true a missing etcd fails the test.
+    pub fn start() -> Option<Self> {
+        let found = Command::new("etcd")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "etcd is not installed: CI must install it (apt-get install etcd-server), see .ci/run"
+            );
+            eprintln!(
+                "\n!!!!! SKIPPED: etcd is not installed (apt-get install etcd-server); this high-availability test did NOT run !!!!!\n"
+            );
+            return None;
+        }
+        let dir = Dir::new();
+        let (client, peer) = (free_port(), free_port());
+        let url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let child = Command::new("etcd")
+            .args(["--name", "t"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &url])
+            .args(["--advertise-client-urls", &url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("t={peer_url}")])
+            .args(["--logger", "zap", "--log-level", "error"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start etcd: {e}"));
+        let etcd = Self {
+            child,
+            url,
+            _dir: dir,
+            stopped: false,
+        };
+        wait_for(Duration::from_secs(30), "etcd to answer", || {
+            etcd.try_keys("/").ok()
+        });
+        Some(etcd)
+    }
+
+    fn try_keys(&self, prefix: &str) -> Result<BTreeMap<String, String>, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let work = async {
+                let mut c = etcd_client::Client::connect([self.url.as_str()], None).await?;
+                let r = c
+                    .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
+                    .await?;
+                let mut out = BTreeMap::new();
+                for kv in r.kvs() {
+                    out.insert(
+                        kv.key_str().unwrap_or("?").to_string(),
+                        kv.value_str().unwrap_or("?").to_string(),
+                    );
+                }
+                Ok::<_, etcd_client::Error>(out)
+            };
+            match tokio::time::timeout(Duration::from_secs(3), work).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("etcd did not answer".into()),
+            }
+        })
+    }
+
+    /// Every key under `prefix` with its value.
+    pub fn keys(&self, prefix: &str) -> BTreeMap<String, String> {
+        self.try_keys(prefix)
+            .unwrap_or_else(|e| panic!("etcd get {prefix}: {e}"))
+    }
+
+    /// account -> holding replica, from `/snapkeeper/owners/`.
+    pub fn owners(&self) -> BTreeMap<String, String> {
+        self.keys("/snapkeeper/owners/")
+            .into_iter()
+            .map(|(k, v)| (k.trim_start_matches("/snapkeeper/owners/").to_string(), v))
+            .collect()
+    }
+
+    /// Live replica ids, from `/snapkeeper/members/`.
+    pub fn members(&self) -> BTreeSet<String> {
+        self.keys("/snapkeeper/members/")
+            .into_keys()
+            .map(|k| k.trim_start_matches("/snapkeeper/members/").to_string())
+            .collect()
+    }
+
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args(["-s", sig, &self.child.id().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("kill -s {sig}: {e}"));
+        assert!(st.success());
+    }
+
+    /// Freeze etcd (SIGSTOP): connections stay open and nothing answers,
+    /// the nastier way to lose it.
+    pub fn freeze(&mut self) {
+        self.signal("STOP");
+        self.stopped = true;
+    }
+
+    pub fn thaw(&mut self) {
+        self.signal("CONT");
+        self.stopped = false;
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        if self.stopped {
+            self.signal("CONT");
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Replicas
+
+/// A seed with `n` accounts per provider, one resource each; `snap_seconds`
+/// is how long a snapshot takes (real seconds).
+fn seed(n: usize, snap_seconds: f64) -> String {
+    let mut s = format!(
+        "settings: {{ time_scale: 1.0, base_seconds: {snap_seconds}, seconds_per_gb: 0 }}\n"
+    );
+    s.push_str("digitalocean:\n  accounts:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "    - name: team{i}\n      tokens: [{{ token: dop_v1_{:064x} }}]\n      droplets:\n        - {{ id: {}, name: web-{i}, tags: [backup] }}\n",
+            0xd0_0000 + i,
+            301 + i
+        ));
+    }
+    s.push_str("vultr:\n  accounts:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "    - name: main{i}\n      api_keys: [{{ key: ZZGEOZDMENCKHVMDGAKJIG8XNBE3NNYJOQ{i:02} }}]\n      instances:\n        - {{ id: 3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e{i:02}, label: app-{i}, tags: [backup] }}\n"
+        ));
+    }
+    s.push_str("hetzner:\n  projects:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "    - name: proj{i}\n      tokens: [{{ token: MxEhh2FDEEtfjgVvVqE1SkHbn88HxjSI6bWHtP3fS2qHx6kwXoIIXGvOoNZYW2{i:02} }}]\n      servers:\n        - {{ id: {}, name: srv-{i}, labels: {{ backup: \"true\" }} }}\n",
+            42_000_101 + i
+        ));
+    }
+    s
+}
+
+/// The accounts of [`seed`] as config snippets: `do-i`, `vu-i`, `hz-i`.
+fn accounts(w: &World, n: usize, every: &str, keep: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(w.account(
+            &format!("do-{i}"),
+            "digitalocean",
+            &format!("team{i}"),
+            &[policy("drops", "droplet", "tags: [backup]", every, keep)],
+        ));
+        out.push(w.account(
+            &format!("vu-{i}"),
+            "vultr",
+            &format!("main{i}"),
+            &[policy("inst", "instance", "tags: [backup]", every, keep)],
+        ));
+        out.push(w.account(
+            &format!("hz-{i}"),
+            "hetzner",
+            &format!("proj{i}"),
+            &[policy(
+                "srv",
+                "server",
+                r#"labels: { backup: "true" }"#,
+                every,
+                keep,
+            )],
+        ));
+    }
+    out
+}
+
+fn names(n: usize) -> Vec<String> {
+    (0..n)
+        .flat_map(|i| [format!("do-{i}"), format!("vu-{i}"), format!("hz-{i}")])
+        .collect()
+}
+
+fn ha_section(etcd: &Etcd) -> String {
+    format!(
+        "ha:\n  etcd:\n    endpoints: [{}]\n    lease_ttl: {}s\n    settle: {SETTLE}\n",
+        etcd.url,
+        TTL.as_secs()
+    )
+}
+
+/// Write `<tmp>/etc/<name>.yaml`: the accounts, `ha:` with `replica_id`.
+fn write_replica_config(
+    w: &World,
+    etcd: &Etcd,
+    id: &str,
+    accounts: &[String],
+) -> std::path::PathBuf {
+    let text = format!(
+        "{}{}  replica_id: {id}\n",
+        config(accounts),
+        ha_section(etcd)
+    );
+    let path = w.dir.path().join(format!("etc/{id}.yaml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start_replica(config: &Path) -> Daemon {
+    Daemon::start(config)
+}
+
+/// Wait until every account's owner key is held by its rendezvous owner
+/// among `live`, and the members in etcd are exactly `live`.
+fn wait_balanced(
+    etcd: &Etcd,
+    accounts: &[String],
+    live: &[&str],
+    what: &str,
+) -> BTreeMap<String, String> {
+    wait_for(Duration::from_secs(60), what, || {
+        if etcd.members() != live.iter().map(|s| (*s).to_string()).collect() {
+            return None;
+        }
+        let owners = etcd.owners();
+        let ok = accounts.iter().all(|a| {
+            owners.get(a).map(String::as_str)
+                == snapkeeper::ha::rendezvous::owner(a, live.iter().copied())
+        });
+        (ok && owners.len() == accounts.len()).then_some(owners)
+    })
+}
+
+/// An ownership period: (from, until).
+type Period = (DateTime<Utc>, DateTime<Utc>);
+
+/// A write (create or delete) a replica logged.
+#[derive(Debug, Clone)]
+struct Write {
+    at: DateTime<Utc>,
+    account: String,
+    what: String,
+}
+
+fn ts(l: &Line) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(l.timestamp())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|e| panic!("bad timestamp {:?}: {e}", l.timestamp()))
+}
+
+fn writes(d: &Daemon) -> Vec<Write> {
+    d.lines()
+        .iter()
+        .filter(|l| l.is("creating snapshot") || l.is("deleting snapshot"))
+        .map(|l| Write {
+            at: ts(l),
+            account: l.account().unwrap_or_default(),
+            what: l.message().to_string(),
+        })
+        .collect()
+}
+
+/// Ownership periods of one replica: account -> [(from, until)], from its
+/// "ownership acquired" to its "ownership released" or "ownership lost"
+/// (a loop told to stop may finish the write it is in until then); a period
+/// still open when the replica stopped or was killed ends at its last line.
+fn periods(d: &Daemon) -> BTreeMap<String, Vec<Period>> {
+    let lines = d.lines();
+    let Some(last) = lines.iter().rev().find(|l| l.json.is_some()).map(ts) else {
+        return BTreeMap::new();
+    };
+    let mut open: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<Period>> = BTreeMap::new();
+    for l in &lines {
+        let Some(account) = l.account() else { continue };
+        let m = l.message();
+        if m.starts_with("ownership acquired") {
+            assert!(
+                !open.contains_key(&account),
+                "acquired {account} twice without losing it\n{}",
+                d.tail(60)
+            );
+            open.insert(account, ts(l));
+        } else if (m.starts_with("ownership released") || m.starts_with("ownership lost"))
+            && let Some(from) = open.remove(&account)
+        {
+            out.entry(account).or_default().push((from, ts(l)));
+        }
+    }
+    for (account, from) in open {
+        out.entry(account).or_default().push((from, last));
+    }
+    out
+}
+
+/// The heart of it: no two replicas ever wrote to one account at once, and
+/// each write lay inside its replica's ownership period.
+fn assert_one_writer(replicas: &[(&str, &Daemon)]) {
+    type Owned = (String, DateTime<Utc>, DateTime<Utc>);
+    let mut all_periods: BTreeMap<String, Vec<Owned>> = BTreeMap::new();
+    for (id, d) in replicas {
+        let ps = periods(d);
+        for w in writes(d) {
+            let inside = ps
+                .get(&w.account)
+                .is_some_and(|v| v.iter().any(|(a, b)| *a <= w.at && w.at <= *b));
+            assert!(
+                inside,
+                "replica {id} wrote ({}) to {} at {} outside its ownership\n{}",
+                w.what,
+                w.account,
+                w.at,
+                d.tail(80)
+            );
+        }
+        for (account, v) in ps {
+            for (a, b) in v {
+                all_periods
+                    .entry(account.clone())
+                    .or_default()
+                    .push((id.to_string(), a, b));
+            }
+        }
+    }
+    for (account, mut v) in all_periods {
+        v.sort_by_key(|p| p.1);
+        for pair in v.windows(2) {
+            let (r1, _, end1) = &pair[0];
+            let (r2, start2, _) = &pair[1];
+            assert!(
+                end1 <= start2,
+                "{account}: {r1} owned it until {end1}, {r2} from {start2}: overlap"
+            );
+        }
+    }
+}
+
+/// A replica that kept its lease the whole time: never fenced, never lost.
+fn assert_lease_kept(id: &str, d: &Daemon) {
+    let bad = d.count(|l| {
+        l.message().starts_with("etcd unreachable") || l.message().starts_with("etcd lease lost")
+    });
+    assert_eq!(bad, 0, "{id} lost touch with etcd\n{}", d.tail(40));
+}
+
+/// The simulator saw exactly the creates the replicas logged (none
+/// bypassed a replica's log, so none bypassed its fence).
+fn assert_sim_log_matches(w: &World, replicas: &[(&str, &Daemon)]) {
+    let logged: usize = replicas
+        .iter()
+        .map(|(_, d)| {
+            writes(d)
+                .iter()
+                .filter(|w| w.what == "creating snapshot")
+                .count()
+        })
+        .sum();
+    let seen = requests(&w.sim).iter().filter(|r| is_create(r)).count();
+    assert_eq!(
+        seen, logged,
+        "creates in the simulator vs creates the replicas logged"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn two_then_three_replicas_one_owner_per_account_and_one_writer() {
+    let Some(etcd) = Etcd::start() else { return };
+    let w = World::new(&seed(3, 0.3));
+    let names = names(3);
+    // Every 3 s, keep 2: creates and deletes all the time.
+    let accts = accounts(&w, 3, "3s", "last: 2");
+    let ca = write_replica_config(&w, &etcd, "ra", &accts);
+    let cb = write_replica_config(&w, &etcd, "rb", &accts);
+    let cc = write_replica_config(&w, &etcd, "rc", &accts);
+
+    let mut a = start_replica(&ca);
+    let owners = wait_balanced(&etcd, &names, &["ra"], "ra to own every account");
+    assert!(owners.values().all(|o| o == "ra"));
+    a.wait("ra to write", |l| l.is("creating snapshot"));
+
+    let mut b = start_replica(&cb);
+    let owners = wait_balanced(
+        &etcd,
+        &names,
+        &["ra", "rb"],
+        "the accounts to spread over ra and rb",
+    );
+    let held: BTreeSet<&String> = owners.values().collect();
+    assert_eq!(held.len(), 2, "both replicas own accounts: {owners:?}");
+    // Let both work a few cycles.
+    std::thread::sleep(Duration::from_secs(6));
+
+    let mut c = start_replica(&cc);
+    let owners = wait_balanced(
+        &etcd,
+        &names,
+        &["ra", "rb", "rc"],
+        "the accounts to spread over three replicas",
+    );
+    let held: BTreeSet<&String> = owners.values().collect();
+    assert_eq!(held.len(), 3, "all three replicas own accounts: {owners:?}");
+    std::thread::sleep(Duration::from_secs(6));
+    // Each replica says what it owns in the log with its replica id.
+    for (id, d) in [("ra", &a), ("rb", &b), ("rc", &c)] {
+        assert!(
+            d.count(|l| l.is("ownership acquired: starting the account's loop")
+                && l.get("replica").as_deref() == Some(id))
+                > 0,
+            "{id} logged no acquisition"
+        );
+    }
+
+    // A graceful stop revokes the lease: rc's accounts move at once.
+    c.stop();
+    wait_balanced(&etcd, &names, &["ra", "rb"], "rc's accounts to move back");
+    std::thread::sleep(Duration::from_secs(3));
+    a.stop();
+    b.stop();
+    assert!(
+        c.count(|l| l.is("left the replicas: lease revoked, the accounts move at once")) == 1,
+        "{}",
+        c.tail(20)
+    );
+    let replicas = [("ra", &a), ("rb", &b), ("rc", &c)];
+    for (id, d) in replicas {
+        assert_lease_kept(id, d);
+    }
+    assert_one_writer(&replicas);
+    assert_sim_log_matches(&w, &replicas);
+    // Every account was snapshotted and pruned by someone.
+    for (id, d) in replicas {
+        assert!(
+            d.count(|l| l.is("deleting snapshot")) > 0,
+            "{id} deleted nothing"
+        );
+    }
+    for (_, d) in replicas {
+        d.assert_no_tokens(&w.tokens());
+    }
+}
+
+#[test]
+fn killed_owner_mid_snapshot_is_replaced_within_the_ttl_without_a_duplicate() {
+    let Some(etcd) = Etcd::start() else { return };
+    // Snapshots take 10 s; one an hour, so each account gets one.
+    let w = World::new(&seed(2, 10.0));
+    let all = accounts(&w, 2, "1h", "last: 3");
+    let names = names(2);
+    // The replicas start with every account but hz-1; it is added once the
+    // accounts are balanced, so that its first snapshot starts while its
+    // owner is known.
+    let (first, late): (Vec<String>, Vec<String>) = all
+        .iter()
+        .cloned()
+        .partition(|a| !a.contains("name: hz-1\n"));
+    let ids = ["ra", "rb", "rc"];
+    let mut ds: BTreeMap<&str, Daemon> = BTreeMap::new();
+    for id in ids {
+        let path = write_replica_config(&w, &etcd, id, &first);
+        ds.insert(id, start_replica(&path));
+    }
+    let first_names: Vec<String> = names.iter().filter(|n| *n != "hz-1").cloned().collect();
+    wait_balanced(
+        &etcd,
+        &first_names,
+        &ids,
+        "the accounts to spread over three replicas",
+    );
+    // Wait until every first snapshot is done (nothing runs any more).
+    wait_for(
+        Duration::from_secs(90),
+        "the first snapshots to finish",
+        || {
+            let done = crate::daemon::sim_snapshots(&w.sim)
+                .iter()
+                .filter(|s| s.managed() && s.done)
+                .count();
+            (done == first_names.len()).then_some(())
+        },
+    );
+    // Add hz-1 everywhere; its owner starts a 10 s snapshot.
+    let owner = snapkeeper::ha::rendezvous::owner("hz-1", ids.iter().copied())
+        .unwrap()
+        .to_string();
+    let marks: BTreeMap<&str, usize> = ds.iter().map(|(id, d)| (*id, d.mark())).collect();
+    for id in ids {
+        write_replica_config(&w, &etcd, id, &[first.clone(), late.clone()].concat());
+    }
+    let d = ds.get_mut(owner.as_str()).unwrap();
+    d.wait_after(
+        marks[owner.as_str()],
+        "the owner to start hz-1's snapshot",
+        |l| l.is_about("creating snapshot", "hz-1"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // kill -9 in the middle of the snapshot.
+    d.signal("KILL");
+    let killed = Instant::now();
+    let killed_at = Utc::now();
+    d.wait_exit();
+    let rest: Vec<&str> = ids.iter().copied().filter(|i| *i != owner).collect();
+    let heir = snapkeeper::ha::rendezvous::owner("hz-1", rest.iter().copied())
+        .unwrap()
+        .to_string();
+    let h = ds.get_mut(heir.as_str()).unwrap();
+    h.wait_after(marks[heir.as_str()], "the heir to take hz-1 over", |l| {
+        l.is_about("ownership acquired: starting the account's loop", "hz-1")
+    });
+    let took = killed.elapsed();
+    let left = h.wait_after(
+        marks[heir.as_str()],
+        "the heir to see the owner leave",
+        |l| {
+            l.is("replica membership changed")
+                && l.field("left")
+                    .is_some_and(|v| v.to_string().contains(owner.as_str()))
+        },
+    );
+    eprintln!(
+        "the heir saw {owner} leave {} ms after the kill",
+        (ts(&left) - killed_at).num_milliseconds()
+    );
+    eprintln!(
+        "failover of hz-1 took {} ms (lease ttl {} s)",
+        took.as_millis(),
+        TTL.as_secs()
+    );
+    assert!(
+        took <= TTL + MARGIN,
+        "takeover took {took:?}, more than the ttl {TTL:?} + {MARGIN:?}"
+    );
+    // The heir sees the snapshot in progress and never starts another.
+    wait_for(
+        Duration::from_secs(60),
+        "hz-1's one snapshot to complete",
+        || {
+            let snaps: Vec<_> = crate::daemon::sim_snapshots(&w.sim)
+                .into_iter()
+                .filter(|s| s.managed_by("hz-1", "srv", "42000102"))
+                .collect();
+            assert!(snaps.len() <= 1, "a duplicate snapshot: {snaps:?}");
+            (snaps.len() == 1 && snaps[0].done).then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let creates_hz1 = requests(&w.sim)
+        .iter()
+        .filter(|r| is_create(r) && r.path.contains("42000102"))
+        .count();
+    assert_eq!(creates_hz1, 1, "exactly one create for hz-1");
+    let all_names: Vec<String> = names.clone();
+    wait_balanced(
+        &etcd,
+        &all_names,
+        &rest,
+        "the dead owner's accounts to move",
+    );
+    for id in &rest {
+        ds.get_mut(id).unwrap().stop();
+    }
+    let replicas: Vec<(&str, &Daemon)> = ds.iter().map(|(id, d)| (*id, d)).collect();
+    for (id, d) in &replicas {
+        assert_lease_kept(id, d);
+    }
+    assert_one_writer(&replicas);
+    assert_sim_log_matches(&w, &replicas);
+}
+
+#[test]
+fn frozen_etcd_stops_writes_within_half_the_ttl() {
+    let Some(mut etcd) = Etcd::start() else {
+        return;
+    };
+    let w = World::new(&seed(1, 0.2));
+    // A write every second or so on each account.
+    let accts = accounts(&w, 1, "1s", "last: 1");
+    let ca = write_replica_config(&w, &etcd, "ra", &accts);
+    let cb = write_replica_config(&w, &etcd, "rb", &accts);
+    let mut a = start_replica(&ca);
+    let mut b = start_replica(&cb);
+    wait_balanced(
+        &etcd,
+        &names(1),
+        &["ra", "rb"],
+        "the accounts to spread over ra and rb",
+    );
+    a.wait("ra to delete", |l| l.is("deleting snapshot"));
+    b.wait("rb to delete", |l| l.is("deleting snapshot"));
+
+    etcd.freeze();
+    let frozen = Utc::now();
+    let (ma, mb) = (a.mark(), b.mark());
+    for d in [&mut a, &mut b] {
+        d.wait_after(0, "etcd unreachable", |l| {
+            l.is("etcd unreachable: no writes from this replica; stopping every account loop")
+        });
+    }
+    let fenced = Utc::now();
+    // Writes stopped at ttl/2 after the last renewal at the latest (the
+    // last renewal was before the freeze).
+    let limit =
+        frozen + chrono::Duration::from_std(TTL / 2).unwrap() + chrono::Duration::milliseconds(300);
+    assert!(
+        fenced <= limit + chrono::Duration::seconds(1),
+        "the fence came late: {fenced} > {limit}"
+    );
+    let sim_writes = |w: &World| {
+        requests(&w.sim)
+            .iter()
+            .filter(|r| is_create(r) || r.method == "DELETE")
+            .count()
+    };
+    let before = sim_writes(&w);
+    // Stay frozen past the whole TTL: nothing is written, by anyone.
+    std::thread::sleep(TTL + Duration::from_secs(2));
+    assert_eq!(
+        sim_writes(&w),
+        before,
+        "a write reached the provider while etcd was frozen"
+    );
+    for (id, d, m) in [("ra", &a, ma), ("rb", &b, mb)] {
+        let late: Vec<String> = d.lines()[m..]
+            .iter()
+            .filter(|l| (l.is("creating snapshot") || l.is("deleting snapshot")) && ts(l) > limit)
+            .map(|l| l.raw.clone())
+            .collect();
+        assert!(late.is_empty(), "{id} wrote after ttl/2: {late:?}");
+    }
+
+    // Back: the replicas join again and work resumes.
+    etcd.thaw();
+    let (ma, mb) = (a.mark(), b.mark());
+    a.wait_after(ma, "ra to write again", |l| {
+        l.is("creating snapshot") || l.is("deleting snapshot")
+    });
+    b.wait_after(mb, "rb to write again", |l| {
+        l.is("creating snapshot") || l.is("deleting snapshot")
+    });
+    wait_balanced(&etcd, &names(1), &["ra", "rb"], "balanced again");
+    a.stop();
+    b.stop();
+    let replicas = [("ra", &a), ("rb", &b)];
+    assert_one_writer(&replicas);
+    assert_sim_log_matches(&w, &replicas);
+}
