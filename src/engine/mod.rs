@@ -354,15 +354,10 @@ pub async fn pass(
             if following.contains(&key) {
                 continue;
             }
+            let owner = group_key(account, &policy.name, &resource.id);
             let group = snapshots
                 .iter()
-                .filter(|s| {
-                    s.marker.as_ref().is_some_and(|m| {
-                        m.account == account.name
-                            && m.policy == policy.name
-                            && m.resource_id == resource.id
-                    })
-                })
+                .filter(|s| s.marker.as_ref().is_some_and(|m| owner.owns(m)))
                 .collect();
             works.push(Work {
                 policy,

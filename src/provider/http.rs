@@ -575,10 +575,7 @@ impl Http {
         path: &str,
         query: &[(String, String)],
     ) -> Result<T> {
-        let reply = self
-            .send(operation, Method::GET, path, query, None, Call::Read)
-            .await?;
-        self.decode(operation, &reply.body)
+        self.get_as(Call::Read, operation, path, query).await
     }
 
     /// GET and decode, for following a pending snapshot: it waits while a
@@ -589,8 +586,18 @@ impl Http {
         path: &str,
         query: &[(String, String)],
     ) -> Result<T> {
+        self.get_as(Call::Poll, operation, path, query).await
+    }
+
+    async fn get_as<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        operation: &str,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<T> {
         let reply = self
-            .send(operation, Method::GET, path, query, None, Call::Poll)
+            .send(operation, Method::GET, path, query, None, call)
             .await?;
         self.decode(operation, &reply.body)
     }

@@ -365,29 +365,39 @@ fn with_headers(mut resp: Response, headers: Vec<(&'static str, String)>) -> Res
 
 /// A path the API does not have: 404 `not_found`, rate-limit headers peeked.
 async fn unknown_route(State(hz): State<Arc<Hz>>, headers: HeaderMap) -> Response {
-    let (limit, remaining, reset) = hz.peek(core::bearer(&headers).unwrap_or("-"));
-    let resp = err(
+    refusal(
+        &hz,
+        &headers,
         StatusCode::NOT_FOUND,
         "not_found",
         "the requested resource was not found",
-        json!({}),
     )
-    .into_response();
-    with_headers(resp, rate_headers(limit, remaining, reset))
 }
 
 /// A known path with a method it does not take: 405 with the error body
 /// (the official table lists no code for it; `method_not_allowed` is the
 /// simulator's choice, see docs/sim-hetzner.md).
 async fn unknown_method(State(hz): State<Arc<Hz>>, headers: HeaderMap) -> Response {
-    let (limit, remaining, reset) = hz.peek(core::bearer(&headers).unwrap_or("-"));
-    let resp = err(
+    refusal(
+        &hz,
+        &headers,
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "the method is not allowed for this resource",
-        json!({}),
     )
-    .into_response();
+}
+
+/// An error answer outside the served routes, with the caller's rate-limit
+/// headers peeked (not spent).
+fn refusal(
+    hz: &Hz,
+    headers: &HeaderMap,
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+) -> Response {
+    let (limit, remaining, reset) = hz.peek(core::bearer(headers).unwrap_or("-"));
+    let resp = err(status, code, message, json!({})).into_response();
     with_headers(resp, rate_headers(limit, remaining, reset))
 }
 
