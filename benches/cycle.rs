@@ -77,6 +77,15 @@ fn size(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// `BENCH_ONLY=steady,floor` runs only those scenarios (steady, floor,
+/// idle, fleet, daemon); `BENCH_PROVIDERS=do,hetzner` only those providers
+/// (do, vultr, hetzner). Unset: everything. For looking at one figure.
+fn wanted(var: &str, item: &str) -> bool {
+    std::env::var(var)
+        .map(|v| v.split(',').any(|w| w.trim() == item))
+        .unwrap_or(true)
+}
+
 fn factor(name: &str, default: f64) -> f64 {
     std::env::var(name)
         .ok()
@@ -112,6 +121,14 @@ impl P {
             P::Do => "DigitalOcean",
             P::Vultr => "Vultr",
             P::Hetzner => "Hetzner",
+        }
+    }
+
+    fn short(self) -> &'static str {
+        match self {
+            P::Do => "do",
+            P::Vultr => "vultr",
+            P::Hetzner => "hetzner",
         }
     }
 
@@ -698,12 +715,17 @@ async fn floor(p: P, n: usize, k: f64) -> Floor {
     .await;
     let wall = t0.elapsed().as_secs_f64() * k;
     check(&report, &format!("{} floor cycle", p.title()));
-    let tally = Tally::of(p, &sim.core.requests());
+    let requests = sim.core.requests();
+    let tally = Tally::of(p, &requests);
     eprintln!(
         "bench:   {:.1} s measured, {} requests, polls {:?}",
         wall / k,
         tally.total,
         tally.polls_by
+    );
+    eprintln!(
+        "bench:   requests per real-time minute: {:?}",
+        per_minute(&requests, k)
     );
     sim.stop().await;
     let (burst, rate) = p.limit();
@@ -715,6 +737,23 @@ async fn floor(p: P, n: usize, k: f64) -> Floor {
         tally,
         wall,
     }
+}
+
+/// Requests answered in each real-time-equivalent minute of a run at
+/// speed-up `k`, from its first request: where the budget went unused.
+fn per_minute(requests: &[RecordedRequest], k: f64) -> Vec<usize> {
+    let Some(t0) = requests.iter().map(|r| r.answered_ms).min() else {
+        return Vec::new();
+    };
+    let mut minutes = Vec::new();
+    for r in requests {
+        let m = ((r.answered_ms - t0) as f64 * k / 60_000.0) as usize;
+        if minutes.len() <= m {
+            minutes.resize(m + 1, 0);
+        }
+        minutes[m] += 1;
+    }
+    minutes
 }
 
 /// A pass with nothing due, real limits, real time.
@@ -1057,20 +1096,29 @@ async fn main() {
     let mem_a = size("BENCH_MEMORY_ACCOUNTS", BENCH_MEMORY_ACCOUNTS);
     let mem_n = size("BENCH_MEMORY_RESOURCES", BENCH_MEMORY_RESOURCES);
 
+    let providers: Vec<P> = ALL
+        .into_iter()
+        .filter(|p| wanted("BENCH_PROVIDERS", p.short()))
+        .collect();
     // The daemon runs (real time) go on in the background meanwhile.
-    let daemons = tokio::spawn(async move {
-        let mem = memory(mem_a, mem_n).await;
-        let late = lateness(late_secs).await;
-        (mem, late)
+    let daemons = wanted("BENCH_ONLY", "daemon").then(|| {
+        tokio::spawn(async move {
+            let mem = memory(mem_a, mem_n).await;
+            let late = lateness(late_secs).await;
+            (mem, late)
+        })
     });
 
     let mut steadies = Vec::new();
-    for p in ALL {
+    for &p in providers.iter().filter(|_| wanted("BENCH_ONLY", "steady")) {
         eprintln!("bench: {} steady cycles ({cycle_n} resources)", p.title());
         steadies.push((p, steady(p, cycle_n, cycles, cycle_k).await));
     }
     let mut floor_runs = Vec::new();
     for (p, n, k) in floors {
+        if !providers.contains(&p) || !wanted("BENCH_ONLY", "floor") {
+            continue;
+        }
         eprintln!(
             "bench: {} one cycle over {n} resources, real limits at speed-up {k}",
             p.title()
@@ -1078,17 +1126,22 @@ async fn main() {
         floor_runs.push((p, floor(p, n, k).await));
     }
     let mut idles = Vec::new();
-    for p in ALL {
+    for &p in providers.iter().filter(|_| wanted("BENCH_ONLY", "idle")) {
         eprintln!("bench: {} idle pass", p.title());
         idles.push((p, idle(p, idle_n, idle_snaps).await));
     }
     let mut fleets = Vec::new();
-    for p in ALL {
+    for &p in providers.iter().filter(|_| wanted("BENCH_ONLY", "fleet")) {
         eprintln!("bench: {} {fleet_a} accounts × {fleet_n}", p.title());
         fleets.push((p, fleet(p, fleet_a, fleet_n, fleet_k).await));
     }
-    eprintln!("bench: waiting for the daemon runs");
-    let (mem, late) = daemons.await.expect("daemon runs");
+    let daemon_runs = match daemons {
+        Some(d) => {
+            eprintln!("bench: waiting for the daemon runs");
+            Some(d.await.expect("daemon runs"))
+        }
+        None => None,
+    };
 
     let mut t = Table { rows: Vec::new() };
     t.row(
@@ -1218,39 +1271,41 @@ async fn main() {
         }),
         "< 10 s",
     );
-    let late_text = if late.is_empty() {
-        "no second create seen".to_string()
-    } else {
-        let max = late.iter().copied().fold(f64::MIN, f64::max);
-        let mean = late.iter().sum::<f64>() / late.len() as f64;
-        format!(
-            "mean {mean:+.2} s, worst {max:+.2} s ({} creates)",
-            late.len()
-        )
-    };
-    t.row(
-        "`snapkeeper run`, every: 10s: creation − due time",
-        only_hetzner(late_text),
-        "≤ 1 s",
-    );
-    t.row(
-        &format!("idle `snapkeeper run`, {mem_a} accounts × {mem_n}: RSS, threads, fds"),
-        only_hetzner(format!(
-            "{:.1} MiB, {} threads, {} fds",
-            mem.rss_mib, mem.threads, mem.fds
-        )),
-        "≤ 10 MiB",
-    );
-    t.row(
-        "  its start-up requests / listing pages",
-        only_hetzner(format!(
-            "{} / {}{}",
-            mem.startup.total,
-            mem.pages,
-            mem.startup.others()
-        )),
-        "the listing pages only",
-    );
+    if let Some((mem, late)) = &daemon_runs {
+        let late_text = if late.is_empty() {
+            "no second create seen".to_string()
+        } else {
+            let max = late.iter().copied().fold(f64::MIN, f64::max);
+            let mean = late.iter().sum::<f64>() / late.len() as f64;
+            format!(
+                "mean {mean:+.2} s, worst {max:+.2} s ({} creates)",
+                late.len()
+            )
+        };
+        t.row(
+            "`snapkeeper run`, every: 10s: creation − due time",
+            only_hetzner(late_text),
+            "≤ 1 s",
+        );
+        t.row(
+            &format!("idle `snapkeeper run`, {mem_a} accounts × {mem_n}: RSS, threads, fds"),
+            only_hetzner(format!(
+                "{:.1} MiB, {} threads, {} fds",
+                mem.rss_mib, mem.threads, mem.fds
+            )),
+            "≤ 10 MiB",
+        );
+        t.row(
+            "  its start-up requests / listing pages",
+            only_hetzner(format!(
+                "{} / {}{}",
+                mem.startup.total,
+                mem.pages,
+                mem.startup.others()
+            )),
+            "the listing pages only",
+        );
+    }
     println!();
     t.print();
     println!();

@@ -151,7 +151,11 @@ pub struct Follow {
     due_after: policy::DueState,
     span: tracing::Span,
     created_at: Instant,
+    /// When this snapshot is looked at next: `scheduled`, moved later by
+    /// what the account knows of its speed (see [`reschedule`]).
     next_poll: Instant,
+    /// Its own look schedule: the first interval, then growing.
+    scheduled: Instant,
     interval: Duration,
     deadline: Instant,
     polls: u32,
@@ -186,6 +190,11 @@ pub struct Speed {
 const FIXED_GB: f64 = 10.0;
 
 impl Speed {
+    /// Whether the account has seen a snapshot finish.
+    pub fn known(&self) -> bool {
+        self.secs_per_gb.is_some()
+    }
+
     /// When a snapshot of `disk_gb` is expected to be done, when known.
     pub fn expected(&self, disk_gb: u64) -> Option<Duration> {
         let s = self.secs_per_gb? * (disk_gb as f64 + FIXED_GB);
@@ -701,6 +710,7 @@ fn follow(
         span,
         created_at,
         next_poll: created_at + first,
+        scheduled: created_at + first,
         interval: opts.wait.first_interval,
         polls: 0,
         last_said: Duration::ZERO,
@@ -828,14 +838,40 @@ pub async fn poll_follows(
 /// No look before a snapshot is expected to be done (from what the account
 /// learned), never past its deadline; a snapshot already late keeps its
 /// schedule.
+///
+/// Before the account has seen any snapshot finish, its speed is unknown:
+/// one snapshot, the probe (one already looked at, else the smallest disk,
+/// then the oldest), is looked
+/// at on its own schedule, and the others wait until the probe's end
+/// teaches the speed, but never longer than an eighth of their deadline (a
+/// stuck probe delays their first look, it never leaves them unlooked at).
 fn reschedule(follows: &mut [Follow], speed: &Speed) {
-    for f in follows.iter_mut().filter(|f| !f.pending.ready) {
-        if let Some(expected) = speed.expected(f.pending.disk_gb) {
-            let at = (f.created_at + expected).min(f.deadline);
-            if at > f.next_poll {
-                f.next_poll = at;
+    let probe = if speed.known() {
+        None
+    } else {
+        follows
+            .iter()
+            .filter(|f| !f.pending.ready)
+            .min_by(|a, b| {
+                (a.polls == 0, a.pending.disk_gb, a.created_at, &a.key).cmp(&(
+                    b.polls == 0,
+                    b.pending.disk_gb,
+                    b.created_at,
+                    &b.key,
+                ))
+            })
+            .map(|f| f.key.clone())
+    };
+    for f in follows.iter_mut() {
+        let mut at = f.scheduled;
+        if !f.pending.ready {
+            if let Some(expected) = speed.expected(f.pending.disk_gb) {
+                at = at.max(f.created_at + expected);
+            } else if probe.as_ref().is_some_and(|p| *p != f.key) {
+                at = at.max(f.created_at + (f.deadline - f.created_at) / 8);
             }
         }
+        f.next_poll = at.min(f.deadline);
     }
 }
 
@@ -959,7 +995,8 @@ async fn step(
     if f.polls > 1 {
         f.interval = opts.wait.next_interval(f.interval);
     }
-    f.next_poll = (now + f.interval).min(f.deadline);
+    f.scheduled = (now + f.interval).min(f.deadline);
+    f.next_poll = f.scheduled;
     Step::Waiting(f)
 }
 

@@ -197,6 +197,10 @@ struct Fake {
     cancel: Option<(Hook, CancellationToken)>,
     /// What `clock_skew` answers (provider minus host).
     skew: Option<TimeDelta>,
+    /// Snapshots that take this long (paused tokio time) from their create:
+    /// polls say running before, done after.
+    takes: BTreeMap<String, Duration>,
+    created_at: Mutex<BTreeMap<String, tokio::time::Instant>>,
 }
 
 impl Fake {
@@ -233,6 +237,22 @@ impl Fake {
             .unwrap()
             .insert(resource.into(), answers.into());
         self
+    }
+
+    fn takes(mut self, resource: &str, d: Duration) -> Self {
+        self.takes.insert(resource.into(), d);
+        self
+    }
+
+    /// How many times each resource's snapshot was looked at.
+    fn polls_per_resource(&self) -> BTreeMap<String, usize> {
+        let mut n = BTreeMap::new();
+        for c in self.calls() {
+            if let Call::Poll(r) = c {
+                *n.entry(r).or_default() += 1;
+            }
+        }
+        n
     }
 
     fn delete_answer(mut self, snapshot: &str, answer: Result<()>) -> Self {
@@ -353,6 +373,10 @@ impl Provider for Fake {
             name: name.clone(),
         });
         let answer = next(self.creates.lock().unwrap().get_mut(&resource.id)).unwrap_or(Ok(()));
+        self.created_at
+            .lock()
+            .unwrap()
+            .insert(resource.id.clone(), tokio::time::Instant::now());
         answer.map(|()| Pending {
             resource_id: resource.id.clone(),
             kind: resource.kind,
@@ -367,6 +391,16 @@ impl Provider for Fake {
 
     async fn poll(&self, pending: &Pending) -> Result<Progress> {
         self.record(Call::Poll(pending.resource_id.clone()));
+        if let Some(takes) = self.takes.get(&pending.resource_id) {
+            let since = self.created_at.lock().unwrap()[&pending.resource_id].elapsed();
+            return Ok(if since < *takes {
+                Progress::Running { percent: None }
+            } else {
+                Progress::Done {
+                    snapshot_id: format!("new-{}", pending.resource_id),
+                }
+            });
+        }
         next(self.polls.lock().unwrap().get_mut(&pending.resource_id)).unwrap_or_else(|| {
             Ok(Progress::Done {
                 snapshot_id: format!("new-{}", pending.resource_id),
@@ -665,6 +699,92 @@ async fn no_prune_for_a_resource_whose_create_did_not_succeed() {
             ids(&["b-1", "b-2", "b-3", "b-4"]),
             "{what}"
         );
+    }
+}
+
+// ------------------------------- polls: the first look at the expected end
+
+/// Five droplets of different sizes, all due, each snapshot taking 3 s per
+/// (GB + 10); `stuck` never finishes.
+fn sized(stuck: Option<&str>) -> Fake {
+    let disks = [("r1", 10), ("r2", 40), ("r3", 90), ("r4", 190), ("r5", 40)];
+    let mut fake = Fake::new().resources(
+        D,
+        Ok(disks
+            .iter()
+            .map(|(id, gb)| Resource {
+                disk_gb: *gb,
+                ..res(D, id)
+            })
+            .collect()),
+    );
+    for (id, gb) in disks {
+        let takes = if stuck == Some(id) {
+            Duration::from_secs(100 * 3600)
+        } else {
+            Duration::from_secs(3 * (gb + 10))
+        };
+        fake = fake.takes(id, takes);
+    }
+    fake
+}
+
+/// The first cycle of an account over `sized(stuck)`: nothing learned.
+async fn first_cycle(fake: &Fake) -> CycleReport {
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(3))],
+    );
+    let o = EngineOptions {
+        wait: WaitOptions::default(),
+        ..opts()
+    };
+    cycle(&acct, fake, &o).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_cycle_follows_one_probe_and_looks_at_the_others_once() {
+    // Nothing learned yet: the smallest snapshot is looked at on the growing
+    // schedule (5, 10, 17.5, 28.75, 45.6, 70.9 s: done, 60 s, at the sixth
+    // look), and
+    // what it teaches puts every other first look at its expected end.
+    let fake = sized(None);
+    let report = first_cycle(&fake).await;
+    let polls = fake.polls_per_resource();
+    for id in ["r1", "r2", "r3", "r4", "r5"] {
+        assert!(
+            matches!(
+                resource(&report, "p", id).create,
+                CreateStatus::Created { .. }
+            ),
+            "{id}: {report:#?}"
+        );
+        let want = if id == "r1" { 6 } else { 1 };
+        assert_eq!(polls.get(id), Some(&want), "{id}: {polls:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stuck_probe_delays_the_others_first_look_but_never_skips_it() {
+    // r1, the probe, never finishes: the others are looked at an eighth of
+    // their deadline after their create at the latest (r2: (10 min + 40 ×
+    // 3 min) / 8), once each, and are confirmed; r1 ends unconfirmed.
+    let fake = sized(Some("r1"));
+    let report = first_cycle(&fake).await;
+    assert!(
+        matches!(&resource(&report, "p", "r1").create, CreateStatus::Unconfirmed(r) if r.contains("still not finished")),
+        "{report:#?}"
+    );
+    let polls = fake.polls_per_resource();
+    for id in ["r2", "r3", "r4", "r5"] {
+        assert!(
+            matches!(
+                resource(&report, "p", id).create,
+                CreateStatus::Created { .. }
+            ),
+            "{id}: {report:#?}"
+        );
+        assert_eq!(polls.get(id), Some(&1), "{id}: {polls:?}");
     }
 }
 
