@@ -6,7 +6,7 @@
 //! provider's paths or resources (those live in the provider files, which pass
 //! their own error-body function in), or share a type with `crate::provider`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -269,6 +269,11 @@ pub struct RecordedRequest {
     pub response_body: Option<serde_json::Value>,
     /// The response headers, lower-case names.
     pub response_headers: BTreeMap<String, String>,
+    /// When the answer was sent: milliseconds since the simulator started
+    /// (its process clock, not the simulated wall clock). For benchmarks
+    /// that look at the rate over time.
+    #[serde(default)]
+    pub answered_ms: u64,
 }
 
 /// Shared simulator state. Provider modules keep their own resource state and
@@ -285,7 +290,10 @@ pub struct Core {
     date_skew: chrono::TimeDelta,
     faults: Mutex<Vec<FaultRule>>,
     counters: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
-    log: Mutex<Vec<RecordedRequest>>,
+    /// The newest [`LOG_CAPACITY`] requests (a ring: the oldest drop off).
+    log: Mutex<VecDeque<RecordedRequest>>,
+    /// When this core was made (what `answered_ms` counts from).
+    born: std::time::Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -301,7 +309,8 @@ impl Core {
             clock,
             faults: Mutex::new(faults),
             counters: Mutex::new(BTreeMap::new()),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(VecDeque::new()),
+            born: std::time::Instant::now(),
         }
     }
 
@@ -370,7 +379,12 @@ impl Core {
 
     /// The request log, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.log).clone()
+        lock(&self.log).iter().cloned().collect()
+    }
+
+    /// Milliseconds since this core was made.
+    pub fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn record(&self, token: &str, entry: RecordedRequest) {
@@ -382,9 +396,9 @@ impl Core {
             .or_default() += 1;
         let mut log = lock(&self.log);
         if log.len() >= LOG_CAPACITY {
-            log.remove(0);
+            log.pop_front();
         }
-        log.push(entry);
+        log.push_back(entry);
     }
 }
 
@@ -541,6 +555,7 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
             status,
             response_body: json_or_none(&bytes),
             response_headers,
+            answered_ms: layer.core.elapsed_ms(),
         },
     );
     Response::from_parts(parts, body)

@@ -442,6 +442,7 @@ fn record(
         status,
         response_body,
         response_headers: Default::default(),
+        answered_ms: 0,
     }
 }
 
