@@ -244,3 +244,17 @@ pub fn hetzner(projects: &[(&str, &str, &str)]) -> String {
 /// `backup: "true"`.
 pub const ONE_SERVER: &str =
     "      servers: [{ id: 42000101, name: srv-1, labels: { backup: \"true\" } }]\n";
+
+/// A seed's list entry `name` (four spaces in) with a read-write and a
+/// read-only token, as `provider` spells its credentials; the entry's
+/// resources follow, six spaces in.
+pub fn rw_ro_entry(provider: &str, name: &str, rw: &str, ro: &str) -> String {
+    let creds = if provider == "vultr" {
+        format!("api_keys:\n        - key: {rw}\n        - key: {ro}\n          read_only: true")
+    } else {
+        format!(
+            "tokens:\n        - {{ token: {rw} }}\n        - {{ token: {ro}, read_only: true }}"
+        )
+    };
+    format!("    - name: {name}\n      {creds}\n")
+}

@@ -5,9 +5,10 @@
 
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
-use snapkeeper::provider::{ErrorKind, ListScope, Progress, SnapshotName, WaitOutcome};
+use snapkeeper::provider::{ErrorKind, Progress, SnapshotName, WaitOutcome};
 use snapkeeper::sim::{FaultKind, SimProvider};
 
+use crate::harness::rw_ro_entry;
 use crate::provider_support::{
     Case, Logs, Sim, assert_counts, assert_exchanges_valid, assert_requests_valid, fast,
     short_timeout, wait_quickly,
@@ -19,29 +20,17 @@ const DO: SimProvider = SimProvider::Digitalocean;
 const ACCOUNT: &str = "do-main";
 
 fn seed(extra: usize) -> String {
-    let mut more = String::new();
-    for i in 0..extra {
-        more.push_str(&format!(
-            "        - {{id: {}, name: bulk-{i}}}\n",
-            10_000 + i
-        ));
-    }
+    let more: String = (0..extra)
+        .map(|i| format!("        - {{id: {}, name: bulk-{i}}}\n", 10_000 + i))
+        .collect();
+    let entry = rw_ro_entry("digitalocean", "team", RW, RO);
     format!(
         r#"
 settings: {{}}
 digitalocean:
   accounts:
-    - name: team
-      tokens:
-        - {{token: {RW}}}
-        - {{token: {RO}, read_only: true}}
-      droplets:
-        - id: 101
-          name: web-1
-          region: nyc3
-          tags: [backup]
-          snapshots:
-            - {{id: "9001", name: before-upgrade, created_at: 2026-01-01T00:00:00Z}}
+{entry}      droplets:
+        - {{id: 101, name: web-1, region: nyc3, tags: [backup], snapshots: [{{id: "9001", name: before-upgrade, created_at: 2026-01-01T00:00:00Z}}]}}
         - {{id: 102, name: db-1, region: nyc3, disk: 80, tags: [backup]}}
 {more}      volumes:
         - id: 11111111-2222-4333-8444-555555555555
@@ -129,10 +118,7 @@ async fn droplet_snapshot_create_wait_list_tag_delete() {
     assert_eq!(running.len(), 1, "{running:?}");
     assert_eq!(running[0].what, "locked");
     assert_eq!(running[0].marker, None);
-    let managed = client
-        .list_snapshots(TargetKind::Droplet, ListScope::Managed { account: ACCOUNT })
-        .await
-        .unwrap();
+    let managed = CASE.managed(client.as_ref(), TargetKind::Droplet).await;
     assert!(managed.is_empty());
     assert_eq!(
         client.poll(&pending).await.unwrap(),
@@ -145,10 +131,7 @@ async fn droplet_snapshot_create_wait_list_tag_delete() {
         panic!("{outcome:?}")
     };
 
-    let managed = client
-        .list_snapshots(TargetKind::Droplet, ListScope::Managed { account: ACCOUNT })
-        .await
-        .unwrap();
+    let managed = CASE.managed(client.as_ref(), TargetKind::Droplet).await;
     assert_eq!(managed.len(), 1);
     let snap = &managed[0];
     assert_eq!(snap.id, snapshot_id);
@@ -157,10 +140,7 @@ async fn droplet_snapshot_create_wait_list_tag_delete() {
     assert_eq!(snap.state, SnapState::Complete);
     assert!(snap.tags.contains(&"snapkeeper".to_string()), "{snap:?}");
     // The manual one is listed under All only.
-    let all = client
-        .list_snapshots(TargetKind::Droplet, ListScope::All)
-        .await
-        .unwrap();
+    let all = CASE.all(client.as_ref(), TargetKind::Droplet).await;
     assert_eq!(all.len(), 2);
     assert!(
         all.iter()
@@ -168,10 +148,7 @@ async fn droplet_snapshot_create_wait_list_tag_delete() {
     );
 
     client.delete_snapshot(snap).await.unwrap();
-    let left = client
-        .list_snapshots(TargetKind::Droplet, ListScope::All)
-        .await
-        .unwrap();
+    let left = CASE.all(client.as_ref(), TargetKind::Droplet).await;
     assert_eq!(left.len(), 1);
 
     // The minimum for each step, and nothing else: no droplet's actions are
@@ -216,10 +193,7 @@ async fn volume_snapshots_are_synchronous_and_tagged_at_creation() {
             snapshot_id: id.clone()
         }
     );
-    let managed = client
-        .list_snapshots(TargetKind::Volume, ListScope::Managed { account: ACCOUNT })
-        .await
-        .unwrap();
+    let managed = CASE.managed(client.as_ref(), TargetKind::Volume).await;
     assert_eq!(managed.len(), 1);
     assert_eq!(managed[0].id, id);
     assert_eq!(managed[0].marker.as_ref(), Some(&m));

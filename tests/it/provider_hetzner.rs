@@ -6,9 +6,10 @@
 
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
-use snapkeeper::provider::{ErrorKind, ListScope, Progress, SnapshotName, WaitOutcome};
+use snapkeeper::provider::{ErrorKind, Progress, SnapshotName, WaitOutcome};
 use snapkeeper::sim::{FaultKind, SimProvider};
 
+use crate::harness::rw_ro_entry;
 use crate::provider_support::{
     Case, Logs, Sim, assert_counts, assert_exchanges_valid, assert_requests_valid, fast,
     wait_quickly,
@@ -60,22 +61,18 @@ fn labels_yaml(m: &Marker) -> String {
 }
 
 fn seed(extra: usize) -> String {
-    let mut more = String::new();
-    for i in 0..extra {
-        more.push_str(&format!("        - {{ name: bulk-{i:03} }}\n"));
-    }
+    let more: String = (0..extra)
+        .map(|i| format!("        - {{ name: bulk-{i:03} }}\n"))
+        .collect();
     let good = marker("101", "old");
     let mismatched_labels = marker("101", "other");
+    let entry = rw_ro_entry("hetzner", "main", RW, RO);
     format!(
         r#"
 settings: {{}}
 hetzner:
   projects:
-    - name: main
-      tokens:
-        - {{ token: {RW} }}
-        - {{ token: {RO}, read_only: true }}
-      servers:
+{entry}      servers:
         - {{ id: 101, name: web-1, labels: {{ backup: "true" }}, server_type: cx22 }}
         - {{ id: 102, name: db-1, server_type: cx32 }}
 {more}      images:
@@ -97,18 +94,12 @@ hetzner:
 #[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn managed_listing_needs_labels_and_description_to_agree() {
     let (sim, client) = CASE.start(0).await;
-    let managed = client
-        .list_snapshots(TargetKind::Server, ListScope::Managed { account: ACCOUNT })
-        .await
-        .unwrap();
+    let managed = CASE.managed(client.as_ref(), TargetKind::Server).await;
     let ids: Vec<&str> = managed.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, vec!["9003"]);
     assert_eq!(managed[0].marker, Some(marker("101", "old")));
     assert_eq!(managed[0].resource_id.as_deref(), Some("101"));
-    let all = client
-        .list_snapshots(TargetKind::Server, ListScope::All)
-        .await
-        .unwrap();
+    let all = CASE.all(client.as_ref(), TargetKind::Server).await;
     assert_eq!(all.len(), 4);
     assert!(
         all.iter()
@@ -159,10 +150,7 @@ async fn create_image_wait_list_delete() {
         running.iter().any(|r| r.marker.as_ref() == Some(&m)),
         "{running:?}"
     );
-    let listed = client
-        .list_snapshots(TargetKind::Server, ListScope::Managed { account: ACCOUNT })
-        .await
-        .unwrap();
+    let listed = CASE.managed(client.as_ref(), TargetKind::Server).await;
     let ours = listed.iter().find(|s| s.id == image_id).unwrap();
     assert_eq!(ours.state, SnapState::InProgress);
     assert!(matches!(
@@ -178,10 +166,7 @@ async fn create_image_wait_list_delete() {
             snapshot_id: image_id.clone()
         }
     );
-    let listed = client
-        .list_snapshots(TargetKind::Server, ListScope::Managed { account: ACCOUNT })
-        .await
-        .unwrap();
+    let listed = CASE.managed(client.as_ref(), TargetKind::Server).await;
     let ours = listed.iter().find(|s| s.id == image_id).unwrap();
     assert_eq!(ours.state, SnapState::Complete);
     assert_eq!(ours.marker.as_ref(), Some(&m));
@@ -218,10 +203,7 @@ async fn locked_protected_quota_and_read_only() {
     assert_eq!(err.kind, ErrorKind::Quota);
 
     // Protection: known from the listing (no request) or from the answer.
-    let all = client
-        .list_snapshots(TargetKind::Server, ListScope::All)
-        .await
-        .unwrap();
+    let all = CASE.all(client.as_ref(), TargetKind::Server).await;
     sim.reset_counts();
     let protected = all.iter().find(|s| s.id == "9002").unwrap();
     let err = client.delete_snapshot(protected).await.unwrap_err();

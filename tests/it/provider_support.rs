@@ -13,7 +13,8 @@ use snapkeeper::clock::Clock;
 use snapkeeper::config::{Account, ProviderKind, TargetKind, TokenSource};
 use snapkeeper::policy::Marker;
 use snapkeeper::provider::{
-    ClientOptions, ErrorKind, Limit, Provider, Resource, RetryPolicy, WaitOptions, connect_with,
+    ClientOptions, ErrorKind, Limit, ListScope, Provider, Resource, RetryPolicy, Snapshot,
+    WaitOptions, connect_with,
 };
 use snapkeeper::sim::{FaultKind, FaultRule, RecordedRequest, Running, Seed, SimProvider, start};
 
@@ -88,6 +89,19 @@ impl Case {
             resource_id: resource.into(),
             created: t0(),
         }
+    }
+
+    /// This case's account's managed snapshots of `kind`.
+    pub async fn managed(&self, client: &dyn Provider, kind: TargetKind) -> Vec<Snapshot> {
+        let scope = ListScope::Managed {
+            account: self.account,
+        };
+        client.list_snapshots(kind, scope).await.unwrap()
+    }
+
+    /// Every snapshot of `kind`, managed or not.
+    pub async fn all(&self, client: &dyn Provider, kind: TargetKind) -> Vec<Snapshot> {
+        client.list_snapshots(kind, ListScope::All).await.unwrap()
     }
 
     /// The resource `id` of this case's kind, as listed.

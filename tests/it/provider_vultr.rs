@@ -8,11 +8,10 @@ use std::time::Duration;
 use snapkeeper::clock::Clock;
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
-use snapkeeper::provider::{
-    ClientOptions, ErrorKind, ListScope, Progress, SnapshotName, WaitOutcome,
-};
+use snapkeeper::provider::{ClientOptions, ErrorKind, Progress, SnapshotName, WaitOutcome};
 use snapkeeper::sim::{FaultKind, SimProvider};
 
+use crate::harness::rw_ro_entry;
 use crate::provider_support::{
     Case, Logs, Sim, assert_counts, assert_exchanges_valid, fast, wait_quickly,
 };
@@ -25,22 +24,15 @@ const WEB: &str = "3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e01";
 const DB: &str = "3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e02";
 
 fn seed(extra: usize, rate: &str) -> String {
-    let mut more = String::new();
-    for i in 0..extra {
-        more.push_str(&format!("        - {{label: bulk-{i}}}\n"));
-    }
+    let bulk = |i| format!("        - {{label: bulk-{i}}}\n");
+    let more: String = (0..extra).map(bulk).collect();
+    let entry = rw_ro_entry("vultr", "main", RW, RO);
     format!(
-        r#"
-settings: {{}}
+        "settings: {{}}
 vultr:
   rate_limit: {rate}
   accounts:
-    - name: main
-      api_keys:
-        - key: {RW}
-        - key: {RO}
-          read_only: true
-      instances:
+{entry}      instances:
         - {{id: {WEB}, label: web-1, tags: [backup], disk: 55, region: ewr}}
         - {{id: {DB}, label: db-1, tags: [backup]}}
 {more}      snapshots:
@@ -49,7 +41,7 @@ vultr:
       firewalls: [{{description: web}}]
       kubernetes_clusters: [{{label: k8s, region: ewr, version: v1.33.0+1}}]
       blocks: [{{label: db-data, region: ewr, size_gb: 100}}]
-"#
+"
     )
 }
 
@@ -100,13 +92,7 @@ async fn snapshot_create_pending_wait_list_delete() {
     let running = crate::provider_support::running(client.as_ref(), ACCOUNT, &web).await;
     assert_eq!(running.len(), 1);
     assert_eq!(running[0].marker.as_ref(), Some(&m));
-    let listed = client
-        .list_snapshots(
-            TargetKind::Instance,
-            ListScope::Managed { account: ACCOUNT },
-        )
-        .await
-        .unwrap();
+    let listed = CASE.managed(client.as_ref(), TargetKind::Instance).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state, SnapState::InProgress);
     assert_eq!(
@@ -123,10 +109,7 @@ async fn snapshot_create_pending_wait_list_delete() {
         }
     );
 
-    let all = client
-        .list_snapshots(TargetKind::Instance, ListScope::All)
-        .await
-        .unwrap();
+    let all = CASE.all(client.as_ref(), TargetKind::Instance).await;
     assert_eq!(all.len(), 2);
     let ours = all.iter().find(|s| s.id == id).unwrap();
     assert_eq!(ours.state, SnapState::Complete);
