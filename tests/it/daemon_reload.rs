@@ -3,7 +3,9 @@
 //! of one account, a removed policy, identical bytes), each checked by what
 //! the daemon then does, not only by what it logs.
 
-use crate::daemon::{Daemon, Line, World, config, policy, requests, sim_snapshots};
+use crate::daemon::{
+    Daemon, Line, NotifySocket, World, config, has, policy, requests, sim_snapshots, value,
+};
 use crate::harness::{DO_TEAM, HETZNER_PROJ, digitalocean, hetzner, seed};
 
 /// Hetzner projects p1 (srv-1 with a manual image, srv-2) and p2 (other-1),
@@ -752,6 +754,147 @@ fn a_configmap_symlink_swap_is_seen_issue_14() {
             "account config changed: running with the new settings",
             "gamma",
         )
+    });
+    d.stop();
+}
+
+/// Feed the watchdog every second (`WatchdogSec=2`): `STATUS=` comes with
+/// each ping too.
+const WATCHDOG: (&str, &str) = ("WATCHDOG_USEC", "2000000");
+
+/// Whether the datagram carries a `STATUS=` that satisfies `pred`.
+fn status_is(m: &str, pred: impl Fn(&str) -> bool) -> bool {
+    value(m, "STATUS").is_some_and(pred)
+}
+
+/// Wait for `n` more `WATCHDOG=1` pings at or after `from`.
+fn watchdog_pings(n: &NotifySocket, from: usize, count: usize, what: &str) {
+    let mut at = from;
+    for i in 1..=count {
+        let what = format!("WATCHDOG=1 number {i} {what}");
+        at = n.wait(at, &what, |m| has(m, "WATCHDOG=1")) + 1;
+    }
+}
+
+#[test]
+fn an_oversized_or_deeply_nested_file_is_refused_and_the_watchdog_goes_on_issue_14() {
+    // A file over the 1 MiB cap, or brackets nested far deeper than the
+    // schema needs, is refused before it is parsed whole: the old config
+    // goes on, and the main loop keeps feeding the watchdog and telling
+    // STATUS= the whole time the bad file is in place.
+    let w = World::new(&seed_two_projects());
+    let good = config(&[alpha(&w, &[p_a("2s", "last: 2")])]);
+    w.write_config(&good);
+    let (mut d, n) = w.start_notified(&[WATCHDOG]);
+    n.ready_status(0, "READY=1");
+    d.wait("a snapshot by alpha", complete("alpha", "p-a"));
+
+    let huge = format!("{good}# {}\n", "x".repeat(1024 * 1024));
+    let deep = 200_000;
+    let nested = format!("{good}extra: {}{}\n", "[".repeat(deep), "]".repeat(deep));
+    for (bad, why) in [
+        (huge, "it is larger than 1024 KiB"),
+        (nested, "nested deeper than 32 levels"),
+    ] {
+        let (mark, from) = (d.mark(), n.mark());
+        w.write_config(&bad);
+        let err = d.wait_after(mark, "the config error", |l| l.is("config error"));
+        let text = err.field_str("error").unwrap_or_default();
+        assert!(text.contains(why), "{text:?} lacks {why:?}");
+        let (rejected, status) = n.ready_status(from, "READY=1 after the bad file");
+        assert!(
+            status.starts_with("reload rejected: 1 error; 1 account"),
+            "{status:?}"
+        );
+        // With the bad file in place: alpha goes on, the watchdog is fed,
+        // and every STATUS= says the reload was rejected.
+        d.wait_count_after(mark, 2, "alpha to go on", complete("alpha", "p-a"));
+        watchdog_pings(&n, rejected, 3, "with the bad file in place");
+        let statuses: Vec<String> = n.got()[rejected..]
+            .iter()
+            .filter_map(|m| value(m, "STATUS").map(str::to_string))
+            .collect();
+        assert!(statuses.len() >= 3, "{statuses:#?}");
+        assert!(
+            statuses.iter().all(|s| s.starts_with("reload rejected: ")),
+            "{statuses:#?}"
+        );
+        assert!(d.running());
+        assert_eq!(d.count_after(mark, |l| l.is("config reloaded")), 0);
+        assert_eq!(d.count_after(mark, |l| touched(l, "alpha")), 0);
+
+        // The good bytes back: no change to apply, and nothing rejected.
+        let from = n.mark();
+        w.write_config(&good);
+        n.wait(from, "a STATUS= without the rejection", |m| {
+            status_is(m, |s| s.starts_with("1 account"))
+        });
+    }
+    d.wait_count_after(d.mark(), 1, "alpha to go on", complete("alpha", "p-a"));
+    d.stop();
+}
+
+#[test]
+fn a_change_waiting_for_its_token_is_in_status_and_applies_once_it_can_issue_14() {
+    // The change adds p-b (srv-2), so which settings run shows in what the
+    // daemon creates: nothing of srv-2 while the new token cannot be read,
+    // p-a all along, and p-b once the token file appears.
+    let w = World::new(&seed_two_projects());
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2")])]));
+    let (mut d, n) = w.start_notified(&[WATCHDOG]);
+    d.wait("a first snapshot", complete("alpha", "p-a"));
+    let later = w.dir.path().join("secrets/later.token");
+    let changed = alpha(&w, &[p_a("2s", "last: 2"), p_b()]).replace(
+        &w.token_file("hetzner", "p1").display().to_string(),
+        &later.display().to_string(),
+    );
+    let (mark, from) = (d.mark(), n.mark());
+    w.write_config(&config(&[changed]));
+    d.wait_after(mark, "the reload", reloaded("file changed"));
+    let refused = d.wait_after(mark, "the refusal to switch", |l| {
+        l.is_about(
+            "account changed, but the new settings' token cannot be read: going on with the previous settings until it can",
+            "alpha",
+        )
+    });
+    let text = refused.field_str("error").unwrap_or_default();
+    assert!(
+        text.contains("cannot read token file") && text.contains("later.token"),
+        "{text:?}"
+    );
+    let waits = |s: &str| s.contains("alpha: new settings wait for a readable token");
+    n.wait(from, "STATUS= naming alpha's waiting settings", |m| {
+        status_is(m, waits)
+    });
+
+    // The old settings go on, and each pass tries the new token again.
+    d.wait_count_after(mark, 2, "p-a on the old settings", complete("alpha", "p-a"));
+    d.wait_after(mark, "a retry of the new token", |l| {
+        l.is_about(
+            "the new settings' token still cannot be read: going on with the previous settings",
+            "alpha",
+        )
+    });
+    let from = n.mark();
+    n.wait(from, "STATUS= still naming alpha", |m| status_is(m, waits));
+    assert_eq!(creates_for(&w, "42000102"), 0, "p-b ran without its token");
+    assert_eq!(d.count_after(mark, complete("alpha", "p-b")), 0);
+
+    // The token appears: the next pass takes the new settings.
+    let real = std::fs::read_to_string(w.token_file("hetzner", "p1")).unwrap();
+    let at = d.mark();
+    w.secret_file("later.token", &real);
+    d.wait_after(at, "the switch", |l| {
+        l.is_about(
+            "the new settings' token can be read now: running with the new settings",
+            "alpha",
+        )
+    });
+    d.wait_after(at, "a p-b snapshot", complete("alpha", "p-b"));
+    assert!(creates_for(&w, "42000102") >= 1);
+    let from = n.mark();
+    n.wait(from, "STATUS= without alpha's waiting settings", |m| {
+        status_is(m, |s| s.starts_with("1 account") && !s.contains("alpha:"))
     });
     d.stop();
 }
