@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{Dir, SimProcess, snapkeeper};
+use crate::harness::{
+    DO_TEAM, Dir, HETZNER_PROJ, SimProcess, VULTR_MAIN, digitalocean, hetzner, seed, snapkeeper,
+    vultr,
+};
 
 /// Hang guard for any one wait. Never a timing assertion: only there so a
 /// broken daemon fails the test instead of hanging it.
@@ -595,6 +598,123 @@ impl World {
     pub fn start(&self) -> Daemon {
         Daemon::start(&self.config_path())
     }
+
+    /// An account `name` of the fleet's DigitalOcean `team` with the one
+    /// policy `drops` (of droplets).
+    pub fn drops(&self, name: &str, selector: &str, every: &str, keep: &str) -> String {
+        let p = policy("drops", "droplet", selector, every, keep);
+        self.account(name, "digitalocean", "team", &[p])
+    }
+
+    /// An account `name` of the fleet's Vultr `main` with the one policy
+    /// `inst` (of instances).
+    pub fn inst(&self, name: &str, selector: &str, every: &str, keep: &str) -> String {
+        let p = policy("inst", "instance", selector, every, keep);
+        self.account(name, "vultr", "main", &[p])
+    }
+
+    /// An account `name` of the fleet's Hetzner `proj` with the one policy
+    /// `srv` (of servers).
+    pub fn srv(&self, name: &str, selector: &str, every: &str, keep: &str) -> String {
+        let p = policy("srv", "server", selector, every, keep);
+        self.account(name, "hetzner", "proj", &[p])
+    }
+
+    /// Start the daemon with a notify socket of the test's own
+    /// (`NOTIFY_SOCKET` at `<tmp>/notify.sock`) and these other variables.
+    pub fn start_notified(&self, env: &[(&str, &str)]) -> (Daemon, NotifySocket) {
+        let path = self.dir.path().join("notify.sock");
+        let socket = NotifySocket::bind(&path);
+        let mut vars = vec![("NOTIFY_SOCKET", path.to_str().unwrap())];
+        vars.extend_from_slice(env);
+        (
+            Daemon::start_with(&self.config_path(), "json", &vars, &[]),
+            socket,
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The systemd notify socket
+
+/// Collects the sd_notify datagrams sent to a socket the test owns. A thread
+/// drains it all along: a full socket queue would block the daemon's sends
+/// (and so its main loop) while the test looks elsewhere.
+pub struct NotifySocket {
+    got: Arc<Mutex<Vec<String>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl NotifySocket {
+    pub fn bind(path: &Path) -> Self {
+        let sock = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, done) = (got.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    sink.lock().unwrap().push(msg);
+                }
+            }
+        });
+        Self { got, stop }
+    }
+
+    /// Every message so far.
+    pub fn got(&self) -> Vec<String> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Number of messages so far: a mark for [`NotifySocket::wait`].
+    pub fn mark(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+
+    /// Wait for a message at or after index `from` that satisfies `pred`;
+    /// returns its index.
+    pub fn wait(&self, from: usize, what: &str, pred: impl Fn(&str) -> bool) -> usize {
+        let start = Instant::now();
+        loop {
+            let got = self.got();
+            if let Some(i) = got[from.min(got.len())..].iter().position(|m| pred(m)) {
+                return from + i;
+            }
+            assert!(
+                start.elapsed() < HANG,
+                "timed out waiting for {what}; got {got:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The `STATUS=` of the first `READY=1` at or after `from`, and its index.
+    pub fn ready_status(&self, from: usize, what: &str) -> (usize, String) {
+        let i = self.wait(from, what, |m| has(m, "READY=1"));
+        let status = value(&self.got()[i], "STATUS").unwrap_or("").to_string();
+        (i, status)
+    }
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether the datagram `msg` has the line `line`.
+pub fn has(msg: &str, line: &str) -> bool {
+    msg.lines().any(|l| l == line)
+}
+
+/// The value of `key=` in the datagram `msg`.
+pub fn value<'a>(msg: &'a str, key: &str) -> Option<&'a str> {
+    msg.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
 /// `{ name: .., targets: { kind: .., <selector> }, every: .., keep: { .. } }`.
@@ -614,38 +734,48 @@ pub fn config(accounts: &[String]) -> String {
 
 /// A seed with all three providers: targeted and untargeted resources, and a
 /// manual snapshot on each, which must survive everything.
-pub const SEED_ALL: &str = r#"
-settings: { time_scale: 0.01 }
-digitalocean:
-  accounts:
-    - name: team
-      tokens: [{ token: dop_v1_a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1 }]
+pub fn seed_all() -> String {
+    seed(
+        "settings: { time_scale: 0.01 }",
+        &[
+            digitalocean(&[(
+                "team",
+                DO_TEAM,
+                r#"
       droplets:
         - { id: 301, name: web-1, tags: [backup], snapshots: [{ name: manual-web-1 }] }
         - { id: 302, name: scratch, snapshots: [{ name: manual-scratch }] }
       volumes:
         - { id: 5e1d0001-0000-4000-8000-00000000d0a1, name: pgdata, size_gigabytes: 10, tags: [backup], snapshots: [{ name: manual-pgdata }] }
-vultr:
-  accounts:
-    - name: main
-      api_keys: [{ key: ZZGEOZDMENCKHVMDGAKJIG8XNBE3NNYJOQ9W }]
+"#,
+            )]),
+            vultr(&[(
+                "main",
+                VULTR_MAIN,
+                r#"
       instances:
         - { id: 3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e01, label: app-1, tags: [backup] }
         - { id: 3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e02, label: app-2, tags: [backup] }
         - { id: 3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e03, label: tmp-1 }
       snapshots:
         - { description: manual-app-1, source_instance: 3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e01 }
-hetzner:
-  projects:
-    - name: proj
-      tokens: [{ token: MxEhh2FDEEtfjgVvVqE1SkHbn88HxjSI6bWHtP3fS2qHx6kwXoIIXGvOoNZYW2mZ }]
+"#,
+            )]),
+            hetzner(&[(
+                "proj",
+                HETZNER_PROJ,
+                r#"
       servers:
         - { id: 42000101, name: srv-1, labels: { backup: "true" } }
         - { id: 42000102, name: srv-2 }
       images:
         - { description: manual-srv-1, server: srv-1 }
         - { description: manual-srv-2, server: srv-2 }
-"#;
+"#,
+            )]),
+        ],
+    )
+}
 
 fn all_accounts(w: &World, every: &str) -> String {
     config(&[
@@ -658,30 +788,8 @@ fn all_accounts(w: &World, every: &str) -> String {
                 policy("vols", "volume", "tags: [backup]", every, "last: 3"),
             ],
         ),
-        w.account(
-            "vu-a",
-            "vultr",
-            "main",
-            &[policy(
-                "inst",
-                "instance",
-                "tags: [backup]",
-                every,
-                "last: 2",
-            )],
-        ),
-        w.account(
-            "hz-a",
-            "hetzner",
-            "proj",
-            &[policy(
-                "srv",
-                "server",
-                r#"labels: { backup: "true" }"#,
-                every,
-                "last: 2",
-            )],
-        ),
+        w.inst("vu-a", "tags: [backup]", every, "last: 2"),
+        w.srv("hz-a", r#"labels: { backup: "true" }"#, every, "last: 2"),
     ])
 }
 
@@ -705,7 +813,7 @@ const MANUAL: &[&str] = &[
 
 #[test]
 fn lifecycle_on_all_three_providers_keeps_exactly_what_the_policies_say() {
-    let w = World::new(SEED_ALL);
+    let w = World::new(&seed_all());
     w.write_config(&all_accounts(&w, "2s"));
     let mut d = w.start();
     d.wait("the start line", |l| {
@@ -792,7 +900,7 @@ fn lifecycle_on_all_three_providers_keeps_exactly_what_the_policies_say() {
 
 #[test]
 fn tokens_never_appear_in_the_logs_even_on_errors_and_debug() {
-    let w = World::new(SEED_ALL);
+    let w = World::new(&seed_all());
     // A token the simulator does not know (401 on every call), next to good ones.
     let bad = w.secret_file(
         "bad.token",
@@ -831,28 +939,22 @@ fn tokens_never_appear_in_the_logs_even_on_errors_and_debug() {
 fn provider_strings_never_reach_the_text_log_raw_issue_13() {
     // A droplet name with an escape sequence, a newline and a NUL: the text
     // log shows them escaped (no terminal injection, no forged log line).
-    let w = World::new(
-        r#"
-settings: { time_scale: 0.001 }
-digitalocean:
-  accounts:
-    - name: team
-      tokens: [{ token: dop_v1_a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1 }]
+    let w = World::new(&seed(
+        "settings: { time_scale: 0.001 }",
+        &[digitalocean(&[(
+            "team",
+            DO_TEAM,
+            r#"
       droplets:
         - { id: 301, name: "web\e[31m-1\nFORGED line\0", tags: [backup] }
 "#,
-    );
-    w.write_config(&config(&[w.account(
+        )])],
+    ));
+    w.write_config(&config(&[w.drops(
         "do-a",
-        "digitalocean",
-        "team",
-        &[policy(
-            "drops",
-            "droplet",
-            "tags: [backup]",
-            "1h",
-            "last: 2",
-        )],
+        "tags: [backup]",
+        "1h",
+        "last: 2",
     )]));
     let mut cmd = snapkeeper();
     let out = cmd

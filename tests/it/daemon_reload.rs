@@ -3,30 +3,44 @@
 //! of one account, a removed policy, identical bytes), each checked by what
 //! the daemon then does, not only by what it logs.
 
-use crate::daemon::{Daemon, Line, World, config, policy, requests, sim_snapshots};
+use crate::daemon::{
+    Daemon, Line, NotifySocket, World, config, has, policy, requests, sim_snapshots, value,
+};
+use crate::harness::{DO_TEAM, HETZNER_PROJ, digitalocean, hetzner, seed};
 
-const SEED: &str = r#"
-settings: { time_scale: 0.01 }
-hetzner:
-  projects:
-    - name: p1
-      tokens: [{ token: VberACpdclsxHKifxi5CvQUSHL8iLc7bE6wSt9cbMOeEeUtuieeCIxVc57VVTiY9 }]
+/// Hetzner projects p1 (srv-1 with a manual image, srv-2) and p2 (other-1),
+/// and the DigitalOcean account `team` (web-1).
+fn seed_two_projects() -> String {
+    seed(
+        "settings: { time_scale: 0.01 }",
+        &[
+            hetzner(&[
+                (
+                    "p1",
+                    HETZNER_PROJ,
+                    r#"
       servers:
         - { id: 42000101, name: srv-1, labels: { backup: "true" } }
         - { id: 42000102, name: srv-2, labels: { extra: "true" } }
-      images:
-        - { description: manual-srv-1, server: srv-1 }
-    - name: p2
-      tokens: [{ token: 6vwfRE5e32A8Yb3FKaNQyyLaMeffOhq4AUvy7VSLDCD1IfHWGbtMfEbo9ShFXNQ6 }]
-      servers:
-        - { id: 42000201, name: other-1, labels: { backup: "true" } }
-digitalocean:
-  accounts:
-    - name: team
-      tokens: [{ token: dop_v1_eee65f53e9421ce50211670eae679f02e8d28a79023c39c200661fccd268a29a }]
-      droplets:
-        - { id: 301, name: web-1, tags: [backup], snapshots: [{ name: manual-web-1 }] }
-"#;
+      images: [{ description: manual-srv-1, server: srv-1 }]
+"#,
+                ),
+                (
+                    "p2",
+                    P2_TOKEN,
+                    "      servers: [{ id: 42000201, name: other-1, labels: { backup: \"true\" } }]\n",
+                ),
+            ]),
+            digitalocean(&[(
+                "team",
+                DO_TEAM,
+                "      droplets: [{ id: 301, name: web-1, tags: [backup], snapshots: [{ name: manual-web-1 }] }]\n",
+            )]),
+        ],
+    )
+}
+
+const P2_TOKEN: &str = "6vwfRE5e32A8Yb3FKaNQyyLaMeffOhq4AUvy7VSLDCD1IfHWGbtMfEbo9ShFXNQ6";
 
 fn p_a(every: &str, keep: &str) -> String {
     policy("p-a", "server", "names: [srv-1]", every, keep)
@@ -50,18 +64,7 @@ fn beta(w: &World) -> String {
 }
 
 fn gamma(w: &World, every: &str) -> String {
-    w.account(
-        "gamma",
-        "digitalocean",
-        "team",
-        &[policy(
-            "drops",
-            "droplet",
-            "tags: [backup]",
-            every,
-            "last: 5",
-        )],
-    )
+    w.drops("gamma", "tags: [backup]", every, "last: 5")
 }
 
 fn complete(account: &str, policy: &'static str) -> impl Fn(&Line) -> bool {
@@ -98,7 +101,7 @@ fn creates_for(w: &World, server: &str) -> usize {
 
 #[test]
 fn in_place_write_adds_a_policy_that_starts_creating() {
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2")])]));
     let mut d = w.start();
     d.wait("a first p-a snapshot", complete("alpha", "p-a"));
@@ -120,7 +123,7 @@ fn in_place_write_adds_a_policy_that_starts_creating() {
 
 #[test]
 fn rename_over_removes_an_account_whose_loop_stops() {
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2")]), beta(&w)]));
     let mut d = w.start();
     d.wait("a snapshot by alpha", complete("alpha", "p-a"));
@@ -158,7 +161,7 @@ fn rename_over_removes_an_account_whose_loop_stops() {
 
 #[test]
 fn delete_and_recreate_applies_a_changed_every() {
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     w.write_config(&config(&[gamma(&w, "1h")]));
     let mut d = w.start();
     d.wait("gamma's first snapshot", complete("gamma", "drops"));
@@ -197,7 +200,7 @@ fn sighup_reloads_a_change_the_watcher_cannot_see() {
     // The config path is a symlink to a file in another directory: editing
     // the target makes no event in the watched directory, so only SIGHUP
     // (systemctl reload) picks the change up.
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     let real = w.dir.path().join("real/config.yaml");
     std::fs::create_dir_all(real.parent().unwrap()).unwrap();
     std::fs::write(&real, config(&[alpha(&w, &[p_a("2s", "last: 2")])])).unwrap();
@@ -227,7 +230,7 @@ fn sighup_reloads_a_change_the_watcher_cannot_see() {
 
 #[test]
 fn invalid_edit_is_logged_with_line_and_column_and_the_old_config_keeps_working() {
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     let good = config(&[alpha(&w, &[p_a("2s", "last: 2")])]);
     w.write_config(&good);
     let mut d = w.start();
@@ -275,7 +278,7 @@ fn invalid_edit_is_logged_with_line_and_column_and_the_old_config_keeps_working(
 
 #[test]
 fn editing_one_account_does_not_restart_the_other() {
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2")]), beta(&w)]));
     let mut d = w.start();
     d.wait("a snapshot by alpha", complete("alpha", "p-a"));
@@ -310,7 +313,7 @@ fn editing_one_account_does_not_restart_the_other() {
 
 #[test]
 fn removing_a_policy_keeps_its_snapshots_as_orphans() {
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2"), p_b()])]));
     let mut d = w.start();
     d.wait_count_after(0, 2, "two p-b snapshots", complete("alpha", "p-b"));
@@ -365,7 +368,7 @@ fn removing_a_policy_keeps_its_snapshots_as_orphans() {
 
 #[test]
 fn rewriting_identical_bytes_does_nothing() {
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     let text = config(&[alpha(&w, &[p_a("2s", "last: 2")]), beta(&w)]);
     w.write_config(&text);
     let mut d = Daemon::start_with(
@@ -416,7 +419,7 @@ fn a_reload_holds_what_it_makes_newly_due_and_says_until_when_issue_10() {
     // Today's defect: the preview WARN and the deletions came in the same
     // millisecond. Now the deletions a reload makes newly due wait the grace
     // period, each listed with its time, and happen only after it.
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     w.write_config(&config(&[with_grace(
         alpha(&w, &[p_a("2s", "last: 4")]),
         "6s",
@@ -482,7 +485,7 @@ fn a_file_written_in_two_steps_is_applied_once_whole_issue_10() {
     // A valid prefix (only alpha, `last: 3`), a pause of 1.5 s, then the
     // rest (`last: 30`, and beta): the daemon applies the whole file once
     // and deletes nothing on the way.
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     let whole = config(&[alpha(&w, &[p_a("2s", "last: 30")]), beta(&w)]);
     w.write_config(&whole);
     let mut d = w.start();
@@ -529,7 +532,7 @@ fn a_restart_inside_a_grace_period_keeps_the_hold_and_plan_shows_it_issue_10() {
     // upgrade, a crash) inside it applied the new retention at once, and
     // `plan` in another process showed the deletions as plain "delete".
     // Now the daemon keeps its grace periods in its state directory.
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     let state = w.dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     let state_arg = state.to_str().unwrap().to_string();
@@ -612,7 +615,7 @@ fn a_rotated_token_file_is_used_at_the_next_pass_without_a_reload_issue_14() {
     // a rotated token file needed a restart. Start with a revoked (unknown)
     // token: every pass fails with 401. Rotate the file: the next pass uses
     // the new token, and the account takes its snapshots.
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     let real = std::fs::read_to_string(w.token_file("hetzner", "p1")).unwrap();
     let file = w.secret_file("rotating.token", &"x".repeat(64));
     let block = alpha(&w, &[p_a("2s", "last: 4")]).replace(
@@ -652,7 +655,7 @@ fn a_change_whose_token_cannot_be_read_keeps_the_account_on_its_old_settings_iss
     // Today's defect: the account stopped ("cannot start the account") and
     // STATUS said all was well. Now it goes on with the settings before,
     // says why, and takes the new settings once their token can be read.
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 4")])]));
     let mut d = w.start();
     d.wait("a first snapshot", complete("alpha", "p-a"));
@@ -699,7 +702,7 @@ fn a_change_whose_token_cannot_be_read_keeps_the_account_on_its_old_settings_iss
 fn the_watch_survives_its_directory_removed_and_made_again_issue_14() {
     // Today's defect: removing and re-creating the config's directory
     // silenced the watcher for good.
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     w.write_config(&config(&[gamma(&w, "1h")]));
     let mut d = Daemon::start_with(&w.config_path(), "json", &[], &["--watch-check", "300ms"]);
     d.wait("gamma's first snapshot", complete("gamma", "drops"));
@@ -725,7 +728,7 @@ fn a_configmap_symlink_swap_is_seen_issue_14() {
     // Kubernetes mounts a ConfigMap as config.yaml -> ..data/config.yaml,
     // ..data -> ..<timestamp>, and updates it by swapping `..data`: the file
     // named config.yaml never gets an event of its own.
-    let w = World::new(SEED);
+    let w = World::new(&seed_two_projects());
     let etc = w.config_path().parent().unwrap().to_path_buf();
     let first = config(&[gamma(&w, "1h")]);
     std::fs::create_dir(etc.join("..2026_a")).unwrap();
@@ -751,6 +754,147 @@ fn a_configmap_symlink_swap_is_seen_issue_14() {
             "account config changed: running with the new settings",
             "gamma",
         )
+    });
+    d.stop();
+}
+
+/// Feed the watchdog every second (`WatchdogSec=2`): `STATUS=` comes with
+/// each ping too.
+const WATCHDOG: (&str, &str) = ("WATCHDOG_USEC", "2000000");
+
+/// Whether the datagram carries a `STATUS=` that satisfies `pred`.
+fn status_is(m: &str, pred: impl Fn(&str) -> bool) -> bool {
+    value(m, "STATUS").is_some_and(pred)
+}
+
+/// Wait for `n` more `WATCHDOG=1` pings at or after `from`.
+fn watchdog_pings(n: &NotifySocket, from: usize, count: usize, what: &str) {
+    let mut at = from;
+    for i in 1..=count {
+        let what = format!("WATCHDOG=1 number {i} {what}");
+        at = n.wait(at, &what, |m| has(m, "WATCHDOG=1")) + 1;
+    }
+}
+
+#[test]
+fn an_oversized_or_deeply_nested_file_is_refused_and_the_watchdog_goes_on_issue_14() {
+    // A file over the 1 MiB cap, or brackets nested far deeper than the
+    // schema needs, is refused before it is parsed whole: the old config
+    // goes on, and the main loop keeps feeding the watchdog and telling
+    // STATUS= the whole time the bad file is in place.
+    let w = World::new(&seed_two_projects());
+    let good = config(&[alpha(&w, &[p_a("2s", "last: 2")])]);
+    w.write_config(&good);
+    let (mut d, n) = w.start_notified(&[WATCHDOG]);
+    n.ready_status(0, "READY=1");
+    d.wait("a snapshot by alpha", complete("alpha", "p-a"));
+
+    let huge = format!("{good}# {}\n", "x".repeat(1024 * 1024));
+    let deep = 200_000;
+    let nested = format!("{good}extra: {}{}\n", "[".repeat(deep), "]".repeat(deep));
+    for (bad, why) in [
+        (huge, "it is larger than 1024 KiB"),
+        (nested, "nested deeper than 32 levels"),
+    ] {
+        let (mark, from) = (d.mark(), n.mark());
+        w.write_config(&bad);
+        let err = d.wait_after(mark, "the config error", |l| l.is("config error"));
+        let text = err.field_str("error").unwrap_or_default();
+        assert!(text.contains(why), "{text:?} lacks {why:?}");
+        let (rejected, status) = n.ready_status(from, "READY=1 after the bad file");
+        assert!(
+            status.starts_with("reload rejected: 1 error; 1 account"),
+            "{status:?}"
+        );
+        // With the bad file in place: alpha goes on, the watchdog is fed,
+        // and every STATUS= says the reload was rejected.
+        d.wait_count_after(mark, 2, "alpha to go on", complete("alpha", "p-a"));
+        watchdog_pings(&n, rejected, 3, "with the bad file in place");
+        let statuses: Vec<String> = n.got()[rejected..]
+            .iter()
+            .filter_map(|m| value(m, "STATUS").map(str::to_string))
+            .collect();
+        assert!(statuses.len() >= 3, "{statuses:#?}");
+        assert!(
+            statuses.iter().all(|s| s.starts_with("reload rejected: ")),
+            "{statuses:#?}"
+        );
+        assert!(d.running());
+        assert_eq!(d.count_after(mark, |l| l.is("config reloaded")), 0);
+        assert_eq!(d.count_after(mark, |l| touched(l, "alpha")), 0);
+
+        // The good bytes back: no change to apply, and nothing rejected.
+        let from = n.mark();
+        w.write_config(&good);
+        n.wait(from, "a STATUS= without the rejection", |m| {
+            status_is(m, |s| s.starts_with("1 account"))
+        });
+    }
+    d.wait_count_after(d.mark(), 1, "alpha to go on", complete("alpha", "p-a"));
+    d.stop();
+}
+
+#[test]
+fn a_change_waiting_for_its_token_is_in_status_and_applies_once_it_can_issue_14() {
+    // The change adds p-b (srv-2), so which settings run shows in what the
+    // daemon creates: nothing of srv-2 while the new token cannot be read,
+    // p-a all along, and p-b once the token file appears.
+    let w = World::new(&seed_two_projects());
+    w.write_config(&config(&[alpha(&w, &[p_a("2s", "last: 2")])]));
+    let (mut d, n) = w.start_notified(&[WATCHDOG]);
+    d.wait("a first snapshot", complete("alpha", "p-a"));
+    let later = w.dir.path().join("secrets/later.token");
+    let changed = alpha(&w, &[p_a("2s", "last: 2"), p_b()]).replace(
+        &w.token_file("hetzner", "p1").display().to_string(),
+        &later.display().to_string(),
+    );
+    let (mark, from) = (d.mark(), n.mark());
+    w.write_config(&config(&[changed]));
+    d.wait_after(mark, "the reload", reloaded("file changed"));
+    let refused = d.wait_after(mark, "the refusal to switch", |l| {
+        l.is_about(
+            "account changed, but the new settings' token cannot be read: going on with the previous settings until it can",
+            "alpha",
+        )
+    });
+    let text = refused.field_str("error").unwrap_or_default();
+    assert!(
+        text.contains("cannot read token file") && text.contains("later.token"),
+        "{text:?}"
+    );
+    let waits = |s: &str| s.contains("alpha: new settings wait for a readable token");
+    n.wait(from, "STATUS= naming alpha's waiting settings", |m| {
+        status_is(m, waits)
+    });
+
+    // The old settings go on, and each pass tries the new token again.
+    d.wait_count_after(mark, 2, "p-a on the old settings", complete("alpha", "p-a"));
+    d.wait_after(mark, "a retry of the new token", |l| {
+        l.is_about(
+            "the new settings' token still cannot be read: going on with the previous settings",
+            "alpha",
+        )
+    });
+    let from = n.mark();
+    n.wait(from, "STATUS= still naming alpha", |m| status_is(m, waits));
+    assert_eq!(creates_for(&w, "42000102"), 0, "p-b ran without its token");
+    assert_eq!(d.count_after(mark, complete("alpha", "p-b")), 0);
+
+    // The token appears: the next pass takes the new settings.
+    let real = std::fs::read_to_string(w.token_file("hetzner", "p1")).unwrap();
+    let at = d.mark();
+    w.secret_file("later.token", &real);
+    d.wait_after(at, "the switch", |l| {
+        l.is_about(
+            "the new settings' token can be read now: running with the new settings",
+            "alpha",
+        )
+    });
+    d.wait_after(at, "a p-b snapshot", complete("alpha", "p-b"));
+    assert!(creates_for(&w, "42000102") >= 1);
+    let from = n.mark();
+    n.wait(from, "STATUS= without alpha's waiting settings", |m| {
+        status_is(m, |s| s.starts_with("1 account") && !s.contains("alpha:"))
     });
     d.stop();
 }

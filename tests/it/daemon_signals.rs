@@ -2,11 +2,9 @@
 //! and a restart, SIGTERM during a long wait, provider faults that must stay
 //! within one account, and the systemd notify protocol.
 
-use std::os::unix::net::UnixDatagram;
-use std::time::{Duration, Instant};
-
-use crate::daemon::{
-    Daemon, HANG, Line, World, config, is_create, policy, requests, sim_snapshots,
+use crate::daemon::{Line, World, config, has, is_create, requests, sim_snapshots, value};
+use crate::harness::{
+    DO_TEAM, HETZNER_PROJ, ONE_SERVER, VULTR_MAIN, digitalocean, hetzner, seed, vultr,
 };
 
 fn about(message: &'static str, account: &'static str) -> impl Fn(&Line) -> bool {
@@ -20,58 +18,45 @@ fn creates(w: &World, provider: &str) -> usize {
         .count()
 }
 
-const SEED_SLOW: &str = r#"
+fn seed_slow() -> String {
+    seed(
+        r#"
 settings: { time_scale: 0.01 }
 faults:
   - { provider: digitalocean, method: POST, path: "/v2/droplets/{droplet_id}/actions", resource: "301", kind: action_stuck }
   - { provider: hetzner, method: POST, path: "/servers/{id}/actions/create_image", resource: "42000101", kind: action_stuck }
-digitalocean:
-  accounts:
-    - name: team
-      tokens: [{ token: dop_v1_0d347301ef56e64dc3cd6089065c3146e80a9c222670bbe4f4c54977656cf2d1 }]
-      droplets:
-        - { id: 301, name: web-1, tags: [backup] }
-vultr:
-  accounts:
-    - name: main
-      api_keys: [{ key: GGCG9QPVTZQA05MFSHL7UEIOEJP2NNERN66N }]
+"#,
+        &[
+            digitalocean(&[(
+                "team",
+                DO_TEAM,
+                "      droplets: [{ id: 301, name: web-1, tags: [backup] }]\n",
+            )]),
+            vultr(&[(
+                "main",
+                VULTR_MAIN,
+                r#"
       instances:
         # (20 s + 2 s/GB x 600 GB) x 0.01: about 12 s per snapshot.
         - { id: 3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e01, label: big-1, tags: [backup], disk: 600 }
-hetzner:
-  projects:
-    - name: proj
-      tokens: [{ token: Fq5axtjRNmHkW5vQ7CF5puzQqmOBZZW6m4nyoL6uniiFw152cTe8r0khCEr7n1Ay }]
-      servers:
-        - { id: 42000101, name: srv-1, labels: { backup: "true" } }
-"#;
+"#,
+            )]),
+            hetzner(&[("proj", HETZNER_PROJ, ONE_SERVER)]),
+        ],
+    )
+}
 
 fn slow_config(w: &World, every: &str) -> String {
     config(&[
-        w.account(
-            "do-a",
-            "digitalocean",
-            "team",
-            &[policy("drops", "droplet", "all: true", every, "last: 2")],
-        ),
-        w.account(
-            "vu-a",
-            "vultr",
-            "main",
-            &[policy("inst", "instance", "all: true", every, "last: 2")],
-        ),
-        w.account(
-            "hz-a",
-            "hetzner",
-            "proj",
-            &[policy("srv", "server", "all: true", every, "last: 2")],
-        ),
+        w.drops("do-a", "all: true", every, "last: 2"),
+        w.inst("vu-a", "all: true", every, "last: 2"),
+        w.srv("hz-a", "all: true", every, "last: 2"),
     ])
 }
 
 #[test]
 fn kill_9_mid_snapshot_then_restart_makes_no_duplicate() {
-    let w = World::new(SEED_SLOW);
+    let w = World::new(&seed_slow());
     w.write_config(&slow_config(&w, "1h"));
     let mut first = w.start();
     for account in ["do-a", "vu-a", "hz-a"] {
@@ -124,28 +109,12 @@ fn kill_9_mid_snapshot_then_restart_makes_no_duplicate() {
 
 #[test]
 fn sigterm_during_a_long_wait_exits_0_and_leaves_the_snapshot_for_the_next_start() {
-    let w = World::new(SEED_SLOW);
+    let w = World::new(&seed_slow());
     // do-a waits on a snapshot that never finishes; hz-b targets nothing and
     // sleeps for an hour.
     w.write_config(&config(&[
-        w.account(
-            "do-a",
-            "digitalocean",
-            "team",
-            &[policy("drops", "droplet", "all: true", "1h", "last: 2")],
-        ),
-        w.account(
-            "hz-b",
-            "hetzner",
-            "proj",
-            &[policy(
-                "srv",
-                "server",
-                "names: [nothing-*]",
-                "1h",
-                "last: 2",
-            )],
-        ),
+        w.drops("do-a", "all: true", "1h", "last: 2"),
+        w.srv("hz-b", "names: [nothing-*]", "1h", "last: 2"),
     ]));
     let mut d = w.start();
     d.wait("do-a waiting", about("waiting for snapshot", "do-a"));
@@ -170,16 +139,20 @@ fn sigterm_during_a_long_wait_exits_0_and_leaves_the_snapshot_for_the_next_start
     assert_eq!(creates(&w, "digitalocean"), 1);
 }
 
-const SEED_FAULTS: &str = r#"
+fn seed_faults() -> String {
+    seed(
+        r#"
 settings: { time_scale: 0.01 }
 faults:
   # Every droplet snapshot of do-f fails; every Vultr snapshot listing is a 500.
   - { provider: digitalocean, method: POST, path: "/v2/droplets/{droplet_id}/actions", kind: action_error }
   - { provider: vultr, method: GET, path: "/snapshots", kind: !status 500 }
-digitalocean:
-  accounts:
-    - name: team
-      tokens: [{ token: dop_v1_a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1 }]
+"#,
+        &[
+            digitalocean(&[(
+                "team",
+                DO_TEAM,
+                r#"
       droplets:
         - id: 301
           name: web-1
@@ -188,57 +161,30 @@ digitalocean:
             - { name: "snapkeeper:do-f:drops:301:20260101T000000Z", created_at: 2026-01-01T00:00:00Z }
             - { name: "snapkeeper:do-f:drops:301:20260102T000000Z", created_at: 2026-01-02T00:00:00Z }
             - { name: "snapkeeper:do-f:drops:301:20260103T000000Z", created_at: 2026-01-03T00:00:00Z }
-vultr:
-  accounts:
-    - name: main
-      api_keys: [{ key: ZZGEOZDMENCKHVMDGAKJIG8XNBE3NNYJOQ9W }]
-      instances:
-        - { id: 3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e01, label: app-1, tags: [backup] }
+"#,
+            )]),
+            vultr(&[(
+                "main",
+                VULTR_MAIN,
+                r#"
+      instances: [{ id: 3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e01, label: app-1, tags: [backup] }]
       snapshots:
         - { description: "snapkeeper:vu-f:inst:3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e01:20260101T000000Z", date_created: 2026-01-01T00:00:00Z }
         - { description: "snapkeeper:vu-f:inst:3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e01:20260102T000000Z", date_created: 2026-01-02T00:00:00Z }
-hetzner:
-  projects:
-    - name: proj
-      tokens: [{ token: MxEhh2FDEEtfjgVvVqE1SkHbn88HxjSI6bWHtP3fS2qHx6kwXoIIXGvOoNZYW2mZ }]
-      servers:
-        - { id: 42000101, name: srv-1, labels: { backup: "true" } }
-"#;
+"#,
+            )]),
+            hetzner(&[("proj", HETZNER_PROJ, ONE_SERVER)]),
+        ],
+    )
+}
 
 #[test]
 fn provider_faults_stay_in_their_account_and_block_pruning() {
-    let w = World::new(SEED_FAULTS);
+    let w = World::new(&seed_faults());
     w.write_config(&config(&[
-        w.account(
-            "do-f",
-            "digitalocean",
-            "team",
-            &[policy(
-                "drops",
-                "droplet",
-                "tags: [backup]",
-                "2s",
-                "last: 1",
-            )],
-        ),
-        w.account(
-            "vu-f",
-            "vultr",
-            "main",
-            &[policy(
-                "inst",
-                "instance",
-                "tags: [backup]",
-                "2s",
-                "last: 1",
-            )],
-        ),
-        w.account(
-            "hz-ok",
-            "hetzner",
-            "proj",
-            &[policy("srv", "server", "all: true", "2s", "last: 1")],
-        ),
+        w.drops("do-f", "tags: [backup]", "2s", "last: 1"),
+        w.inst("vu-f", "tags: [backup]", "2s", "last: 1"),
+        w.srv("hz-ok", "all: true", "2s", "last: 1"),
     ]));
     let mut d = w.start();
     for account in ["do-f", "vu-f"] {
@@ -299,107 +245,30 @@ fn provider_faults_stay_in_their_account_and_block_pruning() {
     d.assert_no_tokens(&w.tokens());
 }
 
-/// Collects sd_notify datagrams sent to a socket the test owns.
-pub struct NotifySocket {
-    sock: UnixDatagram,
-    pub got: Vec<String>,
-}
-
-impl NotifySocket {
-    pub fn bind(path: &std::path::Path) -> Self {
-        let sock = UnixDatagram::bind(path).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        Self {
-            sock,
-            got: Vec::new(),
-        }
-    }
-
-    /// Wait for a message after index `from` that satisfies `pred`; returns
-    /// its index.
-    pub fn wait(&mut self, from: usize, what: &str, pred: impl Fn(&str) -> bool) -> usize {
-        let start = Instant::now();
-        loop {
-            if let Some(i) = self.got[from.min(self.got.len())..]
-                .iter()
-                .position(|m| pred(m))
-            {
-                return from + i;
-            }
-            assert!(
-                start.elapsed() < HANG,
-                "timed out waiting for {what}; got {:#?}",
-                self.got
-            );
-            let mut buf = [0u8; 4096];
-            if let Ok(n) = self.sock.recv(&mut buf) {
-                self.got
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
-    }
-}
-
-pub fn has(msg: &str, line: &str) -> bool {
-    msg.lines().any(|l| l == line)
-}
-
-pub fn value<'a>(msg: &'a str, key: &str) -> Option<&'a str> {
-    msg.lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-}
-
 #[test]
 fn systemd_notify_ready_status_reloading_and_stopping() {
-    let w = World::new(SEED_FAULTS);
+    let w = World::new(&seed_faults());
     w.write_config(&config(&[
-        w.account(
-            "hz-ok",
-            "hetzner",
-            "proj",
-            &[policy("srv", "server", "all: true", "2s", "last: 2")],
-        ),
-        w.account(
-            "hz-two",
-            "hetzner",
-            "proj",
-            &[policy(
-                "srv",
-                "server",
-                "names: [nothing-*]",
-                "1h",
-                "last: 2",
-            )],
-        ),
+        w.srv("hz-ok", "all: true", "2s", "last: 2"),
+        w.srv("hz-two", "names: [nothing-*]", "1h", "last: 2"),
     ]));
-    let sock_path = w.dir.path().join("notify.sock");
-    let mut n = NotifySocket::bind(&sock_path);
-    let mut d = Daemon::start_with(
-        &w.config_path(),
-        "json",
-        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())],
-        &[],
-    );
-    let ready = n.wait(0, "READY=1", |m| has(m, "READY=1"));
-    let status = value(&n.got[ready], "STATUS").unwrap_or("").to_string();
+    let (mut d, n) = w.start_notified(&[]);
+    let (_, status) = n.ready_status(0, "READY=1");
     assert!(status.starts_with("2 accounts, "), "{status:?}");
 
     // Once both loops have a next due time, the status names the nearest.
     d.wait("a cycle of hz-ok", about("cycle finished", "hz-ok"));
     d.wait("a cycle of hz-two", about("cycle finished", "hz-two"));
-    let from = n.got.len();
+    let from = n.mark();
     d.signal("HUP");
     let reloading = n.wait(from, "RELOADING=1", |m| has(m, "RELOADING=1"));
-    let usec: u64 = value(&n.got[reloading], "MONOTONIC_USEC")
-        .unwrap_or_else(|| panic!("no MONOTONIC_USEC in {:?}", n.got[reloading]))
+    let got = &n.got()[reloading];
+    let usec: u64 = value(got, "MONOTONIC_USEC")
+        .unwrap_or_else(|| panic!("no MONOTONIC_USEC in {got:?}"))
         .parse()
         .unwrap();
     assert!(usec > 0);
-    let ready = n.wait(reloading + 1, "READY=1 after the reload", |m| {
-        has(m, "READY=1")
-    });
-    let status = value(&n.got[ready], "STATUS").unwrap_or("");
+    let (_, status) = n.ready_status(reloading + 1, "READY=1 after the reload");
     assert!(
         status.starts_with("2 accounts, next snapshot hz-ok/srv-1 in "),
         "{status:?}"
@@ -408,21 +277,19 @@ fn systemd_notify_ready_status_reloading_and_stopping() {
     // A bad edit: the status says so (and the old config keeps running)
     // until the file is good again.
     let good = std::fs::read_to_string(w.config_path()).unwrap();
-    let from = n.got.len();
+    let from = n.mark();
     w.write_config(&good.replace("every: 2s", "every: 2 parsecs"));
-    let ready = n.wait(from, "READY=1 after the bad edit", |m| has(m, "READY=1"));
-    let status = value(&n.got[ready], "STATUS").unwrap_or("");
+    let (_, status) = n.ready_status(from, "READY=1 after the bad edit");
     assert!(
         status.starts_with("reload rejected: 1 error; 2 accounts, "),
         "{status:?}"
     );
-    let from = n.got.len();
+    let from = n.mark();
     w.write_config(&good);
-    let ready = n.wait(from, "READY=1 after the repair", |m| has(m, "READY=1"));
-    let status = value(&n.got[ready], "STATUS").unwrap_or("");
+    let (_, status) = n.ready_status(from, "READY=1 after the repair");
     assert!(status.starts_with("2 accounts, "), "{status:?}");
 
-    let from = n.got.len();
+    let from = n.mark();
     d.signal("TERM");
     n.wait(from, "STOPPING=1", |m| has(m, "STOPPING=1"));
     let st = d.wait_exit();

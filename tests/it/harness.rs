@@ -187,3 +187,74 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Seeds for a `snapkeeper sim` child process
+
+/// The credentials of the daemon tests' small fleet: a DigitalOcean account
+/// `team`, a Vultr account `main` and a Hetzner project `proj`. Each test's
+/// seed names only its own settings, faults and resources; [`digitalocean`],
+/// [`vultr`] and [`hetzner`] build the provider sections around them.
+pub const DO_TEAM: &str = "dop_v1_a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1";
+pub const VULTR_MAIN: &str = "ZZGEOZDMENCKHVMDGAKJIG8XNBE3NNYJOQ9W";
+pub const HETZNER_PROJ: &str = "MxEhh2FDEEtfjgVvVqE1SkHbn88HxjSI6bWHtP3fS2qHx6kwXoIIXGvOoNZYW2mZ";
+
+/// A seed: `head` (its `settings:` and any `faults:`), then the sections.
+pub fn seed(head: &str, sections: &[String]) -> String {
+    format!("{}\n{}", head.trim_end(), sections.concat())
+}
+
+/// One provider section: `provider:` / `list:`, then an entry per
+/// `(name, token, resources)` whose credential line is `credential` with
+/// the token for `{}`. `resources` is the entry's own YAML, six spaces in
+/// (a leading newline is dropped, so a raw string can start on its own line).
+fn section(provider: &str, list: &str, credential: &str, entries: &[(&str, &str, &str)]) -> String {
+    let mut s = format!("{provider}:\n  {list}:\n");
+    for (name, token, resources) in entries {
+        s.push_str(&format!(
+            "    - name: {name}\n      {}\n{}",
+            credential.replace("{}", token),
+            resources.trim_start_matches('\n')
+        ));
+    }
+    s
+}
+
+/// `digitalocean:` with these accounts.
+pub fn digitalocean(accounts: &[(&str, &str, &str)]) -> String {
+    section(
+        "digitalocean",
+        "accounts",
+        "tokens: [{ token: {} }]",
+        accounts,
+    )
+}
+
+/// `vultr:` with these accounts.
+pub fn vultr(accounts: &[(&str, &str, &str)]) -> String {
+    section("vultr", "accounts", "api_keys: [{ key: {} }]", accounts)
+}
+
+/// `hetzner:` with these projects.
+pub fn hetzner(projects: &[(&str, &str, &str)]) -> String {
+    section("hetzner", "projects", "tokens: [{ token: {} }]", projects)
+}
+
+/// A Hetzner project's resources: one server, srv-1 (42000101), labelled
+/// `backup: "true"`.
+pub const ONE_SERVER: &str =
+    "      servers: [{ id: 42000101, name: srv-1, labels: { backup: \"true\" } }]\n";
+
+/// A seed's list entry `name` (four spaces in) with a read-write and a
+/// read-only token, as `provider` spells its credentials; the entry's
+/// resources follow, six spaces in.
+pub fn rw_ro_entry(provider: &str, name: &str, rw: &str, ro: &str) -> String {
+    let creds = if provider == "vultr" {
+        format!("api_keys:\n        - key: {rw}\n        - key: {ro}\n          read_only: true")
+    } else {
+        format!(
+            "tokens:\n        - {{ token: {rw} }}\n        - {{ token: {ro}, read_only: true }}"
+        )
+    };
+    format!("    - name: {name}\n      {creds}\n")
+}

@@ -17,6 +17,7 @@ mod harness;
 mod monitoring;
 mod online;
 mod paging;
+mod provider_cases;
 mod provider_digitalocean;
 mod provider_hetzner;
 mod provider_safety;

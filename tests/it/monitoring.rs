@@ -609,7 +609,6 @@ fn issue_12_notify_test_sends_one_message() {
 
 #[test]
 fn issue_12_status_line_tells_of_failing_backups() {
-    use crate::daemon_signals::{NotifySocket, has, value};
     // A read-only token: every create is refused (403), listings work.
     let w = World::new(&seed(&[marker("acct", chrono::Duration::seconds(30))]));
     let url = w.sim.url("digitalocean").to_string();
@@ -624,20 +623,12 @@ fn issue_12_status_line_tells_of_failing_backups() {
             ", alert: { warn: 1h, crit: 2h }"
         )
     ));
-    let sock_path = w.dir.path().join("notify.sock");
-    let mut n = NotifySocket::bind(&sock_path);
-    let mut d = Daemon::start_with(
-        &w.config_path(),
-        "json",
-        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())],
-        &[],
-    );
-    n.wait(0, "READY=1", |m| has(m, "READY=1"));
+    let (mut d, n) = w.start_notified(&[]);
+    n.ready_status(0, "READY=1");
     d.wait("a failed cycle", |l| l.is("cycle finished with failures"));
-    let from = n.got.len();
+    let from = n.mark();
     d.signal("HUP");
-    let ready = n.wait(from, "READY=1 after SIGHUP", |m| has(m, "READY=1"));
-    let status = value(&n.got[ready], "STATUS").unwrap_or("").to_string();
+    let (_, status) = n.ready_status(from, "READY=1 after SIGHUP");
     assert!(
         status.starts_with("1 account, 1 resource failing: acct/web-1 auth; 1 WARN, "),
         "{status:?}"

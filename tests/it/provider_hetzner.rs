@@ -6,15 +6,13 @@
 
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
-use snapkeeper::provider::{
-    ErrorKind, Limit, ListScope, Progress, Provider, Resource, SnapshotName, WaitOutcome, wait,
-};
+use snapkeeper::provider::{ErrorKind, Progress, SnapshotName, WaitOutcome};
 use snapkeeper::sim::{FaultKind, SimProvider};
-use tokio_util::sync::CancellationToken;
 
+use crate::harness::rw_ro_entry;
 use crate::provider_support::{
-    Logs, Sim, assert_exchanges_valid, assert_requests_valid, fast, paced_then_unpaced_burst,
-    quick_wait, t0,
+    Case, Logs, Sim, assert_counts, assert_exchanges_valid, assert_requests_valid, fast,
+    wait_quickly,
 };
 
 const RW: &str = "hzProviderTestReadWrite00000000000000000000000000000000000000001";
@@ -24,13 +22,34 @@ const ACCOUNT: &str = "hz-main";
 const CREATE: &str = "/servers/{id}/actions/create_image";
 
 fn marker(resource: &str, policy: &str) -> Marker {
-    Marker {
-        account: ACCOUNT.into(),
-        policy: policy.into(),
-        resource_id: resource.into(),
-        created: t0(),
-    }
+    CASE.marker(resource, policy)
 }
+
+pub const CASE: Case = Case {
+    provider: ProviderKind::Hetzner,
+    sim: HZ,
+    account: ACCOUNT,
+    rw: RW,
+    ro: RO,
+    seed,
+    kind: TargetKind::Server,
+    list: "/servers",
+    per_page: 50,
+    create: CREATE,
+    web: "101",
+    db: "102",
+    web_listed: |web| {
+        assert_eq!(web.labels.get("backup").map(String::as_str), Some("true"));
+        assert_eq!(web.disk_gb, 40);
+    },
+    sections: &[
+        ("servers", 2),
+        ("volumes", 1),
+        ("snapshots", 4),
+        ("load_balancers", 1),
+        ("firewalls", 1),
+    ],
+};
 
 fn labels_yaml(m: &Marker) -> String {
     let pairs: Vec<String> = m
@@ -42,22 +61,18 @@ fn labels_yaml(m: &Marker) -> String {
 }
 
 fn seed(extra: usize) -> String {
-    let mut more = String::new();
-    for i in 0..extra {
-        more.push_str(&format!("        - {{ name: bulk-{i:03} }}\n"));
-    }
+    let more: String = (0..extra)
+        .map(|i| format!("        - {{ name: bulk-{i:03} }}\n"))
+        .collect();
     let good = marker("101", "old");
     let mismatched_labels = marker("101", "other");
+    let entry = rw_ro_entry("hetzner", "main", RW, RO);
     format!(
         r#"
 settings: {{}}
 hetzner:
   projects:
-    - name: main
-      tokens:
-        - {{ token: {RW} }}
-        - {{ token: {RO}, read_only: true }}
-      servers:
+{entry}      servers:
         - {{ id: 101, name: web-1, labels: {{ backup: "true" }}, server_type: cx22 }}
         - {{ id: 102, name: db-1, server_type: cx32 }}
 {more}      images:
@@ -75,52 +90,16 @@ hetzner:
     )
 }
 
-async fn server(client: &dyn Provider, id: &str) -> Resource {
-    client
-        .list_resources(TargetKind::Server)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.id == id)
-        .unwrap()
-}
-
-#[tokio::test]
-#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
-async fn lists_every_page_at_50() {
-    let sim = Sim::start(&seed(160)).await;
-    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
-    let servers = client.list_resources(TargetKind::Server).await.unwrap();
-    assert_eq!(servers.len(), 162);
-    let web = servers.iter().find(|s| s.id == "101").unwrap();
-    assert_eq!(web.labels.get("backup").map(String::as_str), Some("true"));
-    assert_eq!(web.disk_gb, 40);
-    assert_eq!(sim.counts(RW), vec![("GET /servers".to_string(), 4)]);
-    assert!(
-        sim.requests()
-            .iter()
-            .all(|r| r.query.as_deref().unwrap_or("").contains("per_page=50"))
-    );
-    assert_exchanges_valid(&sim.requests());
-}
-
 #[tokio::test]
 #[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn managed_listing_needs_labels_and_description_to_agree() {
-    let sim = Sim::start(&seed(0)).await;
-    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
-    let managed = client
-        .list_snapshots(TargetKind::Server, ListScope::Managed { account: ACCOUNT })
-        .await
-        .unwrap();
+    let (sim, client) = CASE.start(0).await;
+    let managed = CASE.managed(client.as_ref(), TargetKind::Server).await;
     let ids: Vec<&str> = managed.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, vec!["9003"]);
     assert_eq!(managed[0].marker, Some(marker("101", "old")));
     assert_eq!(managed[0].resource_id.as_deref(), Some("101"));
-    let all = client
-        .list_snapshots(TargetKind::Server, ListScope::All)
-        .await
-        .unwrap();
+    let all = CASE.all(client.as_ref(), TargetKind::Server).await;
     assert_eq!(all.len(), 4);
     assert!(
         all.iter()
@@ -141,9 +120,8 @@ async fn managed_listing_needs_labels_and_description_to_agree() {
 #[tokio::test]
 #[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn create_image_wait_list_delete() {
-    let sim = Sim::start(&seed(0)).await;
-    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
-    let db = server(client.as_ref(), "102").await;
+    let (sim, client) = CASE.start(0).await;
+    let db = CASE.resource(client.as_ref(), "102").await;
     assert!(
         crate::provider_support::running(client.as_ref(), ACCOUNT, &db)
             .await
@@ -172,10 +150,7 @@ async fn create_image_wait_list_delete() {
         running.iter().any(|r| r.marker.as_ref() == Some(&m)),
         "{running:?}"
     );
-    let listed = client
-        .list_snapshots(TargetKind::Server, ListScope::Managed { account: ACCOUNT })
-        .await
-        .unwrap();
+    let listed = CASE.managed(client.as_ref(), TargetKind::Server).await;
     let ours = listed.iter().find(|s| s.id == image_id).unwrap();
     assert_eq!(ours.state, SnapState::InProgress);
     assert!(matches!(
@@ -184,24 +159,14 @@ async fn create_image_wait_list_delete() {
     ));
 
     sim.advance(3600);
-    let outcome = wait(
-        client.as_ref(),
-        &pending,
-        &quick_wait(),
-        &CancellationToken::new(),
-        |_, _| {},
-    )
-    .await;
+    let outcome = wait_quickly(client.as_ref(), &pending).await;
     assert_eq!(
         outcome,
         WaitOutcome::Done {
             snapshot_id: image_id.clone()
         }
     );
-    let listed = client
-        .list_snapshots(TargetKind::Server, ListScope::Managed { account: ACCOUNT })
-        .await
-        .unwrap();
+    let listed = CASE.managed(client.as_ref(), TargetKind::Server).await;
     let ours = listed.iter().find(|s| s.id == image_id).unwrap();
     assert_eq!(ours.state, SnapState::Complete);
     assert_eq!(ours.marker.as_ref(), Some(&m));
@@ -214,8 +179,7 @@ async fn create_image_wait_list_delete() {
         ("GET /images", 3),
         ("POST /servers/{id}/actions/create_image", 1),
     ];
-    let want: Vec<(String, u64)> = want.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    assert_eq!(sim.counts(RW), want);
+    assert_counts(&sim, RW, &want);
     assert_exchanges_valid(&sim.requests());
 }
 
@@ -224,9 +188,8 @@ async fn create_image_wait_list_delete() {
 async fn locked_protected_quota_and_read_only() {
     let logs = Logs::default();
     let _guard = logs.capture();
-    let sim = Sim::start(&seed(0)).await;
-    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
-    let web = server(client.as_ref(), "101").await;
+    let (sim, client) = CASE.start(0).await;
+    let web = CASE.resource(client.as_ref(), "101").await;
     let name = SnapshotName::Managed(marker("101", "daily"));
 
     sim.fault(HZ, "POST", CREATE, FaultKind::Locked, Some(1));
@@ -240,10 +203,7 @@ async fn locked_protected_quota_and_read_only() {
     assert_eq!(err.kind, ErrorKind::Quota);
 
     // Protection: known from the listing (no request) or from the answer.
-    let all = client
-        .list_snapshots(TargetKind::Server, ListScope::All)
-        .await
-        .unwrap();
+    let all = CASE.all(client.as_ref(), TargetKind::Server).await;
     sim.reset_counts();
     let protected = all.iter().find(|s| s.id == "9002").unwrap();
     let err = client.delete_snapshot(protected).await.unwrap_err();
@@ -258,7 +218,7 @@ async fn locked_protected_quota_and_read_only() {
     );
     assert_eq!(sim.count(RW, "DELETE /images/{id}"), 1);
 
-    let ro = sim.client(ProviderKind::Hetzner, ACCOUNT, RO, &fast(&sim.clock));
+    let ro = CASE.client(&sim, RO, &fast(&sim.clock));
     let err = ro.create_snapshot(&web, &name, &[]).await.unwrap_err();
     assert_eq!(
         (err.kind, err.code.as_deref()),
@@ -282,83 +242,24 @@ async fn locked_protected_quota_and_read_only() {
 }
 
 #[tokio::test]
-async fn failed_and_stuck_actions_and_transport_faults() {
-    let sim = Sim::start(&seed(0)).await;
-    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
-    let web = server(client.as_ref(), "101").await;
-    let db = server(client.as_ref(), "102").await;
-    sim.fault_on(
-        HZ,
-        "POST",
-        CREATE,
-        Some("101"),
-        FaultKind::ActionError,
-        Some(1),
-    );
-    sim.fault_on(
-        HZ,
-        "POST",
-        CREATE,
-        Some("102"),
-        FaultKind::ActionStuck,
-        Some(1),
-    );
-    let failing = client
-        .create_snapshot(&web, &SnapshotName::Managed(marker("101", "daily")), &[])
-        .await
-        .unwrap();
-    let stuck = client
-        .create_snapshot(&db, &SnapshotName::Manual("never".into()), &[])
-        .await
-        .unwrap();
+async fn polls_survive_faults_and_a_502_create_is_not_retried() {
+    // (Failed and stuck actions and reads after faults, as for every
+    // provider: `provider_cases.rs`.)
+    let (sim, client) = CASE.start(0).await;
+    let web = CASE.resource(client.as_ref(), "101").await;
+    let failing = (Some("101"), FaultKind::ActionError);
+    sim.fault_on(HZ, "POST", CREATE, failing.0, failing.1, Some(1));
+    let name = SnapshotName::Managed(marker("101", "daily"));
+    let failing = client.create_snapshot(&web, &name, &[]).await.unwrap();
     sim.advance(7200);
-    let cancel = CancellationToken::new();
-    let outcome = wait(client.as_ref(), &failing, &quick_wait(), &cancel, |_, _| {}).await;
-    assert!(matches!(outcome, WaitOutcome::Failed { .. }), "{outcome:?}");
-    let mut opts = quick_wait();
-    opts.base_deadline = std::time::Duration::from_millis(100);
-    let outcome = wait(client.as_ref(), &stuck, &opts, &cancel, |_, _| {}).await;
-    assert!(
-        matches!(outcome, WaitOutcome::Unknown { .. }),
-        "{outcome:?}"
-    );
-    // Another tool's image being taken is not in our listing; the server
-    // listing shows it `locked` while the action runs.
-    let db = server(client.as_ref(), "102").await;
-    assert!(
-        !crate::provider_support::running(client.as_ref(), ACCOUNT, &db)
-            .await
-            .is_empty()
-    );
-
     // Polls survive transient faults inside the wait.
     sim.fault(HZ, "GET", "/actions/{id}", FaultKind::Status(503), Some(6));
-    let outcome = wait(client.as_ref(), &failing, &quick_wait(), &cancel, |_, _| {}).await;
+    let outcome = wait_quickly(client.as_ref(), &failing).await;
     assert!(matches!(outcome, WaitOutcome::Failed { .. }), "{outcome:?}");
 
-    for kind in [
-        FaultKind::Status(500),
-        FaultKind::Status(429),
-        FaultKind::Reset,
-        FaultKind::Malformed,
-        FaultKind::SlowMs(50),
-    ] {
-        sim.reset_counts();
-        sim.fault(HZ, "GET", "/servers", kind.clone(), Some(1));
-        assert!(
-            client.list_resources(TargetKind::Server).await.is_ok(),
-            "{kind:?}"
-        );
-        let want = if matches!(kind, FaultKind::SlowMs(_)) {
-            1
-        } else {
-            2
-        };
-        assert_eq!(sim.count(RW, "GET /servers"), want, "{kind:?}");
-    }
     // A 502 on create_image may have created it: not retried.
     sim.reset_counts();
-    let idle = server(client.as_ref(), "101").await;
+    let idle = CASE.resource(client.as_ref(), "101").await;
     sim.fault(HZ, "POST", CREATE, FaultKind::Status(502), Some(1));
     let err = client
         .create_snapshot(&idle, &SnapshotName::Manual("x".into()), &[])
@@ -366,71 +267,6 @@ async fn failed_and_stuck_actions_and_transport_faults() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Server);
     assert_eq!(sim.count(RW, "POST /servers/{id}/actions/create_image"), 1);
-}
-
-#[tokio::test]
-#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
-async fn inventory_has_every_section() {
-    let sim = Sim::start(&seed(0)).await;
-    let client = sim.client(ProviderKind::Hetzner, ACCOUNT, RW, &fast(&sim.clock));
-    assert_eq!(client.kind(), ProviderKind::Hetzner);
-    let inv = client.inventory().await.unwrap();
-    let kinds: Vec<(&str, usize)> = inv
-        .sections
-        .iter()
-        .map(|s| (s.kind.as_str(), s.items.len()))
-        .collect();
-    assert_eq!(
-        kinds,
-        vec![
-            ("servers", 2),
-            ("volumes", 1),
-            ("snapshots", 4),
-            ("load_balancers", 1),
-            ("firewalls", 1),
-        ]
-    );
-    assert_exchanges_valid(&sim.requests());
-}
-
-/// Issue 4: under the simulator's enforced rate limit, scaled down, a burst
-/// paced by matching client-side limits completes with zero 429s; the same
-/// burst against the same simulator without pacing runs into the limit.
-#[tokio::test]
-#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
-async fn a_paced_burst_never_hits_the_rate_limit() {
-    const BURST: usize = 110;
-    // 3,600/h refilling 1/s at factor 0.01 and window scale 0.0004: a bucket
-    // of 36 refilling 25/s.
-    let yaml = seed(0).replace(
-        "settings: {}",
-        "settings: {rate_limit_factor: 0.01, rate_window_scale: 0.0004}",
-    );
-    let sim = Sim::start_with_clock(&yaml, snapkeeper::clock::Clock::system()).await;
-    // Paced: 10 at once, then 15/s: the simulator's bucket never drops below
-    // 26, so a few requests held up on a loaded machine still fit. Unpaced:
-    // 110 at once against a bucket of 36.
-    let refused = paced_then_unpaced_burst(
-        &sim,
-        ProviderKind::Hetzner,
-        ACCOUNT,
-        RW,
-        TargetKind::Server,
-        "GET /servers",
-        Limit {
-            capacity: 10.0,
-            per_second: 15.0,
-        },
-        BURST,
-        2,
-    )
-    .await;
-    // Every refusal carried Hetzner's headers, with the scaled limit.
-    for r in &refused {
-        let h = &r.response_headers;
-        assert_eq!(h.get("ratelimit-limit").map(String::as_str), Some("36"));
-        assert_eq!(h.get("ratelimit-remaining").map(String::as_str), Some("0"));
-    }
 }
 
 /// Hetzner counts per project, and a token belongs to one project: two

@@ -11,8 +11,10 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use snapkeeper::clock::Clock;
 use snapkeeper::config::{Account, ProviderKind, TargetKind, TokenSource};
+use snapkeeper::policy::Marker;
 use snapkeeper::provider::{
-    ClientOptions, ErrorKind, Limit, Provider, RetryPolicy, WaitOptions, connect_with,
+    ClientOptions, ErrorKind, Limit, ListScope, Provider, Resource, RetryPolicy, Snapshot,
+    WaitOptions, connect_with,
 };
 use snapkeeper::sim::{FaultKind, FaultRule, RecordedRequest, Running, Seed, SimProvider, start};
 
@@ -36,6 +38,88 @@ pub fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
         .unwrap()
         .with_timezone(&Utc)
+}
+
+/// One provider's client under test: its simulator seed and tokens, the
+/// account name the client is built with, its main target kind and routes,
+/// and the two resources (`web-1`, `db-1`) the tests snapshot. Each
+/// `provider_*.rs` file has one; `provider_cases.rs` runs the tests that are
+/// the same for every provider over all three.
+pub struct Case {
+    pub provider: ProviderKind,
+    pub sim: SimProvider,
+    pub account: &'static str,
+    pub rw: &'static str,
+    pub ro: &'static str,
+    /// The seed, with `extra` more resources of `kind`.
+    pub seed: fn(usize) -> String,
+    pub kind: TargetKind,
+    /// The listing of `kind` (a path template) and the page size it asks for.
+    pub list: &'static str,
+    pub per_page: usize,
+    /// Where a snapshot of `kind` is created (a path template).
+    pub create: &'static str,
+    pub web: &'static str,
+    pub db: &'static str,
+    /// Checks of `web` as listed.
+    pub web_listed: fn(&Resource),
+    /// The inventory's sections and how many items each has.
+    pub sections: &'static [(&'static str, usize)],
+}
+
+impl Case {
+    /// The simulator on `seed(extra)` and a read-write client with [`fast`]
+    /// options.
+    pub async fn start(&self, extra: usize) -> (Sim, Box<dyn Provider>) {
+        let sim = Sim::start(&(self.seed)(extra)).await;
+        let client = self.client(&sim, self.rw, &fast(&sim.clock));
+        (sim, client)
+    }
+
+    /// A client of this case's account with `token`.
+    pub fn client(&self, sim: &Sim, token: &str, opts: &ClientOptions) -> Box<dyn Provider> {
+        sim.client(self.provider, self.account, token, opts)
+    }
+
+    /// A marker of this case's account for `resource` under `policy`.
+    pub fn marker(&self, resource: &str, policy: &str) -> Marker {
+        Marker {
+            account: self.account.into(),
+            policy: policy.into(),
+            resource_id: resource.into(),
+            created: t0(),
+        }
+    }
+
+    /// This case's account's managed snapshots of `kind`.
+    pub async fn managed(&self, client: &dyn Provider, kind: TargetKind) -> Vec<Snapshot> {
+        let scope = ListScope::Managed {
+            account: self.account,
+        };
+        client.list_snapshots(kind, scope).await.unwrap()
+    }
+
+    /// Every snapshot of `kind`, managed or not.
+    pub async fn all(&self, client: &dyn Provider, kind: TargetKind) -> Vec<Snapshot> {
+        client.list_snapshots(kind, ListScope::All).await.unwrap()
+    }
+
+    /// The resource `id` of this case's kind, as listed.
+    pub async fn resource(&self, client: &dyn Provider, id: &str) -> Resource {
+        client
+            .list_resources(self.kind)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("{:?}: no {id}", self.provider))
+    }
+}
+
+/// `sim.counts(token)` is exactly `want` ("METHOD template", count).
+pub fn assert_counts(sim: &Sim, token: &str, want: &[(&str, u64)]) {
+    let want: Vec<(String, u64)> = want.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    assert_eq!(sim.counts(token), want);
 }
 
 /// A running simulator on a fixed clock (moved by `advance`).

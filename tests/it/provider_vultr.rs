@@ -8,15 +8,12 @@ use std::time::Duration;
 use snapkeeper::clock::Clock;
 use snapkeeper::config::{ProviderKind, TargetKind};
 use snapkeeper::policy::{Marker, SnapState};
-use snapkeeper::provider::{
-    ClientOptions, ErrorKind, ListScope, Progress, Provider, Resource, SnapshotName, WaitOutcome,
-    wait,
-};
+use snapkeeper::provider::{ClientOptions, ErrorKind, Progress, SnapshotName, WaitOutcome};
 use snapkeeper::sim::{FaultKind, SimProvider};
-use tokio_util::sync::CancellationToken;
 
+use crate::harness::rw_ro_entry;
 use crate::provider_support::{
-    Logs, Sim, assert_exchanges_valid, assert_requests_valid, fast, quick_wait, t0,
+    Case, Logs, Sim, assert_counts, assert_exchanges_valid, fast, wait_quickly,
 };
 
 const RW: &str = "SIMVULTRTESTRW0000000000000000000000RW";
@@ -27,22 +24,15 @@ const WEB: &str = "3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e01";
 const DB: &str = "3c1e4b0a-5d2f-4e8a-9b7c-1a2b3c4d5e02";
 
 fn seed(extra: usize, rate: &str) -> String {
-    let mut more = String::new();
-    for i in 0..extra {
-        more.push_str(&format!("        - {{label: bulk-{i}}}\n"));
-    }
+    let bulk = |i| format!("        - {{label: bulk-{i}}}\n");
+    let more: String = (0..extra).map(bulk).collect();
+    let entry = rw_ro_entry("vultr", "main", RW, RO);
     format!(
-        r#"
-settings: {{}}
+        "settings: {{}}
 vultr:
   rate_limit: {rate}
   accounts:
-    - name: main
-      api_keys:
-        - key: {RW}
-        - key: {RO}
-          read_only: true
-      instances:
+{entry}      instances:
         - {{id: {WEB}, label: web-1, tags: [backup], disk: 55, region: ewr}}
         - {{id: {DB}, label: db-1, tags: [backup]}}
 {more}      snapshots:
@@ -51,62 +41,43 @@ vultr:
       firewalls: [{{description: web}}]
       kubernetes_clusters: [{{label: k8s, region: ewr, version: v1.33.0+1}}]
       blocks: [{{label: db-data, region: ewr, size_gb: 100}}]
-"#
+"
     )
 }
 
 fn marker(resource: &str) -> Marker {
-    Marker {
-        account: ACCOUNT.into(),
-        policy: "nightly".into(),
-        resource_id: resource.into(),
-        created: t0(),
-    }
+    CASE.marker(resource, "nightly")
 }
 
-async fn instance(client: &dyn Provider, id: &str) -> Resource {
-    client
-        .list_resources(TargetKind::Instance)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.id == id)
-        .unwrap()
-}
-
-#[tokio::test]
-#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
-async fn lists_every_cursor_page_at_500() {
-    let sim = Sim::start(&seed(1600, "{}")).await;
-    let client = sim.client(ProviderKind::Vultr, ACCOUNT, RW, &fast(&sim.clock));
-    let all = client.list_resources(TargetKind::Instance).await.unwrap();
-    assert_eq!(all.len(), 1602);
-    let ids: std::collections::BTreeSet<_> = all.iter().map(|r| r.id.clone()).collect();
-    assert_eq!(ids.len(), 1602, "no item twice");
-    let web = all.iter().find(|r| r.id == WEB).unwrap();
-    assert_eq!((web.name.as_str(), web.disk_gb), ("web-1", 55));
-    assert_eq!(sim.counts(RW), vec![("GET /instances".to_string(), 4)]);
-    assert!(
-        sim.requests()
-            .iter()
-            .all(|r| r.query.as_deref().unwrap_or("").contains("per_page=500"))
-    );
-    // A failing page fails the whole listing.
-    sim.fault(VU, "GET", "/instances", FaultKind::Status(500), None);
-    let err = client
-        .list_resources(TargetKind::Instance)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Server);
-    assert_requests_valid(&sim.requests());
-}
+pub const CASE: Case = Case {
+    provider: ProviderKind::Vultr,
+    sim: VU,
+    account: ACCOUNT,
+    rw: RW,
+    ro: RO,
+    seed: |extra| seed(extra, "{}"),
+    kind: TargetKind::Instance,
+    list: "/instances",
+    per_page: 500,
+    create: "/snapshots",
+    web: WEB,
+    db: DB,
+    web_listed: |web| assert_eq!((web.name.as_str(), web.disk_gb), ("web-1", 55)),
+    sections: &[
+        ("instances", 2),
+        ("snapshots", 1),
+        ("block_storage", 1),
+        ("load_balancers", 1),
+        ("firewalls", 1),
+        ("kubernetes_clusters", 1),
+    ],
+};
 
 #[tokio::test]
 #[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn snapshot_create_pending_wait_list_delete() {
-    let sim = Sim::start(&seed(0, "{}")).await;
-    let client = sim.client(ProviderKind::Vultr, ACCOUNT, RW, &fast(&sim.clock));
-    let web = instance(client.as_ref(), WEB).await;
+    let (sim, client) = CASE.start(0).await;
+    let web = CASE.resource(client.as_ref(), WEB).await;
     sim.reset_counts();
 
     let m = marker(WEB);
@@ -121,13 +92,7 @@ async fn snapshot_create_pending_wait_list_delete() {
     let running = crate::provider_support::running(client.as_ref(), ACCOUNT, &web).await;
     assert_eq!(running.len(), 1);
     assert_eq!(running[0].marker.as_ref(), Some(&m));
-    let listed = client
-        .list_snapshots(
-            TargetKind::Instance,
-            ListScope::Managed { account: ACCOUNT },
-        )
-        .await
-        .unwrap();
+    let listed = CASE.managed(client.as_ref(), TargetKind::Instance).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state, SnapState::InProgress);
     assert_eq!(
@@ -136,14 +101,7 @@ async fn snapshot_create_pending_wait_list_delete() {
     );
 
     sim.advance(3600);
-    let outcome = wait(
-        client.as_ref(),
-        &pending,
-        &quick_wait(),
-        &CancellationToken::new(),
-        |_, _| {},
-    )
-    .await;
+    let outcome = wait_quickly(client.as_ref(), &pending).await;
     assert_eq!(
         outcome,
         WaitOutcome::Done {
@@ -151,10 +109,7 @@ async fn snapshot_create_pending_wait_list_delete() {
         }
     );
 
-    let all = client
-        .list_snapshots(TargetKind::Instance, ListScope::All)
-        .await
-        .unwrap();
+    let all = CASE.all(client.as_ref(), TargetKind::Instance).await;
     assert_eq!(all.len(), 2);
     let ours = all.iter().find(|s| s.id == id).unwrap();
     assert_eq!(ours.state, SnapState::Complete);
@@ -178,17 +133,15 @@ async fn snapshot_create_pending_wait_list_delete() {
         ("GET /snapshots/{snapshot-id}", 2),
         ("POST /snapshots", 1),
     ];
-    let want: Vec<(String, u64)> = want.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    assert_eq!(sim.counts(RW), want);
+    assert_counts(&sim, RW, &want);
     assert_exchanges_valid(&sim.requests());
 }
 
 #[tokio::test]
 async fn refusals_and_faults() {
-    let sim = Sim::start(&seed(0, "{}")).await;
-    let client = sim.client(ProviderKind::Vultr, ACCOUNT, RW, &fast(&sim.clock));
-    let web = instance(client.as_ref(), WEB).await;
-    let db = instance(client.as_ref(), DB).await;
+    let (sim, client) = CASE.start(0).await;
+    let web = CASE.resource(client.as_ref(), WEB).await;
+    let db = CASE.resource(client.as_ref(), DB).await;
     let name = SnapshotName::Managed(marker(WEB));
 
     sim.fault_on(
@@ -221,7 +174,7 @@ async fn refusals_and_faults() {
     assert_eq!(err.kind, ErrorKind::Server);
     assert_eq!(sim.count(RW, "POST /snapshots"), 1);
 
-    let ro = sim.client(ProviderKind::Vultr, ACCOUNT, RO, &fast(&sim.clock));
+    let ro = CASE.client(&sim, RO, &fast(&sim.clock));
     let err = ro.create_snapshot(&db, &name, &[]).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Forbidden);
     assert!(
@@ -229,7 +182,7 @@ async fn refusals_and_faults() {
             .contains("cannot create a snapshot of instance"),
         "{err}"
     );
-    let bad = sim.client(ProviderKind::Vultr, ACCOUNT, "nope", &fast(&sim.clock));
+    let bad = CASE.client(&sim, "nope", &fast(&sim.clock));
     assert_eq!(
         bad.list_resources(TargetKind::Instance)
             .await
@@ -237,67 +190,8 @@ async fn refusals_and_faults() {
             .kind,
         ErrorKind::Unauthorized
     );
-
-    // Reads survive transport faults.
-    for kind in [
-        FaultKind::Status(429),
-        FaultKind::Status(502),
-        FaultKind::Reset,
-        FaultKind::Malformed,
-        FaultKind::SlowMs(50),
-    ] {
-        sim.fault(VU, "GET", "/snapshots", kind.clone(), Some(1));
-        let got = client
-            .list_snapshots(TargetKind::Instance, ListScope::All)
-            .await;
-        assert!(got.is_ok(), "{kind:?}: {got:?}");
-    }
-}
-
-#[tokio::test]
-async fn failed_and_stuck_snapshots() {
-    let sim = Sim::start(&seed(0, "{}")).await;
-    let client = sim.client(ProviderKind::Vultr, ACCOUNT, RW, &fast(&sim.clock));
-    let web = instance(client.as_ref(), WEB).await;
-    let db = instance(client.as_ref(), DB).await;
-    sim.fault_on(
-        VU,
-        "POST",
-        "/snapshots",
-        Some(WEB),
-        FaultKind::ActionError,
-        Some(1),
-    );
-    sim.fault_on(
-        VU,
-        "POST",
-        "/snapshots",
-        Some(DB),
-        FaultKind::ActionStuck,
-        Some(1),
-    );
-    let failing = client
-        .create_snapshot(&web, &SnapshotName::Managed(marker(WEB)), &[])
-        .await
-        .unwrap();
-    let stuck = client
-        .create_snapshot(&db, &SnapshotName::Managed(marker(DB)), &[])
-        .await
-        .unwrap();
-    sim.advance(7200);
-    let cancel = CancellationToken::new();
-    let outcome = wait(client.as_ref(), &failing, &quick_wait(), &cancel, |_, _| {}).await;
-    assert!(matches!(outcome, WaitOutcome::Failed { .. }), "{outcome:?}");
-    let mut opts = quick_wait();
-    opts.base_deadline = std::time::Duration::from_millis(100);
-    let outcome = wait(client.as_ref(), &stuck, &opts, &cancel, |_, _| {}).await;
-    assert!(
-        matches!(outcome, WaitOutcome::Unknown { .. }),
-        "{outcome:?}"
-    );
-    // Still pending, so the next cycle sees it and does not start another.
-    let running = crate::provider_support::running(client.as_ref(), ACCOUNT, &db).await;
-    assert_eq!(running.len(), 1);
+    // (Reads after transport faults, as for every provider:
+    // `provider_cases.rs`.)
 }
 
 #[tokio::test]
@@ -398,30 +292,4 @@ async fn three_accounts_on_one_host_share_the_per_ip_limit() {
     };
     let (_, refused) = three_accounts_list(&sim, PER_ACCOUNT, apart).await;
     assert!(refused > 0, "three pacers never hit the per-ip limit");
-}
-
-#[tokio::test]
-#[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
-async fn inventory_has_every_section() {
-    let sim = Sim::start(&seed(0, "{}")).await;
-    let client = sim.client(ProviderKind::Vultr, ACCOUNT, RW, &fast(&sim.clock));
-    assert_eq!(client.kind(), ProviderKind::Vultr);
-    let inv = client.inventory().await.unwrap();
-    let kinds: Vec<(&str, usize)> = inv
-        .sections
-        .iter()
-        .map(|s| (s.kind.as_str(), s.items.len()))
-        .collect();
-    assert_eq!(
-        kinds,
-        vec![
-            ("instances", 2),
-            ("snapshots", 1),
-            ("block_storage", 1),
-            ("load_balancers", 1),
-            ("firewalls", 1),
-            ("kubernetes_clusters", 1),
-        ]
-    );
-    assert_exchanges_valid(&sim.requests());
 }

@@ -4,31 +4,37 @@
 //! simulator's request log and the daemon's own lines, never timed.
 
 use crate::daemon::{Line, World, config, is_create, policy, requests};
+use crate::harness::{DO_TEAM, HETZNER_PROJ, digitalocean, hetzner, seed};
 
-const SEED_STUCK: &str = r#"
+fn seed_stuck() -> String {
+    seed(
+        r#"
 settings: { time_scale: 0.001 }
 faults:
   # Every droplet snapshot hangs: its action never completes.
   - { provider: digitalocean, method: POST, path: "/v2/droplets/{droplet_id}/actions", kind: action_stuck }
-digitalocean:
-  accounts:
-    - name: team
-      tokens: [{ token: dop_v1_a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1 }]
-      droplets:
-        - { id: 301, name: web-1, tags: [backup] }
-      volumes:
-        - { id: 5e1d0001-0000-4000-8000-00000000d0a1, name: pgdata, size_gigabytes: 10, tags: [backup] }
-"#;
+"#,
+        &[digitalocean(&[(
+            "team",
+            DO_TEAM,
+            r#"
+      droplets: [{ id: 301, name: web-1, tags: [backup] }]
+      volumes: [{ id: 5e1d0001-0000-4000-8000-00000000d0a1, name: pgdata, size_gigabytes: 10, tags: [backup] }]
+"#,
+        )])],
+    )
+}
 
-const SEED_ONE: &str = r#"
-settings: { time_scale: 0.001 }
-hetzner:
-  projects:
-    - name: proj
-      tokens: [{ token: MxEhh2FDEEtfjgVvVqE1SkHbn88HxjSI6bWHtP3fS2qHx6kwXoIIXGvOoNZYW2mZ }]
-      servers:
-        - { id: 42000101, name: srv-1 }
-"#;
+fn seed_one() -> String {
+    seed(
+        "settings: { time_scale: 0.001 }",
+        &[hetzner(&[(
+            "proj",
+            HETZNER_PROJ,
+            "      servers: [{ id: 42000101, name: srv-1 }]\n",
+        )])],
+    )
+}
 
 fn complete(account: &'static str, policy: &'static str) -> impl Fn(&Line) -> bool {
     move |l: &Line| {
@@ -41,7 +47,7 @@ fn a_stuck_snapshot_delays_no_other_resource_of_its_account_issue_11() {
     // Today's defect: a cycle waited for every snapshot it started, so a
     // droplet snapshot stuck for its whole deadline (10 min) held the
     // account's volume, due every 2 s, at one snapshot.
-    let w = World::new(SEED_STUCK);
+    let w = World::new(&seed_stuck());
     w.write_config(&config(&[w.account(
         "do-a",
         "digitalocean",
@@ -75,13 +81,8 @@ fn a_pass_runs_only_when_a_resource_is_due_issue_11() {
     // the retry delay for a pass that did nothing (60 s by default: so
     // `every: 10s` fired 55 s late). Now it sleeps until the next due time:
     // one pass, one listing of each kind, per snapshot.
-    let w = World::new(SEED_ONE);
-    w.write_config(&config(&[w.account(
-        "hz-a",
-        "hetzner",
-        "proj",
-        &[policy("srv", "server", "all: true", "2s", "last: 2")],
-    )]));
+    let w = World::new(&seed_one());
+    w.write_config(&config(&[w.srv("hz-a", "all: true", "2s", "last: 2")]));
     let mut d = w.start();
     d.wait_count_after(0, 4, "four snapshots", complete("hz-a", "srv"));
     let log = requests(&w.sim);

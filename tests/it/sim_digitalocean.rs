@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use snapkeeper::clock::Clock;
 use snapkeeper::sim::{FaultRule, Seed, SimProvider, start};
 
-use crate::sim_support::{On, seed};
+use crate::harness::rw_ro_entry;
+use crate::sim_support::strings;
+use crate::sim_support::{On, get_json, seed};
 use crate::spec;
 
 const RW: &str = "dop_v1_51a0000000000000000000000000000000000000000000000000000000000aa1";
@@ -27,23 +29,21 @@ fn t0() -> DateTime<Utc> {
 /// A seed with two accounts. A droplet snapshot of `web-1` (25 GB) takes
 /// 20 + 2*25 = 70 simulated seconds.
 fn seed_yaml(settings: &str, extra_droplets: usize) -> String {
-    let mut extra = String::new();
-    for i in 0..extra_droplets {
-        extra.push_str(&format!(
-            "        - {{id: {}, name: extra-{i}, region: nyc3, tags: [many]}}\n",
-            500 + i
-        ));
-    }
+    let extra: String = (0..extra_droplets)
+        .map(|i| {
+            format!(
+                "        - {{id: {}, name: extra-{i}, region: nyc3, tags: [many]}}\n",
+                500 + i
+            )
+        })
+        .collect();
+    let entry = rw_ro_entry("digitalocean", "team-a", RW, RO);
     format!(
         r#"
 settings: {settings}
 digitalocean:
   accounts:
-    - name: team-a
-      tokens:
-        - {{token: {RW}}}
-        - {{token: {RO}, read_only: true}}
-      droplets:
+{entry}      droplets:
         - id: 101
           name: web-1
           region: nyc3
@@ -140,12 +140,7 @@ fn ids(list: &Value, key: &str) -> Vec<Value> {
 }
 
 fn names(list: &Value, key: &str) -> Vec<String> {
-    list[key]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["name"].as_str().unwrap().to_string())
-        .collect()
+    strings(&list[key], "name")
 }
 
 #[tokio::test]
@@ -749,11 +744,7 @@ async fn transport_faults() {
     sim.fault(json!({"path": "/v2/tags/*", "kind": "timeout", "count": 1}))
         .await;
     let res = sim
-        .http
-        .get(format!("{}/v2/tags/backup", sim.base))
-        .bearer_auth(RW)
-        .timeout(Duration::from_millis(500))
-        .send()
+        .raw_get("/v2/tags/backup", RW, Some(Duration::from_millis(500)))
         .await;
     assert!(res.unwrap_err().is_timeout());
     // After the counted faults ran out everything answers normally.
@@ -892,28 +883,12 @@ async fn counters_and_state_dump() {
     sim.get("/v2/droplets/101").await;
     sim.snapshot_droplet(101, "counted").await;
     let control = sim.running.control_url();
-    let counters: Value = sim
-        .http
-        .get(format!("{control}/counters"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters = get_json(&sim.http, format!("{control}/counters"), None).await;
     let mine = &counters[RW];
     assert_eq!(mine["GET /v2/droplets"], 2);
     assert_eq!(mine["GET /v2/droplets/{droplet_id}"], 1);
     assert_eq!(mine["POST /v2/droplets/{droplet_id}/actions"], 1);
-    let state: Value = sim
-        .http
-        .get(format!("{control}/state/digitalocean"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&sim.http, format!("{control}/state/digitalocean"), None).await;
     let acts = &state["accounts"]["team-a"]["actions"];
     assert_eq!(acts[0]["snapshot_name"], "counted");
     assert_eq!(acts[0]["status"], "in-progress");
@@ -934,37 +909,26 @@ async fn demo_seed_serves_its_tokens() {
     let rw = tokens.iter().find(|t| !t.read_only).unwrap();
     assert!(rw.token.starts_with("dop_v1_") && rw.token.len() == 71);
     let http = Client::new();
-    let body: Value = http
-        .get(format!(
+    let body = get_json(
+        &http,
+        format!(
             "{}/v2/droplets?tag_name=backup",
             running.base_url(SimProvider::Digitalocean)
-        ))
-        .bearer_auth(&rw.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+        Some(&rw.token),
+    )
+    .await;
     assert_eq!(body["meta"]["total"], 2);
-    let snaps: Value = http
-        .get(format!(
+    let snaps = get_json(
+        &http,
+        format!(
             "{}/v2/snapshots",
             running.base_url(SimProvider::Digitalocean)
-        ))
-        .bearer_auth(&rw.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let got: Vec<&str> = snaps["snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+        ),
+        Some(&rw.token),
+    )
+    .await;
+    let got = strings(&snaps["snapshots"], "name");
     assert_eq!(got, ["before-upgrade", "before-migration"]);
     running.stop().await;
 }

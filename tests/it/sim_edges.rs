@@ -33,12 +33,7 @@ digitalocean:
     - name: team
       tokens: [{{token: {DO_TOKEN}}}]
       droplets:
-        - id: 101
-          name: web-1
-          region: nyc3
-          tags: [backup, web]
-          snapshots:
-            - {{id: "170000001", name: seeded-at-the-counter, created_at: 2026-01-01T00:00:00Z}}
+        - {{id: 101, name: web-1, region: nyc3, tags: [backup, web], snapshots: [{{id: "170000001", name: seeded-at-the-counter, created_at: 2026-01-01T00:00:00Z}}]}}
         - {{id: 102, name: db-1, region: nyc3, tags: [backup]}}
 vultr:
   accounts:

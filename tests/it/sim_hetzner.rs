@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use snapkeeper::clock::Clock;
 use snapkeeper::sim::{self, FaultKind, Seed, SimProvider};
 
-use crate::sim_support::{Answer, On, seed};
+use crate::harness::rw_ro_entry;
+use crate::sim_support::strings;
+use crate::sim_support::{Answer, On, get_json, seed};
 
 use crate::spec;
 
@@ -20,22 +22,16 @@ const RO: &str = "simHetznerTestReadOnly0000000000000000000000000000000000000000
 const OTHER: &str = "simHetznerTestOtherProject000000000000000000000000000000000000";
 
 fn seed_yaml(settings: &str, extra_servers: usize) -> String {
-    let mut servers = String::new();
-    for i in 0..extra_servers {
-        servers.push_str(&format!(
-            "        - {{ name: bulk-{i:03}, labels: {{ tier: bulk }} }}\n"
-        ));
-    }
+    let servers: String = (0..extra_servers)
+        .map(|i| format!("        - {{ name: bulk-{i:03}, labels: {{ tier: bulk }} }}\n"))
+        .collect();
+    let entry = rw_ro_entry("hetzner", "main", RW, RO);
     format!(
         r#"
 settings: {{ {settings} }}
 hetzner:
   projects:
-    - name: main
-      tokens:
-        - {{ token: {RW} }}
-        - {{ token: {RO}, read_only: true }}
-      servers:
+{entry}      servers:
         - {{ id: 101, name: web-1, labels: {{ backup: "true", env: prod }}, server_type: cx22 }}
         - {{ id: 102, name: db-1, labels: {{ backup: "true", env: staging }}, server_type: cx32, backups: true }}
         - {{ id: 103, name: scratch, status: "off", server_type: cpx11 }}
@@ -214,12 +210,13 @@ async fn create_image_runs_to_completion_then_deletes() {
     );
 
     // Update, then delete.
+    let body = json!({"description": "renamed", "labels": {"a": "b"}});
     let put = s
         .call(
             Method::PUT,
             &format!("/images/{image_id}"),
             Some(RW),
-            Some(json!({"description": "renamed", "labels": {"a": "b"}})),
+            Some(body),
         )
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.text);
@@ -265,13 +262,9 @@ async fn backups_need_backups_enabled_and_convert_to_snapshots() {
     assert!(!ok.body["image"]["description"].as_str().unwrap().is_empty());
     let bound = s.get("/images?type=backup&bound_to=102").await;
     assert_eq!(bound.body["images"].as_array().unwrap().len(), 2);
+    let body = json!({"type": "snapshot"});
     let conv = s
-        .call(
-            Method::PUT,
-            "/images/9003",
-            Some(RW),
-            Some(json!({"type": "snapshot"})),
-        )
+        .call(Method::PUT, "/images/9003", Some(RW), Some(body))
         .await;
     assert_eq!(conv.body["image"]["type"], "snapshot");
     assert!(conv.body["image"]["bound_to"].is_null());
@@ -663,27 +656,12 @@ async fn transport_faults() {
     );
 
     s.fault(FaultKind::Reset, "GET", "/volumes", Some(1));
-    let r = s
-        .http
-        .get(format!("{}/volumes", s.base))
-        .bearer_auth(RW)
-        .send()
-        .await;
-    let failed = match r {
-        Err(_) => true,
-        Ok(resp) => resp.bytes().await.is_err(),
-    };
-    assert!(failed, "a reset must reach the client as an error");
+    let r = s.raw_get("/volumes", RW, None).await;
+    assert!(r.is_err(), "a reset must reach the client as an error");
 
     s.fault(FaultKind::Timeout, "GET", "/firewalls", Some(1));
-    let quick = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let r = quick
-        .get(format!("{}/firewalls", s.base))
-        .bearer_auth(RW)
-        .send()
+    let r = s
+        .raw_get("/firewalls", RW, Some(Duration::from_millis(300)))
         .await;
     assert!(r.is_err_and(|e| e.is_timeout()));
 }
@@ -696,27 +674,11 @@ async fn counters_and_state_dump() {
     s.get("/images/9001").await;
     s.call(Method::GET, "/servers", None, None).await;
     let control = s.running.control_url();
-    let counters: Value = s
-        .http
-        .get(format!("{control}/counters"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters = get_json(&s.http, format!("{control}/counters"), None).await;
     assert_eq!(counters[RW]["GET /servers"], 2);
     assert_eq!(counters[RW]["GET /images/{id}"], 1);
     assert_eq!(counters["-"]["GET /servers"], 1);
-    let state: Value = s
-        .http
-        .get(format!("{control}/state/hetzner"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&s.http, format!("{control}/state/hetzner"), None).await;
     assert_eq!(state["projects"][0]["name"], "main");
     assert_eq!(ids(&state["projects"][0]["images"]), vec![9001, 9002, 9003]);
 }
@@ -739,32 +701,21 @@ async fn demo_seed_serves_a_small_fleet() {
     }
     let http = reqwest::Client::new();
     let base = run.base_url(SimProvider::Hetzner);
-    let servers: Value = http
-        .get(format!("{base}/servers?label_selector=backup%3Dtrue"))
-        .bearer_auth(&rw.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let servers = get_json(
+        &http,
+        format!("{base}/servers?label_selector=backup%3Dtrue"),
+        Some(&rw.token),
+    )
+    .await;
     assert_eq!(servers["servers"].as_array().unwrap().len(), 2);
-    let snaps: Value = http
-        .get(format!("{base}/images?type=snapshot"))
-        .bearer_auth(&rw.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let descs: Vec<&str> = snaps["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["description"].as_str())
-        .collect();
-    assert!(descs.contains(&"before-upgrade"), "{descs:?}");
+    let snaps = get_json(
+        &http,
+        format!("{base}/images?type=snapshot"),
+        Some(&rw.token),
+    )
+    .await;
+    let descs = strings(&snaps["images"], "description");
+    assert!(descs.iter().any(|d| d == "before-upgrade"), "{descs:?}");
     let records = run.core.requests();
     spec::assert_contract(&records);
     run.stop().await;

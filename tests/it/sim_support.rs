@@ -148,3 +148,43 @@ impl<P> std::ops::Deref for On<P> {
         &self.0
     }
 }
+
+/// `GET url` (with a bearer token when given), its body as JSON.
+pub async fn get_json(http: &reqwest::Client, url: String, token: Option<&str>) -> Value {
+    let mut req = http.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// The text field `field` of every item of the array `list`.
+pub fn strings(list: &Value, field: &str) -> Vec<String> {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"));
+    items
+        .iter()
+        .map(|x| x[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+impl SimHttp {
+    /// `GET path` sent raw with `token` (and `timeout`, when given) and read
+    /// to its end: the body, or the transport error.
+    pub async fn raw_get(
+        &self,
+        path: &str,
+        token: &str,
+        timeout: Option<Duration>,
+    ) -> reqwest::Result<String> {
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        req.send().await?.text().await
+    }
+}

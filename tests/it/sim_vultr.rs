@@ -9,7 +9,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use snapkeeper::sim::{FaultKind, FaultRule, Seed, SimProvider};
 
-use crate::sim_support::{Answer, On};
+use crate::harness::rw_ro_entry;
+use crate::sim_support::strings;
+use crate::sim_support::{Answer, On, get_json};
 
 const RW: &str = "SIMVULTRTESTRW000000000000000000000A";
 const RO: &str = "SIMVULTRTESTRO000000000000000000000A";
@@ -23,15 +25,11 @@ fn seed_with(settings: &str, vultr: &str) -> Seed {
 }
 
 fn base_vultr() -> String {
+    let entry = rw_ro_entry("vultr", "main", RW, RO);
     format!(
         r#"
   accounts:
-    - name: main
-      api_keys:
-        - key: {RW}
-        - key: {RO}
-          read_only: true
-      instances:
+{entry}      instances:
         - id: 11111111-1111-4111-8111-111111111111
           label: web-1
           tags: [backup, web]
@@ -235,12 +233,13 @@ async fn snapshot_create_complete_list_update_delete() {
         assert_eq!(v["snapshots"].as_array().unwrap().len(), n, "{d}");
     }
 
+    let body = json!({"description": "renamed"});
     let put = s
         .call(
             Method::PUT,
             &format!("/snapshots/{id}"),
             Some(RW),
-            Some(json!({"description": "renamed"})),
+            Some(body),
         )
         .await;
     assert_eq!(put.status, StatusCode::NO_CONTENT);
@@ -249,22 +248,19 @@ async fn snapshot_create_complete_list_update_delete() {
         s.get(&format!("/snapshots/{id}")).await.json()["snapshot"]["description"],
         "renamed"
     );
+    let body = json!({});
     let put_bad = s
         .call(
             Method::PUT,
             &format!("/snapshots/{id}"),
             Some(RW),
-            Some(json!({})),
+            Some(body),
         )
         .await;
     assert_eq!(put_bad.status, StatusCode::BAD_REQUEST);
+    let body = json!({"description": "x"});
     let put_missing = s
-        .call(
-            Method::PUT,
-            "/snapshots/nope",
-            Some(RW),
-            Some(json!({"description": "x"})),
-        )
+        .call(Method::PUT, "/snapshots/nope", Some(RW), Some(body))
         .await;
     assert_eq!(put_missing.status, StatusCode::NOT_FOUND);
 
@@ -284,12 +280,12 @@ async fn snapshot_create_complete_list_update_delete() {
     assert_eq!(again.json()["status"], 404);
 
     // The manual snapshot is untouched; the state dump keeps the source.
-    let state: Value = reqwest::get(format!("{}/state/vultr", s.running.control_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(
+        &reqwest::Client::new(),
+        format!("{}/state/vultr", s.running.control_url()),
+        None,
+    )
+    .await;
     let snaps = state["accounts"][0]["snapshots"].as_array().unwrap();
     assert_eq!(snaps.len(), 1);
     assert_eq!(snaps[0]["description"], "before-upgrade");
@@ -359,10 +355,9 @@ async fn create_validation_and_one_pending_per_instance() {
 
 #[tokio::test]
 async fn cursor_paging_over_many_pages_and_back() {
-    let mut snaps = String::new();
-    for i in 0..9 {
-        snaps.push_str(&format!("        - description: snap-{i}\n"));
-    }
+    let snaps: String = (0..9)
+        .map(|i| format!("        - description: snap-{i}\n"))
+        .collect();
     let vultr = format!(
         "  accounts:\n    - name: main\n      api_keys: [{{key: {RW}}}]\n      snapshots:\n{snaps}"
     );
@@ -407,12 +402,7 @@ async fn cursor_paging_over_many_pages_and_back() {
         .get(&format!("/snapshots?per_page=2&cursor={}", prevs[4]))
         .await
         .json();
-    let descs: Vec<&str> = back["snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["description"].as_str().unwrap())
-        .collect();
+    let descs = strings(&back["snapshots"], "description");
     assert_eq!(descs, ["snap-6", "snap-7"]);
 
     // Page-size limits and garbage cursors: 400 with Vultr's body.
@@ -438,10 +428,9 @@ async fn cursor_paging_over_many_pages_and_back() {
 
 #[tokio::test]
 async fn default_page_size_is_100() {
-    let mut fws = String::new();
-    for i in 0..101 {
-        fws.push_str(&format!("        - description: fw-{i}\n"));
-    }
+    let fws: String = (0..101)
+        .map(|i| format!("        - description: fw-{i}\n"))
+        .collect();
     let vultr = format!(
         "  accounts:\n    - name: main\n      api_keys: [{{key: {RW}}}]\n      firewalls:\n{fws}"
     );
@@ -634,17 +623,8 @@ async fn transport_faults() {
 
     // Reset: the client sees an error.
     s.fault("GET", "/firewalls", FaultKind::Reset, Some(1));
-    let r = s
-        .http
-        .get(format!("{}/firewalls", s.base))
-        .bearer_auth(RW)
-        .send()
-        .await;
-    let failed = match r {
-        Err(_) => true,
-        Ok(resp) => resp.bytes().await.is_err(),
-    };
-    assert!(failed, "reset fault did not fail the request");
+    let r = s.raw_get("/firewalls", RW, None).await;
+    assert!(r.is_err(), "reset fault did not fail the request");
 
     // Timeout: a short client time-out fires.
     s.fault("GET", "/load-balancers", FaultKind::Timeout, Some(1));
@@ -787,12 +767,12 @@ async fn counters_count_per_key_and_route() {
     }
     s.get(&format!("/instances/{WEB1}")).await;
     s.call(Method::GET, "/instances", None, None).await;
-    let counters: Value = reqwest::get(format!("{}/counters", s.running.control_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters = get_json(
+        &reqwest::Client::new(),
+        format!("{}/counters", s.running.control_url()),
+        None,
+    )
+    .await;
     assert_eq!(counters[RW]["GET /snapshots"], 3);
     assert_eq!(counters[RW]["GET /instances/{instance-id}"], 1);
     assert_eq!(counters["-"]["GET /instances"], 1);
@@ -826,10 +806,9 @@ async fn demo_seed_serves() {
 #[tokio::test]
 #[cfg_attr(snapkeeper_no_specs, ignore = "provider specs absent")]
 async fn contract_every_served_operation() {
-    let mut snaps = String::new();
-    for i in 0..5 {
-        snaps.push_str(&format!("        - description: old-{i}\n"));
-    }
+    let snaps: String = (0..5)
+        .map(|i| format!("        - description: old-{i}\n"))
+        .collect();
     let vultr = format!(
         r#"
   accounts:
