@@ -733,10 +733,17 @@ async fn account_loop(
                 }
             }
             if let Some((c, _)) = client.as_ref().map(|(c, p)| (c.as_ref(), p)) {
-                let following: BTreeSet<WorkKey> =
-                    follows.iter().map(|f| f.key().clone()).collect();
-                let pass =
-                    engine::pass(&account, c, &clock, &engine_opts, &cancel, &following).await;
+                // What runs is looked at while the pass goes on.
+                let pass = engine::pass_following(
+                    &account,
+                    c,
+                    &clock,
+                    &engine_opts,
+                    &cancel,
+                    &mut follows,
+                    &mut speed,
+                )
+                .await;
                 if let Some((t, _)) = pass.report.next_due() {
                     next_pass = next_pass.min(t);
                 }
@@ -747,10 +754,13 @@ async fn account_loop(
                     next_pass = now + chrono_of(opts.retry_delay);
                 }
                 open.push(OpenCycle {
-                    outstanding: pass.started.iter().map(|f| f.key().clone()).collect(),
+                    outstanding: pass.started.into_iter().collect(),
                     report: pass.report,
                 });
-                follows.extend(pass.started);
+                for r in pass.settled {
+                    next_pass = next_pass.min(due_again(&r, &clock, &opts));
+                    settle(&mut open, r);
+                }
             } else {
                 bad_cycles = bad_cycles.saturating_add(1);
                 next_pass = next_pass.min(clock.now() + backoff(&opts, bad_cycles));
@@ -763,16 +773,8 @@ async fn account_loop(
             let c = c.as_ref();
             let settled =
                 engine::poll_follows(c, &mut follows, &engine_opts, &cancel, &mut speed).await;
-            let now = clock.now();
             for r in settled {
-                if let Some(d) = &r.due {
-                    let t = if d.next <= now {
-                        now + chrono_of(opts.retry_delay)
-                    } else {
-                        d.next
-                    };
-                    next_pass = next_pass.min(t);
-                }
+                next_pass = next_pass.min(due_again(&r, &clock, &opts));
                 settle(&mut open, r);
             }
         }
@@ -871,6 +873,18 @@ async fn account_loop(
 fn backoff(opts: &DaemonOptions, bad: u32) -> chrono::Duration {
     let d = opts.retry_delay * 2u32.saturating_pow(bad.clamp(1, 4) - 1);
     chrono::Duration::from_std(d).unwrap_or_default()
+}
+
+/// When a resource whose snapshot settled is due again: its schedule's
+/// next time, or after the retry delay when that is already past.
+fn due_again(r: &engine::ResourceReport, clock: &Clock, opts: &DaemonOptions) -> DateTime<Utc> {
+    let now = clock.now();
+    let retry = now + chrono::Duration::from_std(opts.retry_delay).unwrap_or_default();
+    match &r.due {
+        Some(d) if d.next > now => d.next,
+        Some(_) => retry,
+        None => DateTime::<Utc>::MAX_UTC,
+    }
 }
 
 /// A settled snapshot's report joins the pass that started it.

@@ -159,6 +159,8 @@ pub struct Follow {
     interval: Duration,
     deadline: Instant,
     polls: u32,
+    /// From the create to the last look that saw it still running.
+    running_after: Option<Duration>,
     last_said: Duration,
     /// Deletions already made for this resource in this cycle (making room
     /// at a full quota): the per-run cap counts them.
@@ -180,47 +182,101 @@ impl Follow {
 /// How long snapshots of this account take, learned from the ones it
 /// followed: the first look at a new snapshot happens when it is expected
 /// to be done, not right after the create.
+///
+/// Only a snapshot seen running and then done tells its duration; one
+/// done at its first look says only that it took no longer than that (the
+/// look may have come long after its end, for example after a long pass):
+/// it lowers an estimate a little, or, before there is one, an upper bound.
 #[derive(Debug, Clone, Default)]
 pub struct Speed {
     /// Seconds per (GB + [`FIXED_GB`]) of disk, smoothed.
     secs_per_gb: Option<f64>,
+    /// No snapshot took longer than this, seconds per (GB + [`FIXED_GB`]).
+    at_most: Option<f64>,
+    /// When a snapshot done at its first look last lowered the estimate.
+    lowered: Option<Instant>,
 }
 
 /// A snapshot's fixed cost, in GB of disk: even an empty disk takes a while.
 const FIXED_GB: f64 = 10.0;
 
+/// What one finished snapshot showed of the account's speed.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed {
+    /// Its disk, GB.
+    pub disk_gb: u64,
+    /// From its create to the look that saw it done.
+    pub done_after: Duration,
+    /// From its create to the last look that saw it still running.
+    pub running_after: Option<Duration>,
+    /// When the look that saw it done was.
+    pub seen: Instant,
+}
+
 impl Speed {
-    /// Whether the account has seen a snapshot finish.
+    /// Whether the account has an estimate.
     pub fn known(&self) -> bool {
         self.secs_per_gb.is_some()
     }
 
     /// When a snapshot of `disk_gb` is expected to be done, when known.
     pub fn expected(&self, disk_gb: u64) -> Option<Duration> {
-        let s = self.secs_per_gb? * (disk_gb as f64 + FIXED_GB);
-        Duration::try_from_secs_f64(s).ok()
+        Self::scaled(self.secs_per_gb?, disk_gb)
     }
 
-    /// One snapshot of `disk_gb` was seen done after `elapsed`, at the
-    /// `polls`-th look. Done at the first look means it may have finished
-    /// well before: the estimate comes down a little.
-    pub fn observe(&mut self, disk_gb: u64, elapsed: Duration, polls: u32) {
-        let mut secs = elapsed.as_secs_f64() / (disk_gb as f64 + FIXED_GB);
-        if polls <= 1 {
-            secs *= 0.9;
-        }
+    /// When a snapshot of `disk_gb` should be done at the latest, from the
+    /// slowest of the ones seen done at their first look.
+    pub fn at_most(&self, disk_gb: u64) -> Option<Duration> {
+        Self::scaled(self.at_most?, disk_gb)
+    }
+
+    fn scaled(secs_per_gb: f64, disk_gb: u64) -> Option<Duration> {
+        Duration::try_from_secs_f64(secs_per_gb * (disk_gb as f64 + FIXED_GB)).ok()
+    }
+
+    /// One snapshot was seen done.
+    pub fn observe(&mut self, o: Observed) {
+        let per = |d: Duration| d.as_secs_f64() / (o.disk_gb as f64 + FIXED_GB);
+        let done = per(o.done_after);
+        let sample = match (o.running_after, self.secs_per_gb) {
+            // Running at one look, done at the next: the later end (a
+            // little late at the next first look costs nothing; a little
+            // early costs a look).
+            (Some(_), _) => done,
+            // Done at the first look, which came at the expected end or
+            // later: the estimate is not too low, and may be too high. It
+            // comes down 10 %, but once per snapshot duration at the most
+            // (the snapshots of one burst all say the same; a thousand of
+            // them must not lower it a thousand times).
+            (None, Some(old)) => {
+                let due = self
+                    .lowered
+                    .is_none_or(|at| o.seen.saturating_duration_since(at) >= o.done_after);
+                if due {
+                    self.lowered = Some(o.seen);
+                    self.secs_per_gb = Some(0.9 * old);
+                }
+                return;
+            }
+            // Done at the first look, nothing known: an upper bound only.
+            (None, None) => {
+                self.at_most = Some(self.at_most.map_or(done, |m| m.min(done)));
+                return;
+            }
+        };
         self.secs_per_gb = Some(match self.secs_per_gb {
-            None => secs,
-            Some(old) => 0.5 * old + 0.5 * secs,
+            None => sample,
+            Some(old) => 0.5 * old + 0.5 * sample,
         });
     }
 }
 
-/// Run one cycle for `account` to its end: a pass, then every snapshot it
-/// started followed until it is settled and its resource pruned. `run
-/// --once`, `plan` and `prune` use this; the daemon runs [`pass`] and
-/// [`poll_follows`] itself, so one stuck snapshot delays nothing else.
-/// Never panics on provider trouble: every failure lands in the report.
+/// Run one cycle for `account` to its end: a pass, with every snapshot it
+/// starts followed from its start (while the pass goes on) until it is
+/// settled and its resource pruned. `run --once`, `plan` and `prune` use
+/// this; the daemon runs [`pass_following`] and [`poll_follows`] itself, so
+/// one stuck snapshot delays nothing else. Never panics on provider
+/// trouble: every failure lands in the report.
 pub async fn run_cycle(
     account: &Account,
     provider: &dyn Provider,
@@ -228,12 +284,23 @@ pub async fn run_cycle(
     opts: &EngineOptions,
     cancel: &CancellationToken,
 ) -> CycleReport {
-    let Pass {
-        mut report,
-        started,
-    } = pass(account, provider, clock, opts, cancel, &BTreeSet::new()).await;
-    let mut follows = started;
+    let mut follows = Vec::new();
     let mut speed = Speed::default();
+    let During {
+        mut report,
+        settled,
+        ..
+    } = pass_following(
+        account,
+        provider,
+        clock,
+        opts,
+        cancel,
+        &mut follows,
+        &mut speed,
+    )
+    .await;
+    report.resources.extend(settled);
     while !follows.is_empty() {
         let next = follows.iter().map(Follow::next_poll).min();
         if let Some(next) = next {
@@ -252,6 +319,89 @@ pub async fn run_cycle(
     report
 }
 
+/// What [`pass_following`] did.
+#[derive(Debug)]
+pub struct During {
+    /// The pass's report (see [`Pass::report`]).
+    pub report: CycleReport,
+    /// The (policy, resource) of every snapshot the pass started.
+    pub started: Vec<WorkKey>,
+    /// Followed snapshots (started before or during the pass) settled
+    /// while the pass went on.
+    pub settled: Vec<ResourceReport>,
+}
+
+/// A pass (see [`pass`]) over the resources not in `follows`, while the
+/// snapshots in `follows`, and each one the pass starts as soon as it is
+/// started, are looked at on their schedule: a long pass (a thousand
+/// creates at a provider's rate limit take minutes) delays no look, and
+/// the account's speed is learned from the first snapshots while the later
+/// ones are still being created. What is still running stays in `follows`.
+pub async fn pass_following(
+    account: &Account,
+    provider: &dyn Provider,
+    clock: &Clock,
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+    follows: &mut Vec<Follow>,
+    speed: &mut Speed,
+) -> During {
+    let following: BTreeSet<WorkKey> = follows.iter().map(|f| f.key.clone()).collect();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let the_pass = pass_sending(account, provider, clock, opts, cancel, &following, Some(tx));
+    let follow = async {
+        let mut started = Vec::new();
+        let mut settled = Vec::new();
+        let mut open = true;
+        while open || !follows.is_empty() {
+            while let Ok(f) = rx.try_recv() {
+                started.push(f.key.clone());
+                follows.push(f);
+            }
+            reschedule(follows, speed);
+            let next = follows.iter().map(Follow::next_poll).min();
+            if open {
+                // Until the pass ends: the next look or the next start.
+                tokio::select! {
+                    f = rx.recv() => match f {
+                        Some(f) => {
+                            started.push(f.key.clone());
+                            follows.push(f);
+                        }
+                        None => open = false,
+                    },
+                    () = sleep_until_or_never(next) => {}
+                }
+            } else {
+                break;
+            }
+            if cancel.is_cancelled() || next.is_some_and(|n| n <= Instant::now()) {
+                settled.extend(poll_follows(provider, follows, opts, cancel, speed).await);
+            }
+        }
+        (started, settled)
+    };
+    let (pass, (mut started, settled)) = tokio::join!(the_pass, follow);
+    // (Only if the follower had gone: the pass kept them.)
+    for f in pass.started {
+        started.push(f.key.clone());
+        follows.push(f);
+    }
+    During {
+        report: pass.report,
+        started,
+        settled,
+    }
+}
+
+/// Sleep until `at`; without one, for ever.
+async fn sleep_until_or_never(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// One pass over `account`: the listings, then for each policy on each
 /// resource not in `following`: a create when due (and nothing runs on the
 /// resource), else its retention. Creates are started, not waited for: the
@@ -263,6 +413,20 @@ pub async fn pass(
     opts: &EngineOptions,
     cancel: &CancellationToken,
     following: &BTreeSet<WorkKey>,
+) -> Pass {
+    pass_sending(account, provider, clock, opts, cancel, following, None).await
+}
+
+/// [`pass`], handing each started snapshot to `started` as soon as it is
+/// started when given (then [`Pass::started`] is empty).
+async fn pass_sending(
+    account: &Account,
+    provider: &dyn Provider,
+    clock: &Clock,
+    opts: &EngineOptions,
+    cancel: &CancellationToken,
+    following: &BTreeSet<WorkKey>,
+    started_to: Option<tokio::sync::mpsc::UnboundedSender<Follow>>,
 ) -> Pass {
     let mut report = CycleReport::new(&account.name, clock.now(), opts.dry_run);
 
@@ -388,17 +552,24 @@ pub async fn pass(
             work_on(account, provider, now, opts, cancel, &holds, w, span.clone()).instrument(span)
         })
         .collect();
-    let results: Vec<Worked> = futures_util::stream::iter(futures)
-        .buffer_unordered(opts.concurrency.max(1))
-        .collect()
-        .await;
+    let mut results = futures_util::stream::iter(futures).buffer_unordered(opts.concurrency.max(1));
     let mut started = Vec::new();
-    for r in results {
+    while let Some(r) = results.next().await {
         match r {
             Worked::Settled(rep) => report.resources.push(*rep),
-            Worked::Started(f) => started.push(*f),
+            Worked::Started(f) => match &started_to {
+                // A follower that is gone takes nothing more: keep it here.
+                Some(tx) => {
+                    if let Err(back) = tx.send(*f) {
+                        started.push(back.0);
+                    }
+                }
+                None => started.push(*f),
+            },
         }
     }
+    drop(results);
+    drop(started_to);
     report
         .resources
         .sort_by(|a, b| (&a.policy, &a.resource_id).cmp(&(&b.policy, &b.resource_id)));
@@ -713,6 +884,7 @@ fn follow(
         scheduled: created_at + first,
         interval: opts.wait.first_interval,
         polls: 0,
+        running_after: None,
         last_said: Duration::ZERO,
         cap_used: 0,
     }))
@@ -821,9 +993,9 @@ pub async fn poll_follows(
             Step::Waiting(f) => follows.push(*f),
             Step::Settled {
                 report,
-                observed: Some((gb, elapsed, polls)),
+                observed: Some(o),
             } => {
-                speed.observe(gb, elapsed, polls);
+                speed.observe(o);
                 done.push(*report);
             }
             Step::Settled { report, .. } => done.push(*report),
@@ -844,7 +1016,8 @@ pub async fn poll_follows(
 /// then the oldest), is looked
 /// at on its own schedule, and the others wait until the probe's end
 /// teaches the speed, but never longer than an eighth of their deadline (a
-/// stuck probe delays their first look, it never leaves them unlooked at).
+/// stuck probe delays their first look, it never leaves them unlooked at)
+/// nor past the time by which the slowest snapshot seen done was done.
 fn reschedule(follows: &mut [Follow], speed: &Speed) {
     let probe = if speed.known() {
         None
@@ -868,7 +1041,11 @@ fn reschedule(follows: &mut [Follow], speed: &Speed) {
             if let Some(expected) = speed.expected(f.pending.disk_gb) {
                 at = at.max(f.created_at + expected);
             } else if probe.as_ref().is_some_and(|p| *p != f.key) {
-                at = at.max(f.created_at + (f.deadline - f.created_at) / 8);
+                let mut wait = (f.deadline - f.created_at) / 8;
+                if let Some(latest) = speed.at_most(f.pending.disk_gb) {
+                    wait = wait.min(latest);
+                }
+                at = at.max(f.created_at + wait);
             }
         }
         f.next_poll = at.min(f.deadline);
@@ -880,7 +1057,7 @@ enum Step {
     Settled {
         report: Box<ResourceReport>,
         /// (disk GB, time to done, looks) of a snapshot seen complete.
-        observed: Option<(u64, Duration, u32)>,
+        observed: Option<Observed>,
     },
 }
 
@@ -915,7 +1092,12 @@ async fn step(
     match result {
         Ok(Progress::Done { snapshot_id }) => {
             info!(snapshot = %snapshot_id, waited_s = waited.as_secs(), polls = f.polls, "snapshot complete");
-            let observed = (!f.pending.ready).then_some((f.pending.disk_gb, waited, f.polls));
+            let observed = (!f.pending.ready).then_some(Observed {
+                disk_gb: f.pending.disk_gb,
+                done_after: waited,
+                running_after: f.running_after,
+                seen: now,
+            });
             f.rep.create = CreateStatus::Created {
                 snapshot_id: snapshot_id.clone(),
             };
@@ -971,6 +1153,7 @@ async fn step(
             };
         }
         Ok(Progress::Running { percent }) => {
+            f.running_after = Some(waited);
             // Long waits are normal (DigitalOcean ~2 min/GB, Vultr up to
             // ~30 min): say how it goes about once a minute.
             if waited >= f.last_said + Duration::from_secs(60) {

@@ -788,6 +788,118 @@ async fn a_stuck_probe_delays_the_others_first_look_but_never_skips_it() {
     }
 }
 
+#[test]
+fn speed_learns_only_from_what_a_look_can_tell() {
+    let secs = Duration::from_secs;
+    let t0 = tokio::time::Instant::now();
+    // A snapshot created at `at`, done `done` s later, last seen running
+    // `running` s after its create.
+    let seen = |at: u64, done: u64, running: Option<u64>| Observed {
+        disk_gb: 10,
+        done_after: secs(done),
+        running_after: running.map(secs),
+        seen: t0 + secs(at + done),
+    };
+    // (what, observations, expected end of a 10 GB snapshot, at the latest)
+    let cases: Vec<(&str, Vec<Observed>, Option<Duration>, Option<Duration>)> = vec![
+        ("nothing seen", vec![], None, None),
+        (
+            "done at the first look: an upper bound only (the look may be late)",
+            vec![seen(0, 60, None)],
+            None,
+            Some(secs(60)),
+        ),
+        (
+            "the tightest upper bound wins",
+            vec![seen(0, 60, None), seen(0, 300, None), seen(0, 50, None)],
+            None,
+            Some(secs(50)),
+        ),
+        (
+            "running at 40 s, done at 60 s: 60 s",
+            vec![seen(0, 60, Some(40))],
+            Some(secs(60)),
+            None,
+        ),
+        (
+            "an estimate, then done at the first look however late: 10 % lower",
+            vec![seen(0, 40, Some(30)), seen(0, 400, None)],
+            Some(secs(36)),
+            None,
+        ),
+        (
+            "a burst done at the first look lowers it once",
+            vec![
+                seen(0, 40, Some(30)),
+                seen(100, 40, None),
+                seen(100, 41, None),
+                seen(100, 42, None),
+                seen(101, 40, None),
+            ],
+            Some(secs(36)),
+            None,
+        ),
+        (
+            "and again once a snapshot's duration has passed",
+            vec![
+                seen(0, 40, Some(30)),
+                seen(100, 40, None),
+                seen(140, 40, None),
+            ],
+            Some(Duration::from_secs_f64(32.4)),
+            None,
+        ),
+        (
+            "an estimate, then seen running: halfway to the new figure",
+            vec![seen(0, 40, Some(30)), seen(0, 80, Some(70))],
+            Some(secs(60)),
+            None,
+        ),
+    ];
+    for (what, seen, expected, at_most) in cases {
+        let mut speed = Speed::default();
+        for o in seen {
+            speed.observe(o);
+        }
+        let round = |d: Option<Duration>| d.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0);
+        assert_eq!(round(speed.expected(10)), round(expected), "{what}");
+        assert_eq!(round(speed.at_most(10)), round(at_most), "{what}");
+        assert_eq!(speed.known(), expected.is_some(), "{what}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_pass_does_not_delay_the_looks_at_what_it_started() {
+    // r2 is busy for a minute (two busy answers 30 s apart), so the pass
+    // lasts a minute; r1's snapshot takes 10 s. It is confirmed and r1
+    // pruned while the pass is still waiting on r2.
+    let busy = || Err(err(ErrorKind::Busy, Some(422), "create snapshot"));
+    let fake = Fake::new()
+        .resources(D, Ok(vec![res(D, "r1"), res(D, "r2")]))
+        .snapshots(D, Ok(series(D, "a", "p", "r1", 7, 24, 2)))
+        .creates("r2", vec![busy(), busy(), Ok(())])
+        .takes("r1", Duration::from_secs(10));
+    let acct = account(
+        ProviderKind::DigitalOcean,
+        vec![policy("p", D, hours(6), last(1))],
+    );
+    let report = cycle(&acct, &fake, &opts()).await;
+    assert_eq!(
+        resource(&report, "p", "r1").prune,
+        PruneStatus::Done { deleted: 2 },
+        "{report:#?}"
+    );
+    let calls = fake.calls();
+    let first_delete = calls.iter().position(|c| matches!(c, Call::Delete(_)));
+    let last_r2_create = calls
+        .iter()
+        .rposition(|c| matches!(c, Call::Create { resource, .. } if resource == "r2"));
+    assert!(
+        first_delete.is_some() && first_delete < last_r2_create,
+        "r1 pruned before the pass ended: {calls:?}"
+    );
+}
+
 // ---------------------------------------- rule 3: no prune on a bad listing
 
 #[tokio::test(start_paused = true)]
