@@ -132,11 +132,12 @@ pub fn default_pacing(scheme: Scheme) -> Pacing {
     const HOUR: Duration = Duration::from_secs(3600);
     match scheme {
         // 5,000/h per token, sliding, announced in the headers; 250/min,
-        // not announced: a bucket whose worst minute is 15 + 230 = 245.
+        // not announced: a bucket whose worst minute is 8 + 240 = 248 (96 %
+        // of the limit sustained, a margin of 2 for clock jitter).
         Scheme::DigitalOcean => Pacing {
             buckets: vec![Limit {
-                capacity: 15.0,
-                per_second: 230.0 / 60.0,
+                capacity: 8.0,
+                per_second: 240.0 / 60.0,
             }],
             budget: Some(Budget {
                 limit: 5000.0,
