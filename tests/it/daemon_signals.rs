@@ -295,3 +295,34 @@ fn systemd_notify_ready_status_reloading_and_stopping() {
     let st = d.wait_exit();
     assert_eq!(st.code(), Some(0));
 }
+
+#[test]
+fn a_notify_socket_nobody_reads_never_stalls_the_daemon() {
+    // The socket's queue fills within a second (the watchdog pings every
+    // 50 ms) and is never read: reloads, cycles and SIGTERM go on.
+    let w = World::new(&seed_faults());
+    w.write_config(&config(&[w.srv("hz-ok", "all: true", "2s", "last: 2")]));
+    let path = w.dir.path().join("deaf.sock");
+    let _deaf = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let mut d = crate::daemon::Daemon::start_with(
+        &w.config_path(),
+        "json",
+        &[
+            ("NOTIFY_SOCKET", path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "100000"),
+        ],
+        &[],
+    );
+    d.wait("a cycle", about("cycle finished", "hz-ok"));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    w.write_config(&config(&[w.srv("hz-ok", "all: true", "3s", "last: 2")]));
+    d.signal("HUP");
+    d.wait("the reload", |l| l.message().starts_with("config reloaded"));
+    let mark = d.mark();
+    d.wait_after(
+        mark,
+        "a cycle after the reload",
+        about("cycle finished", "hz-ok"),
+    );
+    d.stop();
+}
