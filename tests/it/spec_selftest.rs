@@ -442,6 +442,8 @@ fn record(
         status,
         response_body,
         response_headers: Default::default(),
+        user_agent: None,
+        at: None,
     }
 }
 
