@@ -231,7 +231,7 @@ fn get(url: &str) -> (u16, String, String) {
     get_accepting(url, "*/*")
 }
 
-fn get_accepting(url: &str, accept: &str) -> (u16, String, String) {
+pub fn get_accepting(url: &str, accept: &str) -> (u16, String, String) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -254,7 +254,7 @@ fn get_accepting(url: &str, accept: &str) -> (u16, String, String) {
     })
 }
 
-fn metrics_url(d: &mut Daemon) -> String {
+pub fn metrics_url(d: &mut Daemon) -> String {
     let line = d.wait("metrics served", |l| l.is("metrics served at /metrics"));
     format!("http://{}/metrics", line.get("listen").unwrap())
 }
