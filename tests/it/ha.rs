@@ -1104,6 +1104,7 @@ fn status_and_metrics_show_which_replica_owns_which_account() {
 
     // The table: an OWNER column after ACCOUNT, what etcd says.
     let table = status(&ca, false, &[]);
+    eprintln!("$ snapkeeper status\n{}", table.stdout);
     assert_eq!(table.code, 0, "{}{}", table.stdout, table.stderr);
     assert_eq!(owner_cells(&table.stdout), owners, "{}", table.stdout);
     // --json: accounts[].owner.replica.
@@ -1154,6 +1155,7 @@ fn status_and_metrics_show_which_replica_owns_which_account() {
     // out of reach and nothing is owned.
     etcd.freeze();
     let frozen = status(&ca, false, &[]);
+    eprintln!("$ snapkeeper status (etcd frozen)\n{}", frozen.stdout);
     assert_eq!(
         frozen.code, table.code,
         "{}{}",
