@@ -11,10 +11,11 @@
 //! themselves are in `pacing`.
 //!
 //! Owns how a request is sent and how an answer becomes a value or a typed
-//! error. Must never: put the token anywhere but the (sensitive)
+//! error, and (issue 15) the per-client user agent and write guard of a
+//! replica. Must never: put the token anywhere but the (sensitive)
 //! `Authorization` header, retry a create that may have reached the server,
-//! follow a pagination link to another host, or return part of a listing as
-//! if it were all of it.
+//! send an attempt of a write its guard refused, follow a pagination link to
+//! another host, or return part of a listing as if it were all of it.
 
 use std::sync::Arc;
 use std::time::Duration;
