@@ -1148,6 +1148,19 @@ fn status_and_metrics_show_which_replica_owns_which_account() {
             Some(2.0),
             "{page}"
         );
+        // Every ha metric the shipped alert rules use is served.
+        let rules = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/prometheus/snapkeeper.rules.yml"),
+        )
+        .unwrap();
+        for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("snapkeeper_ha_") {
+                assert!(
+                    page.contains(&format!("\n{word}{{")),
+                    "the rules use {word}, not served:\n{page}"
+                );
+            }
+        }
     }
 
     // etcd frozen: status still judges freshness (same exit code) and says
