@@ -1378,11 +1378,32 @@ fn tls_and_auth_against_a_real_etcd_and_a_wrong_password_named_not_printed() {
         st_bad.stdout,
         st_bad.stderr
     );
+    // A CA that did not sign etcd's certificate: the handshake fails and
+    // the error names the key to look at.
+    let other = w.dir.path().join("other-ca");
+    std::fs::create_dir_all(&other).unwrap();
+    make_certs(&other);
+    let wrong_ca = ha("rc", "{ env: ETCD_PASSWORD }").replace(
+        &ca.display().to_string(),
+        &other.join("ca.pem").display().to_string(),
+    );
+    let bad_ca = write_config_with(&w, "rc", "", &accts, &wrong_ca);
+    let mut c = Daemon::start_with(&bad_ca, "json", &env, &[]);
+    let refused = c.wait("rc to fail the tls handshake", |l| {
+        l.message()
+            .starts_with("etcd unreachable: this replica owns nothing")
+    });
+    let error = refused.get("error").unwrap_or_default();
+    eprintln!("a wrong ca: {error}");
+    assert!(error.contains("check ha.etcd.tls.ca"), "{error}");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(etcd.members(), BTreeSet::from(["ra".to_string()]));
     assert_eq!(b.count(|l| l.is("creating snapshot")), 0);
+    assert_eq!(c.count(|l| l.is("creating snapshot")), 0);
     a.stop();
     b.stop();
+    c.stop();
+    assert!(!c.output().contains(password), "a password was printed");
     for out in [
         a.output(),
         b.output(),
