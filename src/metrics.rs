@@ -104,6 +104,24 @@ struct BuildLabels {
     version: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaLabels {
+    replica: String,
+}
+
+/// Issue 15: how this replica stands in etcd, for [`Metrics::observe_ha`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaState {
+    /// This replica's id.
+    pub replica: String,
+    /// A lease renewed within half its time to live.
+    pub etcd_reachable: bool,
+    /// Members that count for the rendezvous.
+    pub members: usize,
+    /// Each account of the config: does this replica hold its owner key?
+    pub owned: Vec<(String, bool)>,
+}
+
 fn cycle_histogram() -> Histogram {
     // 0.1 s to 2 h: a quiet cycle is a few listings, a busy one waits for
     // DigitalOcean's ~2 min/GB.
@@ -141,6 +159,12 @@ pub struct Metrics {
     reload_success: Gauge,
     reload_time: FGauge,
     reload_errors: Gauge,
+    ha_replica: Family<ReplicaLabels, Gauge>,
+    ha_reachable: Family<ReplicaLabels, Gauge>,
+    ha_members: Family<ReplicaLabels, Gauge>,
+    ha_owned: Family<AccountLabels, Gauge>,
+    /// Accounts with an `ha_owned` series now.
+    ha_accounts: Mutex<BTreeSet<String>>,
     /// Per account: the resource and policy series it has now, so that the
     /// ones that went away can be removed.
     seen: Mutex<BTreeMap<String, Seen>>,
@@ -188,6 +212,11 @@ impl Metrics {
             reload_success: Gauge::default(),
             reload_time: FGauge::default(),
             reload_errors: Gauge::default(),
+            ha_replica: Family::default(),
+            ha_reachable: Family::default(),
+            ha_members: Family::default(),
+            ha_owned: Family::default(),
+            ha_accounts: Mutex::new(BTreeSet::new()),
             seen: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
@@ -323,7 +352,66 @@ impl Metrics {
             "Errors in the file the last reload rejected (0 when it was applied)",
             m.reload_errors.clone(),
         );
+        m.register_ha(&mut r);
         Self { registry: r, ..m }
+    }
+
+    /// Issue 15: the ha families. They have no series until the daemon
+    /// runs with `ha:` (an empty family prints only its HELP and TYPE).
+    fn register_ha(&self, r: &mut Registry) {
+        r.register(
+            "snapkeeper_ha_replica_info",
+            "Always 1 with ha: set; this replica's id in a label",
+            self.ha_replica.clone(),
+        );
+        r.register(
+            "snapkeeper_ha_etcd_reachable",
+            "1 while this replica's etcd lease was renewed within half its time to live (it may write), else 0",
+            self.ha_reachable.clone(),
+        );
+        r.register(
+            "snapkeeper_ha_members",
+            "Replicas that count for the rendezvous, as this replica sees them (0 while etcd is unreachable)",
+            self.ha_members.clone(),
+        );
+        r.register(
+            "snapkeeper_ha_owned",
+            "1 while this replica holds the account's owner key in etcd (it works the account), else 0",
+            self.ha_owned.clone(),
+        );
+    }
+
+    /// Issue 15: this replica's standing in etcd (a daemon without `ha:`
+    /// never calls it, so it has no ha series).
+    pub fn observe_ha(&self, state: &HaState) {
+        let mut accounts = self
+            .ha_accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let replica = ReplicaLabels {
+            replica: state.replica.clone(),
+        };
+        self.ha_replica.get_or_create(&replica).set(1);
+        self.ha_reachable
+            .get_or_create(&replica)
+            .set(i64::from(state.etcd_reachable));
+        self.ha_members
+            .get_or_create(&replica)
+            .set(i64::try_from(state.members).unwrap_or(i64::MAX));
+        let now: BTreeSet<String> = state.owned.iter().map(|(a, _)| a.clone()).collect();
+        for gone in accounts.difference(&now) {
+            self.ha_owned.remove(&AccountLabels {
+                account: gone.clone(),
+            });
+        }
+        for (account, owned) in &state.owned {
+            self.ha_owned
+                .get_or_create(&AccountLabels {
+                    account: account.clone(),
+                })
+                .set(i64::from(*owned));
+        }
+        *accounts = now;
     }
 
     /// The page in the classic Prometheus text format (0.0.4), for
@@ -854,5 +942,43 @@ mod tests {
             "{page}"
         );
         assert!(page.ends_with("# EOF\n"), "{page}");
+    }
+
+    #[test]
+    fn ha_series_follow_ownership_and_the_accounts_of_the_config() {
+        let m = Metrics::new();
+        assert!(
+            !m.encode().contains("snapkeeper_ha_owned{"),
+            "no ha series without ha"
+        );
+        let state = |reachable: bool, owned: &[(&str, bool)]| HaState {
+            replica: "ra".into(),
+            etcd_reachable: reachable,
+            members: 2,
+            owned: owned.iter().map(|(a, o)| ((*a).to_string(), *o)).collect(),
+        };
+        m.observe_ha(&state(true, &[("a", true), ("b", false)]));
+        let page = m.encode();
+        for want in [
+            "snapkeeper_ha_replica_info{replica=\"ra\"} 1",
+            "snapkeeper_ha_etcd_reachable{replica=\"ra\"} 1",
+            "snapkeeper_ha_members{replica=\"ra\"} 2",
+            "snapkeeper_ha_owned{account=\"a\"} 1",
+            "snapkeeper_ha_owned{account=\"b\"} 0",
+        ] {
+            assert!(page.contains(want), "{want}\n{page}");
+        }
+        // b left the config; etcd went away: nothing owned.
+        m.observe_ha(&state(false, &[("a", false)]));
+        let page = m.encode();
+        assert!(
+            page.contains("snapkeeper_ha_owned{account=\"a\"} 0"),
+            "{page}"
+        );
+        assert!(
+            page.contains("snapkeeper_ha_etcd_reachable{replica=\"ra\"} 0"),
+            "{page}"
+        );
+        assert!(!page.contains("account=\"b\""), "{page}");
     }
 }

@@ -7,9 +7,15 @@
 //! UNKNOWN: a CRIT resource on one account makes the answer 2 even when
 //! another account is unreachable, since that is the one to act on.
 //!
-//! Must never: write to a provider (it only lists resources and managed
-//! snapshots, so a read-only token is enough), print a token, or judge
-//! freshness any other way than `policy::freshness` does.
+//! With `ha:` in the config (issue 15) it also shows which replica holds
+//! each account's owner key, read once from etcd under the daemon's
+//! prefix; etcd out of reach makes the owner unknown, never the verdict.
+//!
+//! Must never: write to a provider or to etcd (it only lists resources and
+//! managed snapshots, so a read-only token is enough, and reads the owner
+//! keys), print a token or the etcd password, let ownership change the
+//! exit code, or judge freshness any other way than `policy::freshness`
+//! does.
 
 use std::collections::BTreeMap;
 
@@ -56,6 +62,58 @@ pub struct AccountStatus {
     pub error: Option<String>,
     /// One entry per policy and selected resource.
     pub resources: Vec<ResourceHealth>,
+    /// Issue 15: who holds the account's owner key; only with `ha:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// Issue 15: an account's owner in etcd, as `status` read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    /// The replica holding the owner key; `None` when no replica holds it
+    /// or when it could not be read (then `error` says why).
+    pub replica: Option<String>,
+    /// Why the owner is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Owner {
+    /// The table's OWNER cell.
+    fn cell(&self) -> String {
+        match (&self.replica, &self.error) {
+            (Some(r), _) => r.clone(),
+            (None, None) => "none".into(),
+            (None, Some(_)) => "unknown".into(),
+        }
+    }
+}
+
+/// Issue 15: the owner of each of `accounts` from etcd, or the same
+/// "unknown" for all when etcd cannot be read (or this build has no etcd
+/// client).
+pub async fn owners_of(ha: &crate::config::Ha, accounts: &[&str]) -> Vec<Owner> {
+    let read = match crate::ha::owners(ha).await {
+        Ok(owners) => Ok(owners),
+        Err(crate::ha::HaError::NotBuilt) => Err(
+            "ownership cannot be shown: this snapkeeper was built without the `ha` feature (cargo build --release --features ha)"
+                .to_string(),
+        ),
+        Err(e) => Err(format!("owner unknown: {e}")),
+    };
+    accounts
+        .iter()
+        .map(|a| match &read {
+            Ok(owners) => Owner {
+                replica: owners.get(*a).cloned(),
+                error: None,
+            },
+            Err(e) => Owner {
+                replica: None,
+                error: Some(e.clone()),
+            },
+        })
+        .collect()
 }
 
 /// Read one account's state and judge every selected resource.
@@ -69,6 +127,7 @@ pub async fn account_status(
         provider: account.provider.to_string(),
         error: None,
         resources: Vec::new(),
+        owner: None,
     };
     let mut resources: BTreeMap<TargetKind, Vec<Resource>> = BTreeMap::new();
     let mut snapshots: BTreeMap<TargetKind, Vec<Snapshot>> = BTreeMap::new();
@@ -196,9 +255,19 @@ pub async fn status(ctx: &Ctx, only: &[String], json: bool) -> u8 {
                 provider: a.provider.to_string(),
                 error: Some(e.to_string()),
                 resources: Vec::new(),
+                owner: None,
             },
         };
         answers.push(answer);
+    }
+    // Issue 15: who owns what, with `ha:` only.
+    let ha = ctx.config.ha.as_ref();
+    if let Some(ha) = ha {
+        let names: Vec<&str> = answers.iter().map(|a| a.account.as_str()).collect();
+        let owners = owners_of(ha, &names).await;
+        for (a, o) in answers.iter_mut().zip(owners) {
+            a.owner = Some(o);
+        }
     }
     let (state, exit, summary) = verdict(&answers);
     if json {
@@ -216,35 +285,74 @@ pub async fn status(ctx: &Ctx, only: &[String], json: bool) -> u8 {
     }
     // First line: the plugin output Nagios shows.
     println!("SNAPKEEPER {state} - {summary}");
-    let mut t = Table::new(&[
+    let mut header = vec![
         "ACCOUNT", "POLICY", "RESOURCE", "NEWEST", "AGE", "STATE", "REASON",
-    ]);
+    ];
+    if ha.is_some() {
+        header.insert(1, "OWNER");
+    }
+    let mut t = Table::new(&header);
+    // With `ha:`, the owner follows the account name.
+    let row = |account: &AccountStatus, mut cells: Vec<String>| {
+        if let Some(o) = &account.owner {
+            cells.insert(1, o.cell());
+        }
+        cells
+    };
     for a in &answers {
         if let Some(e) = &a.error {
-            t.row(vec![
-                a.account.clone(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "UNKNOWN".into(),
-                e.clone(),
-            ]);
+            t.row(row(
+                a,
+                vec![
+                    a.account.clone(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "UNKNOWN".into(),
+                    e.clone(),
+                ],
+            ));
+        }
+        if a.resources.is_empty() && a.error.is_none() && a.owner.is_some() {
+            // An account with nothing selected still shows its owner.
+            t.row(row(
+                a,
+                vec![
+                    a.account.clone(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "no resource selected".into(),
+                ],
+            ));
         }
         for h in &a.resources {
-            t.row(vec![
-                h.account.clone(),
-                h.policy.clone(),
-                format!("{} ({})", h.resource_name, h.resource_id),
-                h.newest_complete.map_or_else(|| "-".to_string(), local),
-                h.freshness
-                    .age
-                    .map_or_else(|| "-".to_string(), crate::policy::short_duration),
-                h.level().to_string(),
-                h.reason(),
-            ]);
+            t.row(row(
+                a,
+                vec![
+                    h.account.clone(),
+                    h.policy.clone(),
+                    format!("{} ({})", h.resource_name, h.resource_id),
+                    h.newest_complete.map_or_else(|| "-".to_string(), local),
+                    h.freshness
+                        .age
+                        .map_or_else(|| "-".to_string(), crate::policy::short_duration),
+                    h.level().to_string(),
+                    h.reason(),
+                ],
+            ));
         }
     }
     print!("{}", t.render());
+    // Issue 15: why the owners are unknown, once (the same for every account).
+    if let Some(e) = answers
+        .iter()
+        .find_map(|a| a.owner.as_ref().and_then(|o| o.error.as_ref()))
+    {
+        println!("{e}");
+    }
     exit
 }

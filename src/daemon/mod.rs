@@ -160,6 +160,12 @@ struct Supervisor {
     /// ha (issue 15): with `ha:`, the etcd side that says which accounts
     /// this replica may run; `None` runs every account.
     ha: Option<crate::ha::HaLink>,
+    /// ha (issue 15): the `ha:` section in force (read at start; a reload
+    /// does not change it).
+    running_ha: Option<config::Ha>,
+    /// ha (issue 15): the keys of `ha:` that the file changed since the
+    /// start, waiting for a restart (`STATUS=`).
+    ha_pending: Vec<&'static str>,
 }
 
 impl Supervisor {
@@ -172,7 +178,12 @@ impl Supervisor {
             if !ha.holds(&name) {
                 return;
             }
-            opts.engine.fence = Some(ha.fence(&name));
+            let fence = ha.fence(&name);
+            opts.engine.fence = Some(fence.clone());
+            // A retry inside the HTTP layer asks the fence again.
+            opts.client.write_guard = Some(crate::provider::http::WriteGuard::new(move || {
+                fence.check()
+            }));
         }
         let replica = self.ha.as_ref().map(crate::ha::HaLink::replica_id);
         let cancel = self.root.child_token();
@@ -286,11 +297,51 @@ impl Supervisor {
         if let Some(ha) = &self.ha {
             s = format!("{}; {s}", ha.status(self.tasks.len()));
         }
+        if !self.ha_pending.is_empty() {
+            s = format!(
+                "ha settings changed in the file ({}): restart to apply; {s}",
+                self.ha_pending.join(", ")
+            );
+        }
         match self.rejected {
             Some(1) => format!("reload rejected: 1 error; {s}"),
             Some(n) => format!("reload rejected: {n} errors; {s}"),
             None => s,
         }
+    }
+
+    /// ha (issue 15): the metrics of this replica's standing in etcd.
+    fn observe_ha(&self) {
+        if let Some(ha) = &self.ha {
+            let v = ha.view();
+            self.opts
+                .monitor
+                .metrics
+                .observe_ha(&crate::metrics::HaState {
+                    replica: v.replica,
+                    etcd_reachable: v.etcd_reachable,
+                    members: v.members,
+                    owned: v.owned,
+                });
+        }
+    }
+
+    /// ha (issue 15): a reload whose `ha:` differs from the one in force
+    /// keeps the running settings (restarting the etcd side under running
+    /// loops could let two replicas write to one account); it says so.
+    fn check_ha_change(&mut self, file: Option<&config::Ha>) {
+        let changed = crate::ha::changed_keys(self.running_ha.as_ref(), file);
+        if changed.is_empty() {
+            if !self.ha_pending.is_empty() {
+                info!("ha: the file holds the running ha settings again: no restart needed");
+            }
+        } else {
+            warn!(
+                changed = %changed.join(", "),
+                "ha settings changed in the file: the running ones stay in force until a restart (systemctl restart snapkeeper); the accounts keep running"
+            );
+        }
+        self.ha_pending = changed;
     }
 
     fn fleet_status(&self) -> String {
@@ -385,6 +436,11 @@ pub async fn run(
         }
         None => (None, None),
     };
+    // ha (issue 15): every provider request names the replica.
+    if let Some(link) = &ha {
+        opts.client.user_agent = Some(crate::ha::user_agent(link.replica_id()));
+    }
+    let running_ha = reloader.current().ha.clone();
     let mut sup = Supervisor {
         opts: opts.clone(),
         root: CancellationToken::new(),
@@ -396,6 +452,8 @@ pub async fn run(
         graces: state::Graces::new(),
         state_dir: opts.state_dir.clone(),
         ha,
+        running_ha,
+        ha_pending: Vec::new(),
     };
     sup.graces = start_graces(opts.state_dir.as_deref(), reloader.current(), &opts.clock);
     sup.save_state(&text);
@@ -417,6 +475,9 @@ pub async fn run(
     let later = |d: Duration| tokio::time::interval_at(tokio::time::Instant::now() + d, d);
     let mut watch_check = later(opts.watch_check);
     let mut content_check = later(opts.content_check);
+    // ha (issue 15): the ownership metrics follow etcd within a second.
+    let mut ha_tick = tokio::time::interval(Duration::from_secs(1));
+    ha_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -428,7 +489,9 @@ pub async fn run(
             },
             Some(cmd) = ha_command(&mut ha_commands) => {
                 apply_ha(&mut sup, &reloader, cmd);
+                sup.observe_ha();
             }
+            _ = ha_tick.tick(), if sup.ha.is_some() => sup.observe_ha(),
             _ = tick.tick() => {
                 // Healthy means: this loop turns and no account task has died.
                 if watchdog.is_some() && sup.healthy() {
@@ -595,6 +658,7 @@ async fn reload_now(sup: &mut Supervisor, reloader: &mut Reloader, cause: Reload
             info!(cause = cause.as_str(), changes = %diff.summary(), "config reloaded");
             let accounts = reloader.current().accounts.clone();
             sup.apply(&diff, &prev, &prev_text, &accounts, &reloader.text());
+            sup.check_ha_change(reloader.current().ha.as_ref());
         }
     }
     sup.notifier.ready(&sup.status());

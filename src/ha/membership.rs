@@ -41,6 +41,9 @@ pub(super) struct Options {
     ttl: Duration,
     settle: Duration,
     connect: ConnectOptions,
+    /// `ha.etcd.auth.user`, to name in an authentication error.
+    user: Option<String>,
+    tls: bool,
 }
 
 impl Options {
@@ -90,7 +93,42 @@ impl Options {
             ttl,
             settle: e.settle,
             connect,
+            user: e.auth.as_ref().map(|a| a.user.clone()),
+            tls: e.tls.is_some(),
         })
+    }
+
+    /// An error of connecting (or of the first calls), with the config key
+    /// to look at when etcd refused the credentials or the TLS handshake
+    /// failed. Never holds the password: etcd's answer does not either.
+    fn explain(&self, why: String) -> String {
+        let t = why.to_ascii_lowercase();
+        let auth = t.contains("authentication failed")
+            || t.contains("invalid user id or password")
+            || t.contains("unauthenticated")
+            || t.contains("user name is empty");
+        let denied = t.contains("permission denied") || t.contains("permissiondenied");
+        match (&self.user, auth, denied) {
+            (Some(user), true, _) => format!(
+                "etcd refused the user {user} and the password of ha.etcd.auth.password: {why}"
+            ),
+            (None, true, _) => {
+                format!("etcd requires a user and password (ha.etcd.auth is not set): {why}")
+            }
+            (user, false, true) => format!(
+                "etcd user {} may not read and write {} (grant it readwrite on the prefix): {why}",
+                user.as_deref().unwrap_or("(none, ha.etcd.auth is not set)"),
+                self.prefix
+            ),
+            _ if self.tls
+                && (t.contains("certificate") || t.contains("tls") || t.contains("handshake")) =>
+            {
+                format!(
+                    "tls with etcd failed (check ha.etcd.tls.ca and ha.etcd.tls.server_name): {why}"
+                )
+            }
+            _ => why,
+        }
     }
 
     fn members(&self) -> String {
@@ -140,6 +178,37 @@ fn describe(e: &etcd_client::Error) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// Who holds each account's owner key, read once (`snapkeeper status`).
+pub(super) async fn read_owners(ha: &Ha) -> Result<BTreeMap<String, String>, HaError> {
+    let opts = Options::from_config(ha)?;
+    let fail = |why: String| HaError::Etcd {
+        endpoints: opts.endpoints.join(", "),
+        prefix: opts.prefix.clone(),
+        why: opts.explain(why),
+    };
+    let mut client = bounded(
+        opts.ttl,
+        Client::connect(opts.endpoints.clone(), Some(opts.connect.clone())),
+    )
+    .await
+    .map_err(&fail)?;
+    let prefix = opts.owners();
+    let got = bounded(
+        opts.ttl,
+        client.get(prefix.clone(), Some(GetOptions::new().with_prefix())),
+    )
+    .await
+    .map_err(&fail)?;
+    Ok(got
+        .kvs()
+        .iter()
+        .filter_map(|kv| {
+            let account = kv.key_str().ok()?.strip_prefix(&prefix)?.to_string();
+            Some((account, kv.value_str().unwrap_or("?").to_string()))
+        })
+        .collect())
 }
 
 /// Why a session ended.
@@ -220,6 +289,8 @@ struct Session<'a> {
     lease: i64,
     settle: Settle,
     phases: BTreeMap<String, Phase>,
+    /// Why each account is being handed over (for the release's log line).
+    why: BTreeMap<String, String>,
     released_tx: mpsc::UnboundedSender<String>,
     released_rx: mpsc::UnboundedReceiver<String>,
     gone_rx: oneshot::Receiver<String>,
@@ -237,6 +308,12 @@ impl Drop for Session<'_> {
 
 impl<'a> Session<'a> {
     async fn open(opts: &'a Options, shared: &'a Arc<Shared>) -> Result<Session<'a>, String> {
+        Self::open_as(opts, shared)
+            .await
+            .map_err(|e| opts.explain(e))
+    }
+
+    async fn open_as(opts: &'a Options, shared: &'a Arc<Shared>) -> Result<Session<'a>, String> {
         let ttl = opts.ttl;
         let mut client = bounded(
             ttl,
@@ -275,6 +352,7 @@ impl<'a> Session<'a> {
             lease,
             settle: Settle::new(opts.settle),
             phases: BTreeMap::new(),
+            why: BTreeMap::new(),
             released_tx,
             released_rx,
             gone_rx,
@@ -326,6 +404,7 @@ impl<'a> Session<'a> {
     /// Stop every loop and forget every key (the lease is gone or going).
     fn drop_all(&mut self, to_sup: &mpsc::UnboundedSender<Command>, why: &str) {
         lock(&self.shared.held).clear();
+        self.why.clear();
         for (account, phase) in std::mem::take(&mut self.phases) {
             warn!(replica = %self.me(), account = %account, why = %why, "ownership lost: the account's loop stops (if it still runs)");
             if phase == Phase::Active {
@@ -457,13 +536,23 @@ impl<'a> Session<'a> {
             })
             .collect();
         // Keys we think we hold but etcd says otherwise: lost.
-        let lost: Vec<String> = self
+        let lost: Vec<(String, String)> = self
             .phases
             .keys()
-            .filter(|a| owners.get(*a).is_none_or(|(l, _)| *l != self.lease))
-            .cloned()
+            .filter_map(|a| match owners.get(a) {
+                None => Some((
+                    a.clone(),
+                    "the owner key is gone from etcd (deleted by hand, or its lease expired)"
+                        .to_string(),
+                )),
+                Some((l, holder)) if *l != self.lease => Some((
+                    a.clone(),
+                    format!("the owner key is held by replica {holder} under lease {l}"),
+                )),
+                Some(_) => None,
+            })
             .collect();
-        for account in lost {
+        for (account, why) in lost {
             lock(&self.shared.held).remove(&account);
             if self.phases.remove(&account) == Some(Phase::Active) {
                 let (ack, _) = oneshot::channel();
@@ -472,7 +561,7 @@ impl<'a> Session<'a> {
                     ack,
                 });
             }
-            warn!(replica = %self.me(), account = %account, "ownership lost: the owner key is gone or under another lease");
+            warn!(replica = %self.me(), account = %account, why = %why, "ownership lost: the owner key is gone or under another lease");
         }
         self.prune_stopped();
         let accounts: BTreeSet<String> = lock(&self.shared.accounts).iter().cloned().collect();
@@ -507,8 +596,9 @@ impl<'a> Session<'a> {
                     if self.loop_still_running(&account) {
                         continue;
                     }
-                    info!(replica = %self.me(), account = %account, "owner again: starting the account's loop");
+                    info!(replica = %self.me(), account = %account, why = %format!("rendezvous owner again among {} members, the key still held", effective.len()), "owner again: starting the account's loop");
                     self.phases.insert(account.clone(), Phase::Active);
+                    self.why.remove(&account);
                     let _ = to_sup.send(Command::Start { account });
                 }
                 (Some(Phase::Idle), false) => self.delete_key(&account).await,
@@ -572,6 +662,7 @@ impl<'a> Session<'a> {
     fn release(&mut self, to_sup: &mpsc::UnboundedSender<Command>, account: String, why: &str) {
         info!(replica = %self.me(), account = %account, why = %why, "handing the account over: stopping its loop at the next safe point");
         self.phases.insert(account.clone(), Phase::Releasing);
+        self.why.insert(account.clone(), why.to_string());
         let (ack, acked) = oneshot::channel();
         if to_sup
             .send(Command::Stop {
@@ -610,8 +701,12 @@ impl<'a> Session<'a> {
         match bounded(self.opts.ttl, self.client.txn(txn)).await {
             Ok(r) => {
                 self.phases.remove(account);
+                let why = self
+                    .why
+                    .remove(account)
+                    .unwrap_or_else(|| "no longer its rendezvous owner".to_string());
                 if r.succeeded() {
-                    info!(replica = %self.me(), account = %account, "ownership released: the owner key is free for the next owner");
+                    info!(replica = %self.me(), account = %account, why = %why, "ownership released: the owner key is free for the next owner");
                 } else {
                     warn!(replica = %self.me(), account = %account, "the owner key was no longer ours when released");
                 }
@@ -683,6 +778,65 @@ async fn keep_alive(
                 debug!("no renewal answer; reopening the keep-alive stream");
                 stream = None;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(user: Option<&str>, tls: bool) -> Options {
+        Options {
+            endpoints: vec!["https://127.0.0.1:2379".into()],
+            prefix: "/snapkeeper/".into(),
+            ttl: Duration::from_secs(15),
+            settle: Duration::from_secs(5),
+            connect: ConnectOptions::new(),
+            user: user.map(str::to_string),
+            tls,
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_config_key() {
+        // (user, tls, etcd's words, what the message must say)
+        let cases = [
+            (
+                Some("snapkeeper"),
+                false,
+                "etcd said InvalidArgument: etcdserver: authentication failed, invalid user ID or password",
+                "etcd refused the user snapkeeper and the password of ha.etcd.auth.password",
+            ),
+            (
+                None,
+                false,
+                "etcd said InvalidArgument: etcdserver: user name is empty",
+                "ha.etcd.auth is not set",
+            ),
+            (
+                Some("snapkeeper"),
+                false,
+                "etcd said PermissionDenied: etcdserver: permission denied",
+                "etcd user snapkeeper may not read and write /snapkeeper/",
+            ),
+            (
+                None,
+                true,
+                "transport error: invalid peer certificate: UnknownIssuer",
+                "check ha.etcd.tls.ca",
+            ),
+            (
+                None,
+                false,
+                "no answer within 3750 ms",
+                "no answer within 3750 ms",
+            ),
+        ];
+        for (user, tls, said, want) in cases {
+            let got = options(user, tls).explain(said.to_string());
+            assert!(got.contains(want), "{said}: {got}");
+            assert!(got.ends_with(said), "{said}: {got}");
         }
     }
 }

@@ -101,6 +101,16 @@ pub enum HaError {
         /// Why.
         source: std::io::Error,
     },
+    /// etcd could not be asked (`snapkeeper status`).
+    #[error("cannot read the owner keys {prefix}owners/ from etcd at {endpoints}: {why}")]
+    Etcd {
+        /// `ha.etcd.endpoints`, joined.
+        endpoints: String,
+        /// `ha.etcd.prefix`.
+        prefix: String,
+        /// Why (never the password).
+        why: String,
+    },
 }
 
 /// How the etcd side is doing, for `STATUS=` and the fence.
@@ -186,6 +196,29 @@ impl HaLink {
         &self.shared.replica
     }
 
+    /// What the metrics show (issue 15): etcd reachable (a lease renewed
+    /// within ttl/2), the members that count, and for each account of the
+    /// config whether this replica holds its owner key.
+    pub fn view(&self) -> View {
+        let reachable = matches!(*lock(&self.shared.health), Health::Ok { .. })
+            && lock(&self.shared.renewed).is_some_and(|t| t.elapsed() < self.shared.half_ttl);
+        let members = match *lock(&self.shared.health) {
+            Health::Ok { members } => members,
+            _ => 0,
+        };
+        let held = lock(&self.shared.held);
+        let owned = lock(&self.shared.accounts)
+            .iter()
+            .map(|a| (a.clone(), reachable && held.contains_key(a)))
+            .collect();
+        View {
+            replica: self.shared.replica.clone(),
+            etcd_reachable: reachable,
+            members,
+            owned,
+        }
+    }
+
     /// The fence the engine asks before each write for `account`.
     pub fn fence(&self, account: &str) -> Fence {
         let shared = self.shared.clone();
@@ -241,6 +274,73 @@ impl HaLink {
             let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
         }
     }
+}
+
+/// How this replica stands, for the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// This replica's id.
+    pub replica: String,
+    /// A lease renewed within half its time to live.
+    pub etcd_reachable: bool,
+    /// Members that count for the rendezvous (0 while etcd is unreachable).
+    pub members: usize,
+    /// Each account of the config: does this replica hold its owner key?
+    pub owned: Vec<(String, bool)>,
+}
+
+/// The user agent of a replica's provider requests:
+/// `snapkeeper/0.1.0 (replica host-a)`.
+pub fn user_agent(replica: &str) -> String {
+    format!("{} (replica {replica})", crate::provider::http::USER_AGENT)
+}
+
+/// The keys of `ha:` that differ between the running settings and a
+/// reloaded file (`ha`, when the section was added or removed), in file
+/// order; names only, never a value.
+pub fn changed_keys(running: Option<&Ha>, file: Option<&Ha>) -> Vec<&'static str> {
+    let (a, b) = match (running, file) {
+        (None, None) => return Vec::new(),
+        (Some(a), Some(b)) => (a, b),
+        _ => return vec!["ha"],
+    };
+    let (x, y) = (&a.etcd, &b.etcd);
+    let mut out = Vec::new();
+    let mut differs = |key: &'static str, changed: bool| {
+        if changed {
+            out.push(key);
+        }
+    };
+    differs("ha.replica_id", a.replica_id != b.replica_id);
+    differs("ha.etcd.endpoints", x.endpoints != y.endpoints);
+    differs("ha.etcd.prefix", x.prefix != y.prefix);
+    differs("ha.etcd.lease_ttl", x.lease_ttl != y.lease_ttl);
+    differs("ha.etcd.settle", x.settle != y.settle);
+    differs("ha.etcd.tls", x.tls != y.tls);
+    differs("ha.etcd.auth", x.auth != y.auth);
+    out
+}
+
+/// Who holds each account's owner key: account -> replica id, read once
+/// from `PREFIX/owners/` (for `snapkeeper status`; bounded by a few
+/// seconds, never a write).
+///
+/// # Errors
+/// [`HaError::NotBuilt`] without the `ha` feature; [`HaError::Etcd`] when
+/// etcd cannot be reached or refuses; [`HaError::Secret`] or
+/// [`HaError::File`] when the password or a TLS file cannot be read.
+pub async fn owners(ha: &Ha) -> Result<BTreeMap<String, String>, HaError> {
+    read_owners(ha).await
+}
+
+#[cfg(feature = "ha")]
+async fn read_owners(ha: &Ha) -> Result<BTreeMap<String, String>, HaError> {
+    membership::read_owners(ha).await
+}
+
+#[cfg(not(feature = "ha"))]
+async fn read_owners(_ha: &Ha) -> Result<BTreeMap<String, String>, HaError> {
+    Err(HaError::NotBuilt)
 }
 
 /// The id of this replica: `ha.replica_id`, or host name and process id.
@@ -395,6 +495,46 @@ mod tests {
             };
             assert_eq!(link.status(running), want);
         }
+    }
+
+    #[test]
+    fn changed_keys_name_what_differs_never_a_value() {
+        let base = Ha {
+            replica_id: Some("ra".into()),
+            etcd: crate::config::Etcd {
+                endpoints: vec!["http://127.0.0.1:2379".into()],
+                prefix: "/snapkeeper/".into(),
+                lease_ttl: Duration::from_secs(15),
+                settle: Duration::from_secs(5),
+                tls: None,
+                auth: None,
+            },
+        };
+        let mut other = base.clone();
+        other.etcd.lease_ttl = Duration::from_secs(10);
+        other.etcd.endpoints.push("http://127.0.0.1:2380".into());
+        other.etcd.auth = Some(crate::config::EtcdAuth {
+            user: "u".into(),
+            password: crate::config::TokenSource::Env("ETCD_PASSWORD".into()),
+        });
+        let cases: [(Option<&Ha>, Option<&Ha>, &[&str]); 5] = [
+            (None, None, &[]),
+            (Some(&base), Some(&base), &[]),
+            (None, Some(&base), &["ha"]),
+            (Some(&base), None, &["ha"]),
+            (
+                Some(&base),
+                Some(&other),
+                &["ha.etcd.endpoints", "ha.etcd.lease_ttl", "ha.etcd.auth"],
+            ),
+        ];
+        for (running, file, want) in cases {
+            assert_eq!(changed_keys(running, file), want, "{running:?} -> {file:?}");
+        }
+        assert_eq!(
+            user_agent("ra"),
+            format!("snapkeeper/{} (replica ra)", env!("CARGO_PKG_VERSION"))
+        );
     }
 
     #[test]

@@ -11,10 +11,11 @@
 //! themselves are in `pacing`.
 //!
 //! Owns how a request is sent and how an answer becomes a value or a typed
-//! error. Must never: put the token anywhere but the (sensitive)
+//! error, and (issue 15) the per-client user agent and write guard of a
+//! replica. Must never: put the token anywhere but the (sensitive)
 //! `Authorization` header, retry a create that may have reached the server,
-//! follow a pagination link to another host, or return part of a listing as
-//! if it were all of it.
+//! send an attempt of a write its guard refused, follow a pagination link to
+//! another host, or return part of a listing as if it were all of it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +62,37 @@ pub struct ClientOptions {
     pub clock: Clock,
     /// Hears of every answer (issue 12: request metrics); none by default.
     pub observer: Option<std::sync::Arc<dyn RequestObserver>>,
+    /// Replaces [`USER_AGENT`] on every request (issue 15: a replica names
+    /// itself, `snapkeeper/0.1.0 (replica host-a)`); none by default.
+    pub user_agent: Option<String>,
+    /// Asked right before every attempt of a create or delete, retries
+    /// included (issue 15: the account's fence); a refusal ends the request
+    /// unsent. None by default.
+    pub write_guard: Option<WriteGuard>,
+}
+
+/// A check that a write may still be sent now: `Err` says why not. Asked
+/// by [`Http::send`] before each attempt of a write, after any wait.
+#[derive(Clone)]
+pub struct WriteGuard(Arc<dyn Fn() -> std::result::Result<(), String> + Send + Sync>);
+
+impl WriteGuard {
+    /// A guard from a check.
+    pub fn new(
+        check: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(check))
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for WriteGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteGuard")
+    }
 }
 
 /// Something that wants to hear of every provider answer (the metrics).
@@ -100,6 +132,8 @@ impl Default for ClientOptions {
             max_pace_wait: Duration::from_secs(60),
             clock: Clock::system(),
             observer: None,
+            user_agent: None,
+            write_guard: None,
         }
     }
 }
@@ -236,6 +270,11 @@ pub struct Http {
     skew: std::sync::Mutex<Option<TimeDelta>>,
     /// Issue 12: hears of every answer.
     observer: Option<std::sync::Arc<dyn RequestObserver>>,
+    /// Issue 15: this replica's user agent, when it differs from the
+    /// shared client's.
+    user_agent: Option<String>,
+    /// Issue 15: asked before each attempt of a write.
+    write_guard: Option<WriteGuard>,
 }
 
 impl std::fmt::Debug for Http {
@@ -304,6 +343,8 @@ impl Http {
             clock: opts.clock.clone(),
             skew: std::sync::Mutex::new(None),
             observer: opts.observer.clone(),
+            user_agent: opts.user_agent.clone(),
+            write_guard: opts.write_guard.clone(),
         })
     }
 
@@ -396,13 +437,31 @@ impl Http {
         let url = format!("{}{}", self.base, path);
         let mut waited = Duration::ZERO;
         let mut attempt: u32 = 0;
+        let mut last: Option<Error> = None;
         loop {
             attempt += 1;
             let ticket = self.pacer.acquire(call.priority()).await;
+            // Issue 15: a write (and each retry of it) goes out only while
+            // the guard allows it, asked after every wait.
+            if let (false, Some(guard)) = (call.is_read(), &self.write_guard)
+                && let Err(why) = guard.check()
+            {
+                tracing::warn!(account = %self.account, method = %method, path, attempt, why = %why, "provider write not sent: the write guard refused it");
+                return Err(match last {
+                    Some(prev) => Error {
+                        message: format!("{}; not retried: {why}", prev.message),
+                        ..prev
+                    },
+                    None => self.error(operation, ErrorKind::Rejected, format!("not sent: {why}")),
+                });
+            }
             let mut request = self
                 .client
                 .request(method.clone(), &url)
                 .bearer_auth(self.token.expose_secret());
+            if let Some(agent) = &self.user_agent {
+                request = request.header(reqwest::header::USER_AGENT, agent);
+            }
             if !query.is_empty() {
                 request = request.query(query);
             }
@@ -535,6 +594,7 @@ impl Http {
             );
             tokio::time::sleep(delay).await;
             waited += delay;
+            last = Some(failure);
         }
     }
 
@@ -1358,5 +1418,128 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Transport);
         assert!(!err.to_string().contains(TOKEN) && !format!("{err:?}").contains(TOKEN));
+    }
+
+    /// Issue 15: a write's guard is asked before every attempt, after every
+    /// wait: a retry of a delete (after a 503) or of a create (after a 429)
+    /// whose guard refuses is not sent, and the error says why; a guard
+    /// that refuses at once sends nothing. Reads never ask it. A replica's
+    /// user agent replaces the shared one.
+    #[tokio::test]
+    async fn a_write_guard_is_asked_before_each_attempt() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // (what, first answer, allowed attempts, call, requests seen, kind)
+        let busy = reply(503, &[], r#"{"id":"server_error","message":"down"}"#);
+        let limited = reply(
+            429,
+            &[("retry-after", "0")],
+            r#"{"id":"too_many_requests","message":"slow"}"#,
+        );
+        let cases = [
+            (
+                "delete retried after a 503",
+                busy.clone(),
+                1,
+                Call::Idempotent,
+                1,
+                ErrorKind::Server,
+            ),
+            (
+                "create retried after a 429",
+                limited,
+                1,
+                Call::Create,
+                1,
+                ErrorKind::RateLimited,
+            ),
+            (
+                "refused before the first attempt",
+                busy.clone(),
+                0,
+                Call::Idempotent,
+                0,
+                ErrorKind::Rejected,
+            ),
+        ];
+        for (what, first, allowed, call, sent, kind) in cases {
+            let (base, seen) = serve(vec![first, reply(200, &[], "{}")]).await;
+            let asked = Arc::new(AtomicUsize::new(0));
+            let counter = asked.clone();
+            let opts = ClientOptions {
+                retry: quick(),
+                limits: Some(vec![Limit {
+                    capacity: 1e6,
+                    per_second: 1e6,
+                }]),
+                user_agent: Some(format!("{USER_AGENT} (replica ra)")),
+                write_guard: Some(WriteGuard::new(move || {
+                    if counter.fetch_add(1, Ordering::SeqCst) < allowed {
+                        Ok(())
+                    } else {
+                        Err(
+                            "ownership lost: this replica no longer holds the account's owner key"
+                                .into(),
+                        )
+                    }
+                })),
+                ..ClientOptions::default()
+            };
+            let http = Http::new(
+                Scheme::DigitalOcean,
+                "do-main",
+                &base,
+                SecretString::from(TOKEN.to_string()),
+                &opts,
+            )
+            .unwrap();
+            let err = match call {
+                Call::Create => http
+                    .post::<Value>(
+                        "create snapshot of 1",
+                        "/v2/droplets/1/actions",
+                        &json!({}),
+                        call,
+                    )
+                    .await
+                    .unwrap_err(),
+                _ => http
+                    .delete("delete snapshot 7", "/v2/snapshots/7")
+                    .await
+                    .unwrap_err(),
+            };
+            let seen = seen.lock().unwrap().clone();
+            assert_eq!(seen.len(), sent, "{what}: requests sent");
+            assert_eq!(err.kind, kind, "{what}: {err}");
+            assert_eq!(
+                asked.load(Ordering::SeqCst),
+                allowed + 1,
+                "{what}: guard asks"
+            );
+            let said = if sent == 0 {
+                "not sent: ownership lost"
+            } else {
+                "not retried: ownership lost"
+            };
+            assert!(err.message.contains(said), "{what}: {}", err.message);
+            for r in &seen {
+                assert!(
+                    r.to_lowercase().contains(&format!(
+                        "user-agent: {} (replica ra)",
+                        USER_AGENT.to_lowercase()
+                    )),
+                    "{what}: {r}"
+                );
+            }
+            // Reads never ask the guard.
+            let before = asked.load(Ordering::SeqCst);
+            let _ = http
+                .get::<Value>("list droplets", "/v2/droplets", &[])
+                .await;
+            assert_eq!(
+                asked.load(Ordering::SeqCst),
+                before,
+                "{what}: a read asked the guard"
+            );
+        }
     }
 }

@@ -274,6 +274,12 @@ pub struct RecordedRequest {
     /// that look at the rate over time.
     #[serde(default)]
     pub answered_ms: u64,
+    /// The request's `User-Agent` (issue 15: a replica names itself in it).
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// The simulator's clock when the request arrived.
+    #[serde(default)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Shared simulator state. Provider modules keep their own resource state and
@@ -466,6 +472,12 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
     let path = strip(req.uri().path(), prefix);
     let query = req.uri().query().map(str::to_string);
     let token = bearer(req.headers()).unwrap_or("-").to_string();
+    let user_agent = req
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let at = layer.core.clock.now();
 
     let (parts, body) = req.into_parts();
     let body_bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
@@ -556,6 +568,8 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
             response_body: json_or_none(&bytes),
             response_headers,
             answered_ms: layer.core.elapsed_ms(),
+            user_agent,
+            at: Some(at),
         },
     );
     Response::from_parts(parts, body)

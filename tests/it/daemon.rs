@@ -417,6 +417,12 @@ pub struct Req {
     pub template: String,
     pub path: String,
     pub status: u16,
+    /// The request body as JSON text ("null" without one).
+    pub body: String,
+    /// The request's user agent ("" without one).
+    pub user_agent: String,
+    /// When the simulator received it.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub fn requests(sim: &SimProcess) -> Vec<Req> {
@@ -431,6 +437,12 @@ pub fn requests(sim: &SimProcess) -> Vec<Req> {
             template: r["template"].as_str().unwrap_or("").to_string(),
             path: r["path"].as_str().unwrap_or("").to_string(),
             status: r["status"].as_u64().unwrap_or(0) as u16,
+            body: r["request_body"].to_string(),
+            user_agent: r["user_agent"].as_str().unwrap_or("").to_string(),
+            at: r["at"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
         })
         .collect()
 }

@@ -263,6 +263,8 @@ pub fn fast(clock: &Clock) -> ClientOptions {
         max_pace_wait: Duration::from_millis(50),
         clock: clock.clone(),
         observer: None,
+        user_agent: None,
+        write_guard: None,
     }
 }
 

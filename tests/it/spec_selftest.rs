@@ -443,6 +443,8 @@ fn record(
         response_body,
         response_headers: Default::default(),
         answered_ms: 0,
+        user_agent: None,
+        at: None,
     }
 }
 
