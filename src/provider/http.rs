@@ -204,6 +204,11 @@ pub fn default_pacing(scheme: Scheme) -> Pacing {
     }
 }
 
+/// Idle connections kept per provider host, for all accounts together.
+const POOL_IDLE_PER_HOST: usize = 4;
+/// How long an idle connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Which shared `reqwest::Client` a client uses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
@@ -230,6 +235,12 @@ fn shared_client(
             .connect_timeout(opts.connect_timeout)
             .timeout(opts.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // A cycle's requests come in a burst, then nothing for minutes
+            // or hours: a few connections per host stay for the next burst
+            // for a while, not one per account for reqwest's 90 s (an idle
+            // daemon holds no sockets and no buffers).
+            .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
     })
 }
