@@ -205,7 +205,12 @@ pub(super) struct State {
     pub droplets: Vec<Droplet>,
     pub volumes: Vec<Volume>,
     pub snapshots: Vec<Snapshot>,
+    /// Only ever pushed to (ids and order are kept).
     pub actions: Vec<Action>,
+    /// Every action before this index is finished: `settle` and `locked`
+    /// look only from here (a fleet's 10,000 actions made every request
+    /// scan them all).
+    pub open_from: usize,
     /// account -> tag names.
     pub tags: BTreeMap<String, BTreeSet<String>>,
     /// account -> kind (response key) -> items.
@@ -249,7 +254,7 @@ impl State {
     /// action's start); an errored one makes nothing.
     pub(super) fn settle(&mut self, now: DateTime<Utc>) {
         let mut made = Vec::new();
-        for i in 0..self.actions.len() {
+        for i in self.open_from..self.actions.len() {
             let a = &self.actions[i];
             let due = a.status == ActionStatus::InProgress && a.ends_at.is_some_and(|t| t <= now);
             if !due {
@@ -268,6 +273,13 @@ impl State {
             a.completed_at = ends_at;
             a.image_id = Some(image);
             made.push((image, a.clone()));
+        }
+        while self
+            .actions
+            .get(self.open_from)
+            .is_some_and(|a| a.status != ActionStatus::InProgress)
+        {
+            self.open_from += 1;
         }
         for (image, a) in made {
             let Some(d) = self.droplets.iter().find(|d| d.id == a.droplet_id) else {
@@ -291,7 +303,7 @@ impl State {
 
     /// Whether a droplet has an action in progress.
     pub(super) fn locked(&self, droplet_id: u64) -> bool {
-        self.actions
+        self.actions[self.open_from.min(self.actions.len())..]
             .iter()
             .any(|a| a.droplet_id == droplet_id && a.status == ActionStatus::InProgress)
     }
