@@ -899,6 +899,11 @@ impl Daemon {
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|d| d.count())
             .unwrap_or(0);
+        eprintln!(
+            "bench:   idle daemon: RssAnon {:.1} MiB, RssFile {:.1} MiB",
+            field("RssAnon:") / 1024.0,
+            field("RssFile:") / 1024.0
+        );
         (field("VmRSS:") / 1024.0, field("Threads:") as usize, fds)
     }
 
@@ -973,7 +978,8 @@ struct Memory {
     pages: usize,
 }
 
-/// The idle daemon: many Hetzner projects, a few servers each, nothing due.
+/// The idle daemon: many Hetzner projects, a few servers each, nothing due;
+/// measured 25 s after its last start-up request.
 async fn memory(accounts_n: usize, n: usize) -> Memory {
     let p = P::Hetzner;
     let shape = Shape {
@@ -998,6 +1004,9 @@ async fn memory(accounts_n: usize, n: usize) -> Memory {
             break;
         }
     }
+    // Idle, as it is between cycles: past the HTTP pool's idle time-out
+    // (20 s), when the start-up's connections are closed.
+    tokio::time::sleep(Duration::from_secs(22)).await;
     let (rss_mib, threads, fds) = daemon.proc_status();
     let startup = Tally::of_counters(p, &sim.core);
     drop(daemon);
