@@ -166,12 +166,13 @@ pub fn default_pacing(scheme: Scheme) -> Pacing {
     const HOUR: Duration = Duration::from_secs(3600);
     match scheme {
         // 5,000/h per token, sliding, announced in the headers; 250/min,
-        // not announced: a bucket whose worst minute is 8 + 240 = 248 (96 %
-        // of the limit sustained, a margin of 2 for clock jitter).
+        // not announced: a sliding window of 248 a minute (a margin of 2
+        // for clock jitter), the whole of it at once when nothing went in
+        // the last minute.
         Scheme::DigitalOcean => Pacing {
             buckets: vec![Limit {
-                capacity: 8.0,
-                per_second: 240.0 / 60.0,
+                capacity: 248.0,
+                per_second: 248.0 / 60.0,
             }],
             budget: Some(Budget {
                 limit: 5000.0,
@@ -180,8 +181,9 @@ pub fn default_pacing(scheme: Scheme) -> Pacing {
             }),
             shared_by: SharedBy::Token,
         },
-        // About 30/s per source IP, no headers: a bucket whose worst second
-        // is 3 + 27 = 30.
+        // About 30/s per source IP, no headers, its kind unknown: 3 every
+        // 1/9 s (27/s), never more than 30 in any second, and never a burst
+        // larger than 3.
         Scheme::Vultr => Pacing {
             buckets: vec![Limit {
                 capacity: 3.0,
@@ -1307,8 +1309,9 @@ mod tests {
         }
     }
 
-    /// Within the worst window of each limit the buckets stay under it:
-    /// DigitalOcean's minute at most 250, Vultr's second at most 30.
+    /// Within the worst window of each limit the client's limits stay under
+    /// it: DigitalOcean's minute at most 250, Vultr's second at most 30, and
+    /// use at least 90 % of it.
     #[test]
     fn default_buckets_stay_under_the_published_limits() {
         let cases = [
@@ -1317,9 +1320,12 @@ mod tests {
         ];
         for (scheme, window, limit) in cases {
             for b in default_pacing(scheme).buckets {
-                let worst = b.capacity + window * b.per_second;
+                let worst = b.worst(window);
                 assert!(worst <= limit, "{scheme:?} {b:?}: {worst}");
-                assert!(worst >= 0.9 * limit, "{scheme:?} {b:?}: {worst}");
+                assert!(
+                    b.per_second * window >= 0.9 * limit,
+                    "{scheme:?} {b:?}: {worst}"
+                );
             }
         }
         assert!(default_pacing(Scheme::Hetzner).buckets.is_empty());

@@ -1,5 +1,5 @@
 //! Client-side pacing under every provider client, kept in the provider's
-//! own unit: client-side token buckets for the limits a provider enforces
+//! own unit: client-side sliding windows for the limits a provider enforces
 //! without announcing them (DigitalOcean's 250 per minute, Vultr's 30 per
 //! second per IP), the budget a provider announces in its `RateLimit-*`
 //! headers (DigitalOcean, Hetzner), the priority that lets creates and
@@ -9,8 +9,8 @@
 //!
 //! The rules, in the order a request meets them:
 //! - a poll waits while a create or delete is queued ([`Priority`]);
-//! - every request takes one token from each bucket (waits are not capped:
-//!   the buckets are the hard client-side limits);
+//! - every request takes a place in each window [`Limit`] (waits are not
+//!   capped: the windows are the hard client-side limits);
 //! - the announced budget: while the remaining count (the last answer's
 //!   `RateLimit-Remaining`, less the requests sent after that one) is above a
 //!   reserve of 5 % of the limit (at least 5), requests go at full speed; at
@@ -25,7 +25,7 @@
 //! lock across an await. Pacers are per tokio runtime: tokio instants of two
 //! runtimes (paused clocks in tests) are not comparable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
@@ -64,9 +64,14 @@ impl RateHeaders {
     }
 }
 
-/// One token bucket: `capacity` requests at once, refilled at `per_second`.
-/// Its worst window of `t` seconds holds `capacity + t × per_second`
-/// requests, which is what must stay under the provider's limit.
+/// A limit the provider enforces without announcing it, kept as a sliding
+/// window (as DigitalOcean and the simulator count): at most `capacity`
+/// requests in any `capacity ÷ per_second` seconds. The whole capacity may
+/// go at once; each request's place comes back one window after it went.
+/// Any `t` seconds hold at most `capacity × ⌈t ÷ window⌉ ≤ capacity + t ×
+/// per_second` requests, no more than a token bucket of the same numbers
+/// allows (which is what must stay under the provider's limit), and the
+/// sustained rate is `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limit {
     /// Burst size.
@@ -76,6 +81,13 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// The most requests it lets go in any `secs` seconds.
+    pub fn worst(self, secs: f64) -> f64 {
+        let window = self.capacity / self.per_second;
+        // (A hair under a whole number of windows is that number.)
+        self.capacity.floor().max(1.0) * (secs / window - 1e-9).ceil().max(1.0)
+    }
+
     /// This limit times `factor` (capacity at least 1).
     pub fn scaled(self, factor: f64) -> Self {
         Self {
@@ -142,28 +154,67 @@ pub enum Priority {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(u64);
 
+/// A [`Limit`]'s window. Requests are counted in slots of a 64th of the
+/// window (a slot's requests all count until one window after the slot's
+/// end, so the count never undercounts), which keeps its memory small at
+/// any capacity: the rate it allows is 64/65 of `per_second`.
 #[derive(Debug)]
 struct Bucket {
-    limit: Limit,
-    tokens: f64,
-    last: Instant,
+    /// At most this many in a window (at least 1).
+    most: u64,
+    window: Duration,
+    slot: Duration,
+    /// (slot start, requests in it), oldest first.
+    slots: VecDeque<(Instant, u64)>,
+    counted: u64,
 }
 
+/// Slots per window.
+const SLOTS: u32 = 64;
+
 impl Bucket {
-    fn refill(&mut self, now: Instant) {
-        let secs = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + secs * self.limit.per_second).min(self.limit.capacity);
-        self.last = now;
+    fn new(limit: Limit) -> Self {
+        let window = if limit.per_second > 0.0 {
+            Duration::try_from_secs_f64(limit.capacity / limit.per_second)
+                .unwrap_or(Duration::from_secs(3600))
+        } else {
+            Duration::from_secs(3600)
+        };
+        Self {
+            most: (limit.capacity.floor() as u64).max(1),
+            window,
+            slot: window / SLOTS,
+            slots: VecDeque::new(),
+            counted: 0,
+        }
     }
 
-    fn wait_for_one(&self) -> Duration {
-        if self.tokens >= 1.0 {
-            Duration::ZERO
-        } else if self.limit.per_second <= 0.0 {
-            Duration::from_secs(3600)
-        } else {
-            Duration::from_secs_f64((1.0 - self.tokens) / self.limit.per_second)
+    /// Forget the slots whose requests left the window.
+    fn refill(&mut self, now: Instant) {
+        while let Some(&(start, n)) = self.slots.front() {
+            if start + self.slot + self.window > now {
+                break;
+            }
+            self.slots.pop_front();
+            self.counted -= n;
         }
+    }
+
+    fn wait_for_one(&self, now: Instant) -> Duration {
+        match self.slots.front() {
+            Some(&(start, _)) if self.counted >= self.most => {
+                (start + self.slot + self.window).saturating_duration_since(now)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    fn take(&mut self, now: Instant) {
+        match self.slots.back_mut() {
+            Some((start, n)) if now < *start + self.slot => *n += 1,
+            _ => self.slots.push_back((now, 1)),
+        }
+        self.counted += 1;
     }
 }
 
@@ -319,7 +370,7 @@ impl PacerState {
             .unwrap_or_default();
         for b in &mut self.buckets {
             b.refill(now);
-            wait = wait.max(b.wait_for_one());
+            wait = wait.max(b.wait_for_one(now));
         }
         if let Some(budget) = &mut self.budget {
             budget.catch_up(now);
@@ -332,7 +383,7 @@ impl PacerState {
             return Step::Sleep(wait);
         }
         for b in &mut self.buckets {
-            b.tokens -= 1.0;
+            b.take(now);
         }
         if let Some(budget) = &mut self.budget {
             budget.take(now);
@@ -387,14 +438,7 @@ impl Pacer {
         let now = Instant::now();
         Self {
             state: Mutex::new(PacerState {
-                buckets: limits
-                    .iter()
-                    .map(|&limit| Bucket {
-                        limit,
-                        tokens: limit.capacity,
-                        last: now,
-                    })
-                    .collect(),
+                buckets: limits.iter().map(|&limit| Bucket::new(limit)).collect(),
                 budget: budget.map(|b| BudgetState::new(b, now)),
                 not_before: None,
                 issued: Ticket(0),

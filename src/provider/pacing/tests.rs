@@ -369,3 +369,40 @@ fn a_registry_entry_lives_while_held() {
     drop(b);
     assert_eq!(R.live(), 0);
 }
+
+/// A limit is a sliding window: the whole capacity at once, then each place
+/// comes back one window after it was taken; no window ever holds more
+/// than the capacity, and the rate over a long run is close to the limit's.
+#[tokio::test(start_paused = true)]
+async fn a_limit_is_a_sliding_window() {
+    let limit = Limit {
+        capacity: 10.0,
+        per_second: 10.0 / 60.0,
+    };
+    let pacer = Pacer::new(&[limit], None, Duration::from_secs(60));
+    let t0 = Instant::now();
+    let mut sent = Vec::new();
+    for _ in 0..200 {
+        pacer.acquire(Priority::Read).await;
+        sent.push(Instant::now());
+    }
+    assert!(
+        sent[..10].iter().all(|t| *t == t0),
+        "the whole window at once"
+    );
+    let window = Duration::from_secs(60);
+    assert!(sent[10] >= t0 + window);
+    for (i, t) in sent.iter().enumerate() {
+        let within = sent[i..].iter().take_while(|u| **u < *t + window).count();
+        assert!(within <= 10, "{within} requests in the minute from #{i}");
+    }
+    // 200 requests: 19 more windows after the first, each a 64th longer.
+    let took = sent[199] - t0;
+    assert!(
+        took <= Duration::from_secs_f64(19.0 * 60.0 * 65.0 / 64.0 + 1.0),
+        "{took:?}"
+    );
+    assert!(took >= Duration::from_secs(19 * 60), "{took:?}");
+    assert_eq!(limit.worst(60.0), 10.0);
+    assert_eq!(limit.worst(61.0), 20.0);
+}
