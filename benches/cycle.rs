@@ -55,7 +55,7 @@ const BENCH_FLOOR_HETZNER: usize = 1500;
 /// Speed-up of the floor run, per provider.
 const BENCH_FLOOR_SPEEDUP_DO: f64 = 32.0;
 const BENCH_FLOOR_SPEEDUP_VULTR: f64 = 4.0;
-const BENCH_FLOOR_SPEEDUP_HETZNER: f64 = 100.0;
+const BENCH_FLOOR_SPEEDUP_HETZNER: f64 = 25.0;
 /// Resources and snapshots per resource in the idle pass (real limits, real time).
 const BENCH_IDLE_RESOURCES: usize = 100;
 const BENCH_IDLE_SNAPSHOTS: usize = 6;
@@ -685,7 +685,22 @@ struct Floor {
     minimum: usize,
     /// Real-world seconds (measured × k).
     wall: f64,
+    /// The rate-limit floor: (requests − the burst) ÷ the sustained rate.
     floor: f64,
+    /// What the snapshots' own durations allow at best: the last create
+    /// plus the shortest snapshot, the first create plus the longest.
+    snapshots: f64,
+}
+
+/// The simulator's realistic durations (20 s + 2 s/GB) of the bench's
+/// shortest and longest disks.
+fn durations() -> (f64, f64) {
+    let secs = |gb: u64| 20.0 + 2.0 * gb as f64;
+    let gbs = (0..4).map(disk_gb);
+    (
+        gbs.clone().map(secs).fold(f64::MAX, f64::min),
+        gbs.map(secs).fold(0.0, f64::max),
+    )
 }
 
 async fn floor(p: P, n: usize, k: f64) -> Floor {
@@ -729,11 +744,25 @@ async fn floor(p: P, n: usize, k: f64) -> Floor {
     );
     sim.stop().await;
     let (burst, rate) = p.limit();
+    let t0 = requests.iter().map(|r| r.answered_ms).min().unwrap_or(0);
+    let creates: Vec<f64> = requests
+        .iter()
+        .filter(|r| p.classify(&r.method, &r.template) == Class::Create)
+        .map(|r| (r.answered_ms - t0) as f64 * k / 1000.0)
+        .collect();
+    let (shortest, longest) = durations();
+    let first = creates.iter().copied().fold(f64::MAX, f64::min);
+    let last = creates.iter().copied().fold(0.0, f64::max);
     Floor {
         resources: n,
         k,
         minimum: minimum(p, n, n, n, n),
         floor: (tally.total as f64 - burst).max(0.0) / rate,
+        snapshots: if creates.is_empty() {
+            0.0
+        } else {
+            (last + shortest).max(first + longest)
+        },
         tally,
         wall,
     }
@@ -950,10 +979,10 @@ async fn lateness(secs: usize) -> Vec<f64> {
             .as_str()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc));
-        let marked = v["fields"]["name"]
+        // The marker's time is the line's `at`.
+        let marked = v["fields"]["at"]
             .as_str()
-            .and_then(|n| n.rsplit(':').next())
-            .and_then(|t| NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%SZ").ok())
+            .and_then(|t| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%SZ").ok())
             .map(|t| t.and_utc());
         if let (Some(at), Some(marked)) = (at, marked) {
             creates.push((at, marked));
@@ -1213,15 +1242,37 @@ async fn main() {
         "≤ 1.25× (DigitalOcean 1,000)",
     );
     t.row(
+        "  wall / what the snapshots' durations allow",
+        per_provider(&floor_runs, |_, f| {
+            format!(
+                "{} / {} = {:.2}×{}",
+                secs(f.wall),
+                secs(f.snapshots),
+                f.wall / f.snapshots.max(1e-9),
+                if f.snapshots > f.floor {
+                    " (the binding floor)"
+                } else {
+                    ""
+                }
+            )
+        }),
+        "–",
+    );
+    t.row(
         "  share of the budget used",
         per_provider(&floor_runs, |_, f| {
-            if f.floor > 0.0 {
+            if f.floor > 0.0 && f.floor >= f.snapshots {
                 format!("{:.0} %", 100.0 * f.floor / f.wall)
+            } else if f.floor > 0.0 {
+                format!(
+                    "{:.0} % (snapshot time binds, not the limit)",
+                    100.0 * f.floor / f.wall
+                )
             } else {
                 "n/a (within the burst)".into()
             }
         }),
-        "≥ 90 %",
+        "≥ 90 % (when the limit binds)",
     );
     let limited: Vec<(P, usize)> = ALL
         .iter()

@@ -770,15 +770,16 @@ async fn account_loop(
             next_pass = now + chrono_of(opts.max_sleep);
             if let Some((new, grace)) = waiting.take() {
                 match new.token.read() {
-                    Ok(_) => {
+                    Ok(token) => {
                         info!(
                             "the new settings' token can be read now: running with the new settings"
                         );
                         account = new;
                         engine_opts.grace = grace;
                         engine_opts.started = clock.now();
-                        client = None;
                         board(&board_).problems.remove(&account.name);
+                        client =
+                            preview(&account, token, &opts, &engine_opts, &clock, &cancel).await;
                     }
                     Err(e) => {
                         warn!(error = %e, "the new settings' token still cannot be read: going on with the previous settings");
@@ -899,19 +900,9 @@ async fn account_loop(
                 waiting = None;
                 account = new;
                 engine_opts.grace = grace;
-                client = None;
                 engine_opts.started = clock.now();
                 info!("account config changed: running with the new settings");
-                // Show what the new settings will delete before they do.
-                if let Ok(c) = connect_with_token(&account, token.clone(), &opts.client) {
-                    let preview = EngineOptions {
-                        dry_run: true,
-                        ..engine_opts.clone()
-                    };
-                    let plan = engine::run_cycle(&account, c.as_ref(), &clock, &preview, &cancel).await;
-                    log_reload_preview(&plan);
-                    client = Some((c, token_print(&token)));
-                }
+                client = preview(&account, token, &opts, &engine_opts, &clock, &cancel).await;
             }
         }
     }
@@ -931,6 +922,26 @@ async fn account_loop(
         }
     }
     debug!("account loop stopped");
+}
+
+/// New settings are in force: a client for their token, after a dry run
+/// that logs what they will delete before they do (a reload preview).
+async fn preview(
+    account: &Account,
+    token: secrecy::SecretString,
+    opts: &DaemonOptions,
+    engine_opts: &EngineOptions,
+    clock: &Clock,
+    cancel: &CancellationToken,
+) -> Option<(Box<dyn Provider>, u64)> {
+    let c = connect_with_token(account, token.clone(), &opts.client).ok()?;
+    let dry = EngineOptions {
+        dry_run: true,
+        ..engine_opts.clone()
+    };
+    let plan = engine::run_cycle(account, c.as_ref(), clock, &dry, cancel).await;
+    log_reload_preview(&plan);
+    Some((c, token_print(&token)))
 }
 
 /// The pause before the next pass after `bad` failed cycles in a row.

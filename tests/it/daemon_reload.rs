@@ -890,6 +890,13 @@ fn a_change_waiting_for_its_token_is_in_status_and_applies_once_it_can_issue_14(
             "alpha",
         )
     });
+    // Like a change applied at once, it first shows what it will delete.
+    d.wait_after(at, "the reload preview of the switched settings", |l| {
+        l.is_about(
+            "reload preview: snapshots the new settings will delete",
+            "alpha",
+        )
+    });
     d.wait_after(at, "a p-b snapshot", complete("alpha", "p-b"));
     assert!(creates_for(&w, "42000102") >= 1);
     let from = n.mark();
