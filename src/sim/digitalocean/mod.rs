@@ -769,9 +769,11 @@ async fn get_action(
     let Some(aid) = droplet_id(&action) else {
         return not_found();
     };
+    // Newest first: a poll asks about an action just made (ids are unique).
     match st
         .actions
         .iter()
+        .rev()
         .find(|a| a.account == c.account && a.id == aid)
     {
         Some(a) => ok("action", action_json(a)),
