@@ -876,7 +876,13 @@ async fn fleet(p: P, accounts_n: usize, n: usize, k: f64) -> Fleet {
 
 // ---- the daemon binary ----
 
-const BIN: &str = env!("CARGO_BIN_EXE_snapkeeper");
+/// The daemon the bench runs: `BENCH_BIN` when set (for example the
+/// `cargo build --release` binary users get: the bench's own build of it
+/// also carries what the dev-dependencies switch on, aws-lc among them,
+/// which makes it 20 MB instead of 14.5), else the bench build's.
+fn bin() -> String {
+    std::env::var("BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_snapkeeper").to_string())
+}
 
 struct Daemon {
     child: Child,
@@ -892,7 +898,7 @@ impl Daemon {
         let log = dir.path().join("log.json");
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state).expect("state dir");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.arg("--config")
             .arg(&config)
             .arg("--state-dir")

@@ -1229,7 +1229,7 @@ fn a_changed_ha_section_on_reload_keeps_the_running_settings_and_says_restart() 
     let running = format!("{}  replica_id: ra\n", ha_section(&etcd));
     let path = write_config_with(&w, "ra", "", &accts, &running);
     let sock_path = w.dir.path().join("notify.sock");
-    let mut n = crate::daemon_signals::NotifySocket::bind(&sock_path);
+    let n = crate::daemon::NotifySocket::bind(&sock_path);
     let mut d = Daemon::start_with(
         &path,
         "json",
@@ -1260,7 +1260,7 @@ fn a_changed_ha_section_on_reload_keeps_the_running_settings_and_says_restart() 
         Some("ha.etcd.endpoints, ha.etcd.lease_ttl")
     );
     let said = n.wait(0, "STATUS= to say restart", |msg| {
-        crate::daemon_signals::value(msg, "STATUS").is_some_and(|s| {
+        crate::daemon::value(msg, "STATUS").is_some_and(|s| {
             s.starts_with("ha settings changed in the file (ha.etcd.endpoints, ha.etcd.lease_ttl): restart to apply; replica ra: owner of 3 of 3 accounts")
         })
     });
@@ -1286,7 +1286,7 @@ fn a_changed_ha_section_on_reload_keeps_the_running_settings_and_says_restart() 
         l.is("ha: the file holds the running ha settings again: no restart needed")
     });
     n.wait(said + 1, "STATUS= without the restart note", |msg| {
-        crate::daemon_signals::value(msg, "STATUS")
+        crate::daemon::value(msg, "STATUS")
             .is_some_and(|s| s.starts_with("replica ra: owner of 3 of 3 accounts"))
     });
     d.stop();
