@@ -570,10 +570,11 @@ fn listing_pages(p: P, resources: usize, listed_snapshots: usize) -> usize {
 
 // ---- one cycle, as the daemon's account loop runs it ----
 
-/// A pass, then every started snapshot followed to its end with the
-/// account's `speed` (which the daemon keeps per account across cycles;
-/// `engine::run_cycle` starts a new one each call, so the steady run uses
-/// `pass` and `poll_follows` like `daemon::account_loop` does).
+/// A pass with every started snapshot followed from its start, then to its
+/// end, with the account's `speed` (which the daemon keeps per account
+/// across cycles; `engine::run_cycle` starts a new one each call, so the
+/// steady run uses `pass_following` and `poll_follows` like
+/// `daemon::account_loop` does).
 async fn daemon_cycle(
     account: &Account,
     provider: &dyn Provider,
@@ -582,19 +583,22 @@ async fn daemon_cycle(
 ) -> CycleReport {
     let clock = Clock::system();
     let cancel = CancellationToken::new();
-    let engine::Pass {
+    let mut follows: Vec<Follow> = Vec::new();
+    let engine::During {
         mut report,
-        started,
-    } = engine::pass(
+        settled,
+        ..
+    } = engine::pass_following(
         account,
         provider,
         &clock,
         opts,
         &cancel,
-        &Default::default(),
+        &mut follows,
+        speed,
     )
     .await;
-    let mut follows: Vec<Follow> = started;
+    report.resources.extend(settled);
     while !follows.is_empty() {
         if let Some(next) = follows.iter().map(Follow::next_poll).min() {
             tokio::time::sleep_until(next).await;
