@@ -299,35 +299,20 @@ pub async fn status(ctx: &Ctx, only: &[String], json: bool) -> u8 {
         }
         cells
     };
+    // A line for the account itself, with no resource.
+    let account_line = |account: &AccountStatus, state: &str, reason: &str| {
+        let mut cells = vec![account.account.clone()];
+        cells.extend(["-"; 4].map(String::from));
+        cells.extend([state.to_string(), reason.to_string()]);
+        row(account, cells)
+    };
     for a in &answers {
         if let Some(e) = &a.error {
-            t.row(row(
-                a,
-                vec![
-                    a.account.clone(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "UNKNOWN".into(),
-                    e.clone(),
-                ],
-            ));
+            t.row(account_line(a, "UNKNOWN", e));
         }
         if a.resources.is_empty() && a.error.is_none() && a.owner.is_some() {
             // An account with nothing selected still shows its owner.
-            t.row(row(
-                a,
-                vec![
-                    a.account.clone(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "no resource selected".into(),
-                ],
-            ));
+            t.row(account_line(a, "-", "no resource selected"));
         }
         for h in &a.resources {
             t.row(row(
