@@ -344,7 +344,13 @@ impl Logs {
             .with_ansi(false)
             .with_writer(move || sink.clone())
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Callsites first hit by a parallel test while no subscriber of
+        // this thread existed may have cached "not interested": ask again
+        // (otherwise a capture here misses lines, now and then, under a
+        // full parallel run).
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 }
 
