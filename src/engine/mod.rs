@@ -353,27 +353,24 @@ pub async fn pass_following(
         let mut started = Vec::new();
         let mut settled = Vec::new();
         let mut open = true;
-        while open || !follows.is_empty() {
+        // Until the pass ends (what still runs then stays in `follows`).
+        while open {
             while let Ok(f) = rx.try_recv() {
                 started.push(f.key.clone());
                 follows.push(f);
             }
             reschedule(follows, speed);
             let next = follows.iter().map(Follow::next_poll).min();
-            if open {
-                // Until the pass ends: the next look or the next start.
-                tokio::select! {
-                    f = rx.recv() => match f {
-                        Some(f) => {
-                            started.push(f.key.clone());
-                            follows.push(f);
-                        }
-                        None => open = false,
-                    },
-                    () = sleep_until_or_never(next) => {}
-                }
-            } else {
-                break;
+            // The next look or the next start, whichever comes first.
+            tokio::select! {
+                f = rx.recv() => match f {
+                    Some(f) => {
+                        started.push(f.key.clone());
+                        follows.push(f);
+                    }
+                    None => open = false,
+                },
+                () = sleep_until_or_never(next) => {}
             }
             if cancel.is_cancelled() || next.is_some_and(|n| n <= Instant::now()) {
                 settled.extend(poll_follows(provider, follows, opts, cancel, speed).await);
