@@ -497,10 +497,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn changed_keys_name_what_differs_never_a_value() {
-        let base = Ha {
-            replica_id: Some("ra".into()),
+    /// `ha:` with one local endpoint, the default prefix and times.
+    fn ha_with(replica_id: Option<&str>) -> Ha {
+        Ha {
+            replica_id: replica_id.map(str::to_string),
             etcd: crate::config::Etcd {
                 endpoints: vec!["http://127.0.0.1:2379".into()],
                 prefix: "/snapkeeper/".into(),
@@ -509,7 +509,12 @@ mod tests {
                 tls: None,
                 auth: None,
             },
-        };
+        }
+    }
+
+    #[test]
+    fn changed_keys_name_what_differs_never_a_value() {
+        let base = ha_with(Some("ra"));
         let mut other = base.clone();
         other.etcd.lease_ttl = Duration::from_secs(10);
         other.etcd.endpoints.push("http://127.0.0.1:2380".into());
@@ -539,17 +544,7 @@ mod tests {
 
     #[test]
     fn default_replica_id_is_host_and_pid() {
-        let ha = Ha {
-            replica_id: None,
-            etcd: crate::config::Etcd {
-                endpoints: vec!["http://127.0.0.1:2379".into()],
-                prefix: "/snapkeeper/".into(),
-                lease_ttl: Duration::from_secs(15),
-                settle: Duration::from_secs(5),
-                tls: None,
-                auth: None,
-            },
-        };
+        let ha = ha_with(None);
         let id = replica_id(&ha);
         assert!(id.ends_with(&format!("-{}", std::process::id())), "{id}");
         assert!(crate::config::is_replica_id(&id), "{id}");

@@ -1169,6 +1169,29 @@ mod tests {
 
     const TOKEN: &str = "dop_v1_secret_token_value_0123456789";
 
+    /// A client of `scheme` for account `name` with `token` and `opts`.
+    fn http_with(
+        scheme: Scheme,
+        name: &str,
+        base: &str,
+        token: &str,
+        opts: &ClientOptions,
+    ) -> Http {
+        Http::new(
+            scheme,
+            name,
+            base,
+            SecretString::from(token.to_string()),
+            opts,
+        )
+        .unwrap()
+    }
+
+    /// DigitalOcean account `do-main` with [`TOKEN`] and `opts`.
+    fn do_main(base: &str, opts: &ClientOptions) -> Http {
+        http_with(Scheme::DigitalOcean, "do-main", base, TOKEN, opts)
+    }
+
     fn client(base: &str, retry: RetryPolicy) -> Http {
         let opts = ClientOptions {
             retry,
@@ -1178,14 +1201,7 @@ mod tests {
             }]),
             ..ClientOptions::default()
         };
-        Http::new(
-            Scheme::DigitalOcean,
-            "do-main",
-            base,
-            SecretString::from(TOKEN.to_string()),
-            &opts,
-        )
-        .unwrap()
+        do_main(base, &opts)
     }
 
     fn quick() -> RetryPolicy {
@@ -1222,14 +1238,7 @@ mod tests {
     }
 
     fn account(scheme: Scheme, name: &str, base: &str, token: &str) -> Http {
-        Http::new(
-            scheme,
-            name,
-            base,
-            SecretString::from(token.to_string()),
-            &ClientOptions::default(),
-        )
-        .unwrap()
+        http_with(scheme, name, base, token, &ClientOptions::default())
     }
 
     /// Pacers are shared per the provider's unit: Vultr per source IP
@@ -1281,14 +1290,7 @@ mod tests {
             request_timeout: Duration::from_secs(5),
             ..ClientOptions::default()
         };
-        let other = Http::new(
-            Scheme::Vultr,
-            "vultr-e",
-            vultr,
-            SecretString::from("e".to_string()),
-            &opts,
-        )
-        .unwrap();
+        let other = http_with(Scheme::Vultr, "vultr-e", vultr, "e", &opts);
         assert!(!Arc::ptr_eq(&other.client, &v[0].client));
         assert!(Arc::ptr_eq(&other.pacer, &v[0].pacer));
     }
@@ -1363,14 +1365,7 @@ mod tests {
             retry: quick(),
             ..ClientOptions::default()
         };
-        let http = Http::new(
-            Scheme::DigitalOcean,
-            "do-main",
-            &base,
-            SecretString::from(TOKEN.to_string()),
-            &opts,
-        )
-        .unwrap();
+        let http = do_main(&base, &opts);
         assert_eq!(http.clock_skew(), None);
         let want = [-3 * 3600, -3 * 3600, -3 * 3600, 30];
         for secs in want {
@@ -1501,14 +1496,7 @@ mod tests {
                 })),
                 ..ClientOptions::default()
             };
-            let http = Http::new(
-                Scheme::DigitalOcean,
-                "do-main",
-                &base,
-                SecretString::from(TOKEN.to_string()),
-                &opts,
-            )
-            .unwrap();
+            let http = do_main(&base, &opts);
             let err = match call {
                 Call::Create => http
                     .post::<Value>(

@@ -613,6 +613,22 @@ fn assert_lease_kept(id: &str, d: &Daemon) {
     assert_eq!(bad, 0, "{id} lost touch with etcd\n{}", d.tail(40));
 }
 
+/// Wait (up to `secs`) until `n` managed snapshots are done: the first
+/// snapshot of every account, nothing running any more.
+fn wait_first_snapshots(w: &World, n: usize, secs: u64) {
+    wait_for(
+        Duration::from_secs(secs),
+        "the first snapshots to finish",
+        || {
+            let done = crate::daemon::sim_snapshots(&w.sim)
+                .iter()
+                .filter(|s| s.managed() && s.done)
+                .count();
+            (done == n).then_some(())
+        },
+    );
+}
+
 /// The simulator saw exactly the creates the replicas logged (none
 /// bypassed a replica's log, so none bypassed its fence).
 fn assert_sim_log_matches(w: &World, replicas: &[(&str, &Daemon)]) {
@@ -831,17 +847,7 @@ fn killed_owner_mid_snapshot_is_replaced_within_the_ttl_without_a_duplicate() {
         "the accounts to spread over three replicas",
     );
     // Wait until every first snapshot is done (nothing runs any more).
-    wait_for(
-        Duration::from_secs(90),
-        "the first snapshots to finish",
-        || {
-            let done = crate::daemon::sim_snapshots(&w.sim)
-                .iter()
-                .filter(|s| s.managed() && s.done)
-                .count();
-            (done == first_names.len()).then_some(())
-        },
-    );
+    wait_first_snapshots(&w, first_names.len(), 90);
     // Add hz-1 everywhere; its owner starts a 10 s snapshot.
     let owner = snapkeeper::ha::rendezvous::owner("hz-1", ids.iter().copied())
         .unwrap()
@@ -1090,17 +1096,7 @@ fn status_and_metrics_show_which_replica_owns_which_account() {
         &["ra", "rb"],
         "the accounts to spread over ra and rb",
     );
-    wait_for(
-        Duration::from_secs(60),
-        "the first snapshots to finish",
-        || {
-            let done = crate::daemon::sim_snapshots(&w.sim)
-                .iter()
-                .filter(|s| s.managed() && s.done)
-                .count();
-            (done == names.len()).then_some(())
-        },
-    );
+    wait_first_snapshots(&w, names.len(), 60);
 
     // The table: an OWNER column after ACCOUNT, what etcd says.
     let table = status(&ca, false, &[]);
@@ -1325,17 +1321,7 @@ fn tls_and_auth_against_a_real_etcd_and_a_wrong_password_named_not_printed() {
     );
     assert!(owners.values().all(|o| o == "ra"), "{owners:?}");
     a.wait("ra to write", |l| l.is("creating snapshot"));
-    wait_for(
-        Duration::from_secs(60),
-        "the first snapshots to finish",
-        || {
-            let done = crate::daemon::sim_snapshots(&w.sim)
-                .iter()
-                .filter(|s| s.managed() && s.done)
-                .count();
-            (done == names.len()).then_some(())
-        },
-    );
+    wait_first_snapshots(&w, names.len(), 60);
     // status reads the owners the same way.
     let st = status(&good, false, &env);
     assert_eq!(st.code, 0, "{}{}", st.stdout, st.stderr);
