@@ -18,6 +18,7 @@ pub mod engine;
 pub mod exit;
 pub mod ha;
 pub mod health;
+pub mod memory;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;

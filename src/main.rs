@@ -76,6 +76,10 @@ struct Tuning {
     /// First back-off of a retried HTTP request.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
     http_retry_delay: std::time::Duration,
+    /// Give idle memory back to the system once no provider request was
+    /// sent for this long (0s: never).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "25s")]
+    idle_release: std::time::Duration,
 }
 
 impl Tuning {
@@ -90,6 +94,7 @@ impl Tuning {
             .max(std::time::Duration::from_millis(100));
         opts.client.retry.base_delay = self.http_retry_delay;
         opts.client.retry.max_delay = opts.client.retry.max_delay.max(self.http_retry_delay);
+        opts.release_after = (!self.idle_release.is_zero()).then_some(self.idle_release);
     }
 }
 
@@ -261,6 +266,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts (issue 11: the idle daemon's memory).
+    snapkeeper::memory::one_arena();
     let cli = Cli::parse();
     snapkeeper::tls::install_crypto_provider();
     if let Some(dir) = &cli.global.credentials_dir {

@@ -695,7 +695,7 @@ _snapkeeper() {
             return 0
             ;;
         snapkeeper__subcmd__run)
-            opts="-h --once --account --poll-interval --poll-max --busy-delay --retry-delay --watch-check --content-check --http-retry-delay --config --state-dir --log-format --credentials-dir --help"
+            opts="-h --once --account --poll-interval --poll-max --busy-delay --retry-delay --watch-check --content-check --http-retry-delay --idle-release --config --state-dir --log-format --credentials-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -730,6 +730,10 @@ _snapkeeper() {
                     return 0
                     ;;
                 --http-retry-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-release)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

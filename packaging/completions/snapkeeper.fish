@@ -56,6 +56,7 @@ complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l retry-dela
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l watch-check -d 'How often the config watch is checked against its directory and symlink chain (re-armed when they changed)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l content-check -d 'How often the config file\'s bytes are compared with the config in force (a safety net for changes no file event announced)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l http-retry-delay -d 'First back-off of a retried HTTP request' -r
+complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l idle-release -d 'Give idle memory back to the system once no provider request was sent for this long (0s: never)' -r
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l config -d 'The configuration file' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l state-dir -d 'Where reload grace periods are kept across restarts (the daemon writes it; plan, prune and run --once read it). Default: $STATE_DIRECTORY as systemd sets it; commands then fall back to /var/lib/snapkeeper' -r -F
 complete -c snapkeeper -n "__fish_snapkeeper_using_subcommand run" -l log-format -d 'Where logs go: auto (journald under systemd, else stderr), text, json, journald' -r -f -a "auto\t'journald when its socket exists, else human-readable stderr'

@@ -206,10 +206,19 @@ pub fn default_pacing(scheme: Scheme) -> Pacing {
     }
 }
 
+/// Requests sent by this process, every attempt counted.
+static SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many provider requests this process has sent (attempts, retries
+/// included): the daemon watches it to know when it has gone quiet.
+pub fn requests_sent() -> u64 {
+    SENT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Idle connections kept per provider host, for all accounts together.
 const POOL_IDLE_PER_HOST: usize = 4;
 /// How long an idle connection is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Which shared `reqwest::Client` a client uses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -481,6 +490,7 @@ impl Http {
             if let Some(body) = body {
                 request = request.json(body);
             }
+            SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (outcome, hint, failure) = match request.send().await {
                 Ok(response) => {
                     let status = response.status().as_u16();

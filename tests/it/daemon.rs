@@ -1004,3 +1004,62 @@ fn provider_strings_never_reach_the_text_log_raw_issue_13() {
         .unwrap_or(0);
     assert!(widest <= 160, "{widest} columns:\n{log}");
 }
+
+/// `/proc/<pid>/status` field in KiB.
+fn proc_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Issue 11: once no provider request went out for `--idle-release`, the
+/// daemon gives idle memory back: the executable's pages it touched, and
+/// the allocator's free ones. It keeps working after, and does it again
+/// after the next burst.
+#[test]
+fn the_quiet_daemon_gives_its_idle_memory_back() {
+    let w = World::new(&seed_all());
+    w.write_config(&config(&[w.srv("hz", "all: true", "6s", "last: 3")]));
+    let mut d = Daemon::start_with(
+        &w.config_path(),
+        "json",
+        &[("RUST_LOG", "snapkeeper=debug")],
+        &["--idle-release", "2s"],
+    );
+    let is_release = |l: &Line| l.is("quiet: idle memory given back");
+    // The most of the executable mapped before the release, sampled all
+    // along (it only grows until then).
+    let mut file_before = 0;
+    let released = d.wait_until("a release", |d| {
+        file_before = file_before.max(proc_kib(d.pid(), "RssFile:"));
+        d.lines().into_iter().find(|l| is_release(l))
+    });
+    assert!(released.field("trimmed").is_some(), "{}", released.raw);
+    assert_eq!(released.field("code_skipped"), None, "{}", released.raw);
+    let code_kib = released.field_u64("code_kib").unwrap_or(0);
+    assert!(code_kib > 0, "{}", released.raw);
+    let file_after = proc_kib(d.pid(), "RssFile:");
+    assert!(
+        file_after < file_before,
+        "RssFile {file_before} KiB before the release, {file_after} KiB after ({code_kib} KiB advised out)"
+    );
+    // Still working: the next pass runs, and the quiet after it releases
+    // again.
+    let mark = d.mark();
+    let pass = d.wait_after(mark, "a pass after the release", |l| {
+        l.is_about("cycle finished", "hz")
+    });
+    let after_pass = d
+        .lines()
+        .iter()
+        .position(|l| l.raw == pass.raw)
+        .unwrap_or(mark);
+    d.wait_after(after_pass, "a release after that pass", is_release);
+    d.signal("TERM");
+    assert_eq!(d.wait_exit().code(), Some(0));
+    assert_eq!(d.count(|l| l.level() == "ERROR"), 0, "{}", d.output());
+}
