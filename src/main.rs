@@ -314,7 +314,12 @@ fn main() -> ExitCode {
             } else {
                 state::dir_from_env(cli.global.state_dir.as_deref())
             };
-            run_async(async move { run(&path, once, &accounts, opts).await })
+            let fut = async move { run(&path, once, &accounts, opts).await };
+            if once {
+                run_async(fut)
+            } else {
+                run_daemon(fut)
+            }
         }
         Command::Sim { listen, seed } => run_async(async move {
             let shutdown = match shutdown_signals() {
@@ -577,6 +582,24 @@ fn operator_graces(
                 "warning: {e}; deletions a running daemon holds after a reload are not shown"
             );
             Default::default()
+        }
+    }
+}
+
+/// The daemon's runtime: one thread. It waits on the network nearly all
+/// its life, and its CPU work (parsing a page, deciding what to keep) is
+/// short; file reads go to the blocking pool. One thread keeps the idle
+/// daemon small (issue 11): no work-stealing workers to park and wake, and
+/// one stack.
+fn run_daemon(fut: impl std::future::Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::NOTHING_DONE
         }
     }
 }
