@@ -210,15 +210,15 @@ pub fn serve(core: Arc<Core>, seed: Option<&yaml_serde::Value>) -> Result<Served
     let router = Router::new()
         .route("/servers", get(list_servers))
         .route("/servers/{id}", get(get_server))
-        .route("/servers/actions", get(list_servers_actions))
-        .route("/servers/actions/{id}", get(get_servers_action))
+        .route("/servers/actions", get(list_actions::<false>))
+        .route("/servers/actions/{id}", get(get_action))
         .route("/servers/{id}/actions", get(list_server_actions))
         .route("/servers/{id}/actions/{action_id}", get(get_server_action))
         .route("/servers/{id}/actions/create_image", post(create_image))
         .route("/actions", get(get_multiple_actions))
         .route("/actions/{id}", get(get_action))
         .route("/images", get(list_images))
-        .route("/images/actions", get(list_images_actions))
+        .route("/images/actions", get(list_actions::<true>))
         .route(
             "/images/{id}",
             get(get_image).put(put_image).delete(delete_image),
@@ -679,24 +679,17 @@ fn actions_list(hz: &Hz, ctx: Ctx, of: Of, uri: &Uri, headers: &HeaderMap) -> Re
     page("actions", items, &q, SORT_ACTIONS, headers, uri)
 }
 
-async fn list_servers_actions(
-    State(hz): State<Arc<Hz>>,
-    Extension(ctx): Extension<Ctx>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    done(actions_list(&hz, ctx, Of::Servers, &uri, &headers))
-}
-
-/// `GET /images/actions`: the actions that touch an image (here the
+/// `GET /servers/actions` (every server's), and with `IMAGES` `GET
+/// /images/actions`: the actions that touch an image (here the
 /// `create_image` actions, whose resources name the image they make).
-async fn list_images_actions(
+async fn list_actions<const IMAGES: bool>(
     State(hz): State<Arc<Hz>>,
     Extension(ctx): Extension<Ctx>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    done(actions_list(&hz, ctx, Of::Images, &uri, &headers))
+    let of = if IMAGES { Of::Images } else { Of::Servers };
+    done(actions_list(&hz, ctx, of, &uri, &headers))
 }
 
 async fn list_server_actions(
@@ -726,14 +719,6 @@ fn one_action(hz: &Hz, ctx: Ctx, id: u64, server: Option<u64>) -> Res {
 }
 
 async fn get_action(
-    State(hz): State<Arc<Hz>>,
-    Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
-) -> Response {
-    done(path_id(&id, "id").and_then(|id| one_action(&hz, ctx, id, None)))
-}
-
-async fn get_servers_action(
     State(hz): State<Arc<Hz>>,
     Extension(ctx): Extension<Ctx>,
     Path(id): Path<String>,
