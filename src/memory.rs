@@ -10,9 +10,9 @@
 //! of code and constant data mapped). [`release`] returns both:
 //! `malloc_trim(0)` for the first; for the second, `madvise(MADV_DONTNEED)`
 //! over the read-only file mappings that hold no private page. Such a
-//! mapping only ever shows the file's bytes,
-//! so dropping its page-table entries changes nothing the program can see:
-//! the next use maps the page again from the page cache (or the file).
+//! mapping only ever shows the file's bytes, so dropping its page-table
+//! entries changes nothing the program can see: the next use maps the page
+//! again from the page cache (or the file).
 //! `MADV_PAGEOUT` would say the same more gently, but the kernel ignores it
 //! for file pages of a file the process may not write, which is how the
 //! service runs (`/usr/bin/snapkeeper` belongs to root).
