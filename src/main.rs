@@ -592,23 +592,15 @@ fn operator_graces(
 /// daemon small (issue 11): no work-stealing workers to park and wake, and
 /// one stack.
 fn run_daemon(fut: impl std::future::Future<Output = u8>) -> u8 {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(fut),
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            exit::NOTHING_DONE
-        }
-    }
+    run_on(tokio::runtime::Builder::new_current_thread(), fut)
 }
 
 fn run_async(fut: impl std::future::Future<Output = u8>) -> u8 {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    run_on(tokio::runtime::Builder::new_multi_thread(), fut)
+}
+
+fn run_on(mut runtime: tokio::runtime::Builder, fut: impl std::future::Future<Output = u8>) -> u8 {
+    match runtime.enable_all().build() {
         Ok(rt) => rt.block_on(fut),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -101,7 +101,7 @@ pub fn release() -> Released {
             let mut kib = 0;
             let mut skipped = None;
             for m in &clean {
-                match sys::page_out(m.range.clone()) {
+                match sys::dont_need(m.range.clone()) {
                     Ok(()) => kib += m.rss_kib,
                     Err(_) => {
                         // The pages only stay, as they would without this.
@@ -229,7 +229,7 @@ mod sys {
 
     /// `madvise(MADV_DONTNEED)` over one whole read-only private file
     /// mapping without private pages (see the module's rules).
-    pub(super) fn page_out(range: Range<u64>) -> std::io::Result<()> {
+    pub(super) fn dont_need(range: Range<u64>) -> std::io::Result<()> {
         let (Ok(start), Ok(len)) = (
             usize::try_from(range.start),
             usize::try_from(range.end.saturating_sub(range.start)),
@@ -266,7 +266,7 @@ mod sys {
 
     pub(super) fn one_arena() {}
 
-    pub(super) fn page_out(_: Range<u64>) -> std::io::Result<()> {
+    pub(super) fn dont_need(_: Range<u64>) -> std::io::Result<()> {
         Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
     }
 }
