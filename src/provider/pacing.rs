@@ -67,11 +67,11 @@ impl RateHeaders {
 /// A limit the provider enforces without announcing it, kept as a sliding
 /// window (as DigitalOcean and the simulator count): at most `capacity`
 /// requests in any `capacity ÷ per_second` seconds. The whole capacity may
-/// go at once; each request's place comes back one window after it went.
-/// Any `t` seconds hold at most `capacity × ⌈t ÷ window⌉ ≤ capacity + t ×
-/// per_second` requests, no more than a token bucket of the same numbers
-/// allows (which is what must stay under the provider's limit), and the
-/// sustained rate is `per_second`.
+/// go at once; each request's place comes back one window after it went
+/// (after it was due, for a request a timer woke up to [`LATE`] late).
+/// Any `t` seconds hold at most `capacity × ⌈(t + LATE) ÷ window⌉`
+/// requests ([`Limit::worst`], which must stay under the provider's limit),
+/// and the sustained rate is `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limit {
     /// Burst size.
@@ -81,11 +81,20 @@ pub struct Limit {
 }
 
 impl Limit {
-    /// The most requests it lets go in any `secs` seconds.
+    /// The most requests it lets go in any `secs` seconds: a request that
+    /// went up to [`LATE`] late for its place counts from when the place
+    /// came back, so `secs` stretches by that much where places are kept
+    /// one by one.
     pub fn worst(self, secs: f64) -> f64 {
         let window = self.capacity / self.per_second;
+        let most = self.capacity.floor().max(1.0);
+        let late = if most <= f64::from(SLOTS) {
+            LATE.as_secs_f64()
+        } else {
+            0.0
+        };
         // (A hair under a whole number of windows is that number.)
-        self.capacity.floor().max(1.0) * (secs / window - 1e-9).ceil().max(1.0)
+        most * ((secs + late) / window - 1e-9).ceil().max(1.0)
     }
 
     /// This limit times `factor` (capacity at least 1).
@@ -154,23 +163,37 @@ pub enum Priority {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(u64);
 
-/// A [`Limit`]'s window. Requests are counted in slots of a 64th of the
-/// window (a slot's requests all count until one window after the slot's
-/// end, so the count never undercounts), which keeps its memory small at
-/// any capacity: the rate it allows is 64/65 of `per_second`.
+/// A [`Limit`]'s window. Up to [`SLOTS`] places, each request's time is
+/// kept; above that, requests are counted in slots of a 64th of the window
+/// (a slot's requests all count until one window after the slot's end, so
+/// the count never undercounts), which keeps its memory small at any
+/// capacity: the rate such a window allows is 64/65 of `per_second`.
+///
+/// A request that went late for a place (a timer wakes a little after the
+/// deadline) counts from when its place came back, as long as that is at
+/// most [`LATE`] before it went: a late wake-up does not lower the rate,
+/// and any window a hair shorter than the limit's still holds at most the
+/// capacity (see [`Limit::worst`]).
 #[derive(Debug)]
 struct Bucket {
     /// At most this many in a window (at least 1).
     most: u64,
     window: Duration,
+    /// Zero when each request's time is kept.
     slot: Duration,
     /// (slot start, requests in it), oldest first.
     slots: VecDeque<(Instant, u64)>,
     counted: u64,
+    /// When the newest place that left the window came back.
+    freed: Option<Instant>,
 }
 
-/// Slots per window.
+/// Slots per window, and the most places kept one by one.
 const SLOTS: u32 = 64;
+
+/// How late a request may go for a place and still count from when the
+/// place came back (windows of up to [`SLOTS`] places only).
+pub const LATE: Duration = Duration::from_millis(2);
 
 impl Bucket {
     fn new(limit: Limit) -> Self {
@@ -180,39 +203,62 @@ impl Bucket {
         } else {
             Duration::from_secs(3600)
         };
+        let most = (limit.capacity.floor() as u64).max(1);
         Self {
-            most: (limit.capacity.floor() as u64).max(1),
+            most,
             window,
-            slot: window / SLOTS,
+            slot: if most <= u64::from(SLOTS) {
+                Duration::ZERO
+            } else {
+                window / SLOTS
+            },
             slots: VecDeque::new(),
             counted: 0,
+            freed: None,
         }
+    }
+
+    /// When the slot starting at `start` leaves the window.
+    fn expiry(&self, start: Instant) -> Instant {
+        start + self.slot + self.window
     }
 
     /// Forget the slots whose requests left the window.
     fn refill(&mut self, now: Instant) {
         while let Some(&(start, n)) = self.slots.front() {
-            if start + self.slot + self.window > now {
+            let back = self.expiry(start);
+            if back > now {
                 break;
             }
             self.slots.pop_front();
             self.counted -= n;
+            self.freed = Some(back);
         }
     }
 
     fn wait_for_one(&self, now: Instant) -> Duration {
         match self.slots.front() {
             Some(&(start, _)) if self.counted >= self.most => {
-                (start + self.slot + self.window).saturating_duration_since(now)
+                self.expiry(start).saturating_duration_since(now)
             }
             _ => Duration::ZERO,
         }
     }
 
     fn take(&mut self, now: Instant) {
+        let at = match self.freed {
+            // Late by at most `LATE` for a place that came back: count from
+            // then (never before the newest kept request, so the order
+            // holds).
+            Some(freed) if self.slot.is_zero() && freed + LATE >= now => self
+                .slots
+                .back()
+                .map_or(freed, |&(start, _)| start.max(freed)),
+            _ => now,
+        };
         match self.slots.back_mut() {
-            Some((start, n)) if now < *start + self.slot => *n += 1,
-            _ => self.slots.push_back((now, 1)),
+            Some((start, n)) if at < *start + self.slot => *n += 1,
+            _ => self.slots.push_back((at, 1)),
         }
         self.counted += 1;
     }
