@@ -340,16 +340,19 @@ struct WorldRest<'a> {
 }
 
 /// Page a filtered list into `{<key>: [...], meta}`.
-fn paged(
+/// One page of `items` (id, sequence, item): only the page's items are
+/// written out, by `render`.
+fn paged<T>(
     key: &str,
-    items: &[(&str, u64, Value)],
+    items: &[(&str, u64, T)],
     q: &[(String, String)],
     seq_of: &HashMap<String, u64>,
+    render: impl Fn(&T) -> Value,
 ) -> Result<Value, ApiError> {
     let (per_page, cursor) = page::parse(q)?;
     let ids: Vec<(&str, u64)> = items.iter().map(|(i, s, _)| (*i, *s)).collect();
     let (range, meta) = page::page(&ids, per_page, cursor.as_ref(), seq_of)?;
-    let list: Vec<Value> = items[range].iter().map(|(_, _, j)| j.clone()).collect();
+    let list: Vec<Value> = items[range].iter().map(|(_, _, t)| render(t)).collect();
     Ok(json!({ key: list, "meta": meta }))
 }
 
@@ -375,9 +378,9 @@ async fn list_instances(
             .filter(|i| main_ip.is_none_or(|m| i.main_ip == m))
             .filter(|i| region.is_none_or(|r| i.region == r))
             .filter(|i| fw.is_none_or(|f| i.firewall_group_id == f))
-            .map(|i| (i.id.as_str(), i.seq, i.render()))
+            .map(|i| (i.id.as_str(), i.seq, i))
             .collect();
-        paged("instances", &items, &q, w.seq_of).map(axum::Json)
+        paged("instances", &items, &q, w.seq_of, |i| i.render()).map(axum::Json)
     })
 }
 
@@ -409,9 +412,9 @@ async fn list_snapshots(
             .snapshots
             .iter()
             .filter(|s| description.is_none_or(|d| s.description == d))
-            .map(|s| (s.id.as_str(), s.seq, s.render()))
+            .map(|s| (s.id.as_str(), s.seq, s))
             .collect();
-        paged("snapshots", &items, &q, w.seq_of).map(axum::Json)
+        paged("snapshots", &items, &q, w.seq_of, |s| s.render()).map(axum::Json)
     })
 }
 
@@ -589,9 +592,9 @@ fn list_items(
     with_account(v, c, |a, w| {
         let items: Vec<_> = pick(a)
             .iter()
-            .map(|i| (i.id.as_str(), i.seq, i.json.clone()))
+            .map(|i| (i.id.as_str(), i.seq, &i.json))
             .collect();
-        paged(key, &items, &q, w.seq_of).map(axum::Json)
+        paged(key, &items, &q, w.seq_of, |j| (*j).clone()).map(axum::Json)
     })
 }
 
