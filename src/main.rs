@@ -608,3 +608,56 @@ fn run_on(mut runtime: tokio::runtime::Builder, fut: impl std::future::Future<Ou
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `run` tuning flags' defaults are the daemon's own: a change to
+    /// one (the HTTP pool's idle time-out behind `--idle-release`, say) that
+    /// the other does not follow fails here.
+    #[test]
+    fn tuning_defaults_are_the_daemons() {
+        let cli = Cli::try_parse_from(["snapkeeper", "run"]).expect("run parses");
+        let Command::Run { tuning, .. } = cli.command else {
+            panic!("not run: {:?}", cli.command);
+        };
+        let defaults = DaemonOptions::default();
+        let mut opts = DaemonOptions::default();
+        tuning.apply(&mut opts);
+        let pairs = [
+            (
+                "poll-interval",
+                opts.engine.wait.first_interval,
+                defaults.engine.wait.first_interval,
+            ),
+            (
+                "poll-max",
+                opts.engine.wait.max_interval,
+                defaults.engine.wait.max_interval,
+            ),
+            (
+                "busy-delay",
+                opts.engine.busy_delay,
+                defaults.engine.busy_delay,
+            ),
+            ("retry-delay", opts.retry_delay, defaults.retry_delay),
+            ("watch-check", opts.watch_check, defaults.watch_check),
+            ("content-check", opts.content_check, defaults.content_check),
+            (
+                "http-retry-delay",
+                opts.client.retry.base_delay,
+                defaults.client.retry.base_delay,
+            ),
+            (
+                "http-retry-delay (max)",
+                opts.client.retry.max_delay,
+                defaults.client.retry.max_delay,
+            ),
+        ];
+        for (flag, got, want) in pairs {
+            assert_eq!(got, want, "--{flag}");
+        }
+        assert_eq!(opts.release_after, defaults.release_after, "--idle-release");
+    }
+}
