@@ -67,11 +67,13 @@ impl RateHeaders {
 /// A limit the provider enforces without announcing it, kept as a sliding
 /// window (as DigitalOcean and the simulator count): at most `capacity`
 /// requests in any `capacity ÷ per_second` seconds. The whole capacity may
-/// go at once; each request's place comes back one window after it went
-/// (after it was due, for a request a timer woke up to [`LATE`] late).
-/// Any `t` seconds hold at most `capacity × ⌈(t + LATE) ÷ window⌉`
-/// requests ([`Limit::worst`], which must stay under the provider's limit),
-/// and the sustained rate is `per_second`.
+/// go at once; each request's place comes back one window after it went,
+/// or, in a window shorter than a second with up to 64 places (Vultr's),
+/// after it was due, when the request went at most [`LATE`] after that (a
+/// timer wakes a little after its deadline, and a window that short would
+/// lose a measurable share of its rate to it). Any `t` seconds hold at most
+/// [`Limit::worst`]`(t)` requests, which must stay under the provider's
+/// limit, and the sustained rate is `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limit {
     /// Burst size.
@@ -80,21 +82,19 @@ pub struct Limit {
     pub per_second: f64,
 }
 
+/// The longest window a [`Limit`] keeps (an absurd limit's window is cut
+/// to this, so instants plus it stay far from overflowing).
+const LONGEST_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 impl Limit {
-    /// The most requests it lets go in any `secs` seconds: a request that
-    /// went up to [`LATE`] late for its place counts from when the place
-    /// came back, so `secs` stretches by that much where places are kept
-    /// one by one.
+    /// The most requests it lets go in any `secs` seconds:
+    /// `⌊capacity⌋ × ⌈(secs + late) ÷ window⌉`, where `late` is how much
+    /// earlier than it went a request may count ([`Limit::late`]).
     pub fn worst(self, secs: f64) -> f64 {
-        let window = self.capacity / self.per_second;
-        let most = self.capacity.floor().max(1.0);
-        let late = if most <= f64::from(SLOTS) {
-            LATE.as_secs_f64()
-        } else {
-            0.0
-        };
+        let window = self.window().as_secs_f64();
+        let late = self.late().as_secs_f64();
         // (A hair under a whole number of windows is that number.)
-        most * ((secs + late) / window - 1e-9).ceil().max(1.0)
+        self.places() as f64 * ((secs + late) / window - 1e-9).ceil().max(1.0)
     }
 
     /// This limit times `factor` (capacity at least 1).
@@ -102,6 +102,39 @@ impl Limit {
         Self {
             capacity: (self.capacity * factor).max(1.0),
             per_second: self.per_second * factor,
+        }
+    }
+
+    /// Requests in a window (at least 1).
+    fn places(self) -> u64 {
+        (self.capacity.floor() as u64).max(1)
+    }
+
+    /// `capacity ÷ per_second`, at most [`LONGEST_WINDOW`].
+    fn window(self) -> Duration {
+        if self.per_second > 0.0 {
+            Duration::try_from_secs_f64(self.capacity / self.per_second)
+                .unwrap_or(LONGEST_WINDOW)
+                .min(LONGEST_WINDOW)
+        } else {
+            LONGEST_WINDOW
+        }
+    }
+
+    /// Whether each request's time is kept (else slots are counted).
+    fn exact(self) -> bool {
+        self.places() <= u64::from(SLOTS)
+    }
+
+    /// How much earlier than it went a request that went late for its
+    /// place may count: [`LATE`] in an exact window shorter than a second,
+    /// else nothing (a longer window loses nothing measurable to a late
+    /// timer, and keeps its count exact as the requests went).
+    pub fn late(self) -> Duration {
+        if self.exact() && self.window() < Duration::from_secs(1) {
+            LATE
+        } else {
+            Duration::ZERO
         }
     }
 }
@@ -169,11 +202,9 @@ pub struct Ticket(u64);
 /// the count never undercounts), which keeps its memory small at any
 /// capacity: the rate such a window allows is 64/65 of `per_second`.
 ///
-/// A request that went late for a place (a timer wakes a little after the
-/// deadline) counts from when its place came back, as long as that is at
-/// most [`LATE`] before it went: a late wake-up does not lower the rate,
-/// and any window a hair shorter than the limit's still holds at most the
-/// capacity (see [`Limit::worst`]).
+/// A request that goes at most [`Limit::late`] after a place came back
+/// counts from then: a late wake-up does not lower the rate, and any window
+/// that much shorter than the limit's still holds at most the capacity.
 #[derive(Debug)]
 struct Bucket {
     /// At most this many in a window (at least 1).
@@ -181,6 +212,8 @@ struct Bucket {
     window: Duration,
     /// Zero when each request's time is kept.
     slot: Duration,
+    /// See [`Limit::late`].
+    late: Duration,
     /// (slot start, requests in it), oldest first.
     slots: VecDeque<(Instant, u64)>,
     counted: u64,
@@ -192,26 +225,21 @@ struct Bucket {
 const SLOTS: u32 = 64;
 
 /// How late a request may go for a place and still count from when the
-/// place came back (windows of up to [`SLOTS`] places only).
+/// place came back, in the windows [`Limit::late`] names.
 pub const LATE: Duration = Duration::from_millis(2);
 
 impl Bucket {
     fn new(limit: Limit) -> Self {
-        let window = if limit.per_second > 0.0 {
-            Duration::try_from_secs_f64(limit.capacity / limit.per_second)
-                .unwrap_or(Duration::from_secs(3600))
-        } else {
-            Duration::from_secs(3600)
-        };
-        let most = (limit.capacity.floor() as u64).max(1);
+        let window = limit.window();
         Self {
-            most,
+            most: limit.places(),
             window,
-            slot: if most <= u64::from(SLOTS) {
+            slot: if limit.exact() {
                 Duration::ZERO
             } else {
                 window / SLOTS
             },
+            late: limit.late(),
             slots: VecDeque::new(),
             counted: 0,
             freed: None,
@@ -247,15 +275,12 @@ impl Bucket {
 
     fn take(&mut self, now: Instant) {
         let at = match self.freed {
-            // Late by at most `LATE` for a place that came back: count from
-            // then (never before the newest kept request, so the order
-            // holds).
-            Some(freed) if self.slot.is_zero() && freed + LATE >= now => self
-                .slots
-                .back()
-                .map_or(freed, |&(start, _)| start.max(freed)),
+            // At most `late` after a place came back: count from then.
+            Some(freed) if freed + self.late >= now => freed,
             _ => now,
         };
+        // Never before the newest kept request: the order holds.
+        let at = self.slots.back().map_or(at, |&(start, _)| at.max(start));
         match self.slots.back_mut() {
             Some((start, n)) if at < *start + self.slot => *n += 1,
             _ => self.slots.push_back((at, 1)),
