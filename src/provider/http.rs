@@ -181,14 +181,16 @@ pub fn default_pacing(scheme: Scheme) -> Pacing {
             }),
             shared_by: SharedBy::Token,
         },
-        // About 30/s per source IP, no headers, its kind unknown: 3 every
-        // 3/28 s (28/s, 93 % of it), never more than 30 in any second (a
-        // request late for its place included), and never a burst larger
-        // than 3. More than 30 reach Vultr in a second only if the network
-        // brings them over 65 ms closer together than they left.
+        // About 30/s per source IP, no headers, its kind unknown: one every
+        // 1/28 s (28/s, 93 % of it), evenly, with no burst. Any second holds
+        // 28 of them as they leave the pacer, at most 29 (a request up to
+        // `pacing::LATE` late for its place counts from when it came back);
+        // more than 30 reach Vultr in a second only if requests that left
+        // the pacer about 70 ms apart arrive together (a new connection's
+        // TLS handshake, which comes after the pacer, can do that).
         Scheme::Vultr => Pacing {
             buckets: vec![Limit {
-                capacity: 3.0,
+                capacity: 1.0,
                 per_second: 28.0,
             }],
             budget: None,
