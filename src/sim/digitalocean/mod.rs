@@ -725,7 +725,7 @@ async fn list_droplet_actions(
         return not_found();
     };
     let did = d.id;
-    let items = newest_first(&st, |a| a.account == c.account && a.droplet_id == did);
+    let items = newest_first(&st, |a| a.droplet_id == did && a.account == c.account);
     drop(st);
     paged(&headers, &uri, &q, "actions", items)
 }
@@ -742,7 +742,7 @@ async fn get_droplet_action(
     match st
         .actions
         .iter()
-        .find(|a| a.account == c.account && a.droplet_id == did && a.id == aid)
+        .find(|a| a.id == aid && a.droplet_id == did && a.account == c.account)
     {
         Some(a) => ok("action", action_json(a)),
         None => not_found(),
@@ -774,7 +774,7 @@ async fn get_action(
         .actions
         .iter()
         .rev()
-        .find(|a| a.account == c.account && a.id == aid)
+        .find(|a| a.id == aid && a.account == c.account)
     {
         Some(a) => ok("action", action_json(a)),
         None => not_found(),

@@ -320,21 +320,21 @@ impl State {
     pub(super) fn droplet(&self, account: &str, id: u64) -> Option<&Droplet> {
         self.droplets
             .iter()
-            .find(|d| d.account == account && d.id == id)
+            .find(|d| d.id == id && d.account == account)
     }
 
     /// The volume `id` of `account`.
     pub(super) fn volume(&self, account: &str, id: &str) -> Option<&Volume> {
         self.volumes
             .iter()
-            .find(|v| v.account == account && v.id == id)
+            .find(|v| v.id == id && v.account == account)
     }
 
     /// The snapshot `id` of `account`.
     pub(super) fn snapshot(&self, account: &str, id: &str) -> Option<&Snapshot> {
         self.snapshots
             .iter()
-            .find(|s| s.account == account && s.id == id)
+            .find(|s| s.id == id && s.account == account)
     }
 
     /// Remove the snapshot `id` of `account` (only of kind `only`, when
@@ -342,16 +342,17 @@ impl State {
     pub(super) fn remove_snapshot(&mut self, account: &str, id: &str, only: Option<Kind>) -> bool {
         let before = self.snapshots.len();
         self.snapshots
-            .retain(|s| !(s.account == account && s.id == id && only.is_none_or(|k| s.kind == k)));
+            .retain(|s| !(s.id == id && s.account == account && only.is_none_or(|k| s.kind == k)));
         self.snapshots.len() < before
     }
 
     /// A droplet as the spec's `droplet` object.
     pub(super) fn droplet_json(&self, d: &Droplet) -> Value {
+        let rid = d.id.to_string();
         let snapshot_ids: Vec<u64> = self
             .snapshots
             .iter()
-            .filter(|s| s.kind == Kind::Droplet && s.resource_id == d.id.to_string())
+            .filter(|s| s.kind == Kind::Droplet && s.resource_id == rid)
             .filter_map(|s| s.id.parse().ok())
             .collect();
         let volume_ids: Vec<&str> = self
