@@ -612,52 +612,65 @@ fn run_on(mut runtime: tokio::runtime::Builder, fut: impl std::future::Future<Ou
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
-    /// The `run` tuning flags' defaults are the daemon's own: a change to
-    /// one (the HTTP pool's idle time-out behind `--idle-release`, say) that
-    /// the other does not follow fails here.
-    #[test]
-    fn tuning_defaults_are_the_daemons() {
-        let cli = Cli::try_parse_from(["snapkeeper", "run"]).expect("run parses");
+    /// Each `run` tuning flag as the daemon options it sets: (flag, where
+    /// it lands). The destructuring lists every field, so a new flag fails
+    /// to compile until it is here.
+    fn landed(opts: &DaemonOptions) -> Vec<(&'static str, Option<Duration>)> {
+        vec![
+            ("--poll-interval", Some(opts.engine.wait.first_interval)),
+            ("--poll-max", Some(opts.engine.wait.max_interval)),
+            ("--busy-delay", Some(opts.engine.busy_delay)),
+            ("--retry-delay", Some(opts.retry_delay)),
+            ("--watch-check", Some(opts.watch_check)),
+            ("--content-check", Some(opts.content_check)),
+            ("--http-retry-delay", Some(opts.client.retry.base_delay)),
+            ("--idle-release", opts.release_after),
+        ]
+    }
+
+    fn tuning(args: &[&str]) -> Tuning {
+        let cli =
+            Cli::try_parse_from(["snapkeeper", "run"].iter().chain(args)).expect("run parses");
         let Command::Run { tuning, .. } = cli.command else {
             panic!("not run: {:?}", cli.command);
         };
-        let defaults = DaemonOptions::default();
+        let Tuning {
+            poll_interval: _,
+            poll_max: _,
+            busy_delay: _,
+            retry_delay: _,
+            watch_check: _,
+            content_check: _,
+            http_retry_delay: _,
+            idle_release: _,
+        } = &tuning;
+        tuning
+    }
+
+    /// The flags' defaults are the daemon's own (a change to one, such as
+    /// the HTTP pool's idle time-out behind `--idle-release`, that the
+    /// other does not follow fails here), and each flag lands in its own
+    /// option.
+    #[test]
+    fn tuning_flags_default_to_the_daemons_and_land_in_their_own_options() {
         let mut opts = DaemonOptions::default();
-        tuning.apply(&mut opts);
-        let pairs = [
-            (
-                "poll-interval",
-                opts.engine.wait.first_interval,
-                defaults.engine.wait.first_interval,
-            ),
-            (
-                "poll-max",
-                opts.engine.wait.max_interval,
-                defaults.engine.wait.max_interval,
-            ),
-            (
-                "busy-delay",
-                opts.engine.busy_delay,
-                defaults.engine.busy_delay,
-            ),
-            ("retry-delay", opts.retry_delay, defaults.retry_delay),
-            ("watch-check", opts.watch_check, defaults.watch_check),
-            ("content-check", opts.content_check, defaults.content_check),
-            (
-                "http-retry-delay",
-                opts.client.retry.base_delay,
-                defaults.client.retry.base_delay,
-            ),
-            (
-                "http-retry-delay (max)",
-                opts.client.retry.max_delay,
-                defaults.client.retry.max_delay,
-            ),
-        ];
-        for (flag, got, want) in pairs {
-            assert_eq!(got, want, "--{flag}");
+        tuning(&[]).apply(&mut opts);
+        assert_eq!(landed(&opts), landed(&DaemonOptions::default()));
+
+        let flags = landed(&opts);
+        let mut args = Vec::new();
+        let mut want = Vec::new();
+        for (i, (flag, _)) in flags.iter().enumerate() {
+            let secs = 101 + i as u64;
+            args.push(flag.to_string());
+            args.push(format!("{secs}s"));
+            want.push((*flag, Some(Duration::from_secs(secs))));
         }
-        assert_eq!(opts.release_after, defaults.release_after, "--idle-release");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut opts = DaemonOptions::default();
+        tuning(&args).apply(&mut opts);
+        assert_eq!(landed(&opts), want);
     }
 }
