@@ -226,7 +226,7 @@ const SLOTS: u32 = 64;
 
 /// How late a request may go for a place and still count from when the
 /// place came back, in the windows [`Limit::late`] names.
-pub const LATE: Duration = Duration::from_millis(2);
+pub const LATE: Duration = Duration::from_millis(5);
 
 impl Bucket {
     fn new(limit: Limit) -> Self {
