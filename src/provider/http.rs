@@ -185,9 +185,10 @@ pub fn default_pacing(scheme: Scheme) -> Pacing {
         // 1/28 s (28/s, 93 % of it), evenly, with no burst. Any second holds
         // 28 of them as they leave the pacer, at most 29 (a request up to
         // `pacing::LATE` late for its place counts from when it came back);
-        // more than 30 reach Vultr in a second only if requests that left
-        // the pacer about 70 ms apart arrive together (a new connection's
-        // TLS handshake, which comes after the pacer, can do that).
+        // 31 in a row leave over at least 1.066 s, so more than 30 reach
+        // Vultr in a second only if the first of them takes 66 ms longer to
+        // get there than the last (a new connection's TLS handshake, which
+        // comes after the pacer, can).
         Scheme::Vultr => Pacing {
             buckets: vec![Limit {
                 capacity: 1.0,
