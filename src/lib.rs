@@ -25,5 +25,6 @@ pub mod notify;
 pub mod policy;
 pub mod provider;
 pub mod sim;
+mod sync;
 pub mod text;
 pub mod tls;

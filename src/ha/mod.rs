@@ -24,7 +24,9 @@ pub mod settle;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -142,10 +144,6 @@ struct Shared {
     accounts: Mutex<Vec<String>>,
     /// Tasks of stopped account loops, until the etcd side has seen them end.
     stopped: Mutex<BTreeMap<String, Vec<JoinHandle<()>>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {

@@ -7,7 +7,9 @@
 //! their own error-body function in), or share a type with `crate::provider`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, to_bytes};
@@ -300,10 +302,6 @@ pub struct Core {
     log: Mutex<VecDeque<RecordedRequest>>,
     /// When this core was made (what `answered_ms` counts from).
     born: std::time::Instant,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Core {

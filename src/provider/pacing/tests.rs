@@ -1,6 +1,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::sync::lock;
 use reqwest::header::HeaderValue;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -468,7 +469,7 @@ async fn late_wake_ups_do_not_lower_the_rate() {
             tokio::spawn(async move {
                 for _ in 0..140 {
                     pacer.acquire(Priority::Write).await;
-                    lock_vec(&sent).push(Instant::now());
+                    lock(&sent).push(Instant::now());
                 }
             })
         })
@@ -476,7 +477,7 @@ async fn late_wake_ups_do_not_lower_the_rate() {
     for c in callers {
         c.await.expect("caller");
     }
-    let mut sent = lock_vec(&sent).clone();
+    let mut sent = lock(&sent).clone();
     sent.sort();
     assert_eq!(sent.len(), 560);
     let cap = limit.capacity as usize;
@@ -502,8 +503,4 @@ async fn late_wake_ups_do_not_lower_the_rate() {
         );
     }
     assert!(limit.worst(1.0) <= 30.0);
-}
-
-fn lock_vec<T>(m: &Mutex<Vec<T>>) -> MutexGuard<'_, Vec<T>> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -18,7 +18,9 @@ mod ratelimit;
 mod seed;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::sync::lock;
 
 use axum::Json;
 use axum::Router;
@@ -115,10 +117,6 @@ struct App {
     state: Arc<Mutex<State>>,
     tokens: Arc<HashMap<String, TokenInfo>>,
     limits: Arc<Mutex<HashMap<String, Limits>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl App {

@@ -17,7 +17,9 @@ mod seed;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -186,10 +188,6 @@ struct Vultr {
     rate: Rate,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Who is calling (set by [`gate`]).
 #[derive(Debug, Clone, Copy)]
 struct Caller {
@@ -339,9 +337,8 @@ struct WorldRest<'a> {
     seq_of: &'a mut HashMap<String, u64>,
 }
 
-/// Page a filtered list into `{<key>: [...], meta}`.
-/// One page of `items` (id, sequence, item): only the page's items are
-/// written out, by `render`.
+/// Page a filtered list of (id, sequence, item) into `{<key>: [...],
+/// meta}`: only the page's items are written out, by `render`.
 fn paged<T>(
     key: &str,
     items: &[(&str, u64, T)],
