@@ -615,8 +615,7 @@ mod tests {
     use std::time::Duration;
 
     /// Each `run` tuning flag as the daemon options it sets: (flag, where
-    /// it lands). The destructuring lists every field, so a new flag fails
-    /// to compile until it is here.
+    /// it lands).
     fn landed(opts: &DaemonOptions) -> Vec<(&'static str, Option<Duration>)> {
         vec![
             ("--poll-interval", Some(opts.engine.wait.first_interval)),
@@ -630,6 +629,9 @@ mod tests {
         ]
     }
 
+    /// `run`'s tuning from these arguments. The destructuring lists every
+    /// field, so a new flag fails to compile until it is looked at here and
+    /// added to [`landed`].
     fn tuning(args: &[&str]) -> Tuning {
         let cli =
             Cli::try_parse_from(["snapkeeper", "run"].iter().chain(args)).expect("run parses");
